@@ -1,0 +1,1 @@
+"""Serving and deploying the flows: serve entry, work pool setup, Prometheus rules, dashboards."""

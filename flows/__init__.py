@@ -1,0 +1,1 @@
+"""One Prefect flow per playbook job, composed from tasks."""

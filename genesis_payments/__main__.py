@@ -1,0 +1,3 @@
+from genesis_payments.cli.main import main
+
+raise SystemExit(main())

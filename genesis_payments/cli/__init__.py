@@ -1,0 +1,1 @@
+"""`genesis-payments`: one sub-module per command group, each with `register(subparsers)`."""

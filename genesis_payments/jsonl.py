@@ -1,0 +1,300 @@
+"""Append-only JSONL files (§2): locked whole-line appends, readers that never raise on content.
+
+Writers take an exclusive `flock` for each append, write the line in one `write`, and fsync
+before returning. A writer killed mid-write leaves a torn last line; the next append notices the
+missing newline and starts on a fresh line, so the torn bytes become one bad line and nothing else
+is lost. Readers return the good records plus a `BadLine` (file, line number, reason) for each
+line they could not accept.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from genesis_payments.errors import LedgerError
+
+MAX_LINE_BYTES = 1 << 20
+BOM = b"\xef\xbb\xbf"
+
+R = TypeVar("R", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class BadLine:
+    """A line a reader could not accept, and why."""
+
+    file: str
+    line: int
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class ReadResult(Generic[R]):
+    records: list[R] = field(default_factory=list)
+    bad_lines: list[BadLine] = field(default_factory=list)
+
+
+class BadLineError(ValueError):
+    """Raised inside the reader for one line; never escapes a read."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Encoding and decoding one line
+
+
+def canonical_json(obj: Any) -> str:
+    """Sorted keys, no spaces, UTF-8 text: the form the approval log's hash chain is computed on."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_json_default)
+
+
+def encode_line(record: BaseModel | Mapping[str, Any]) -> bytes:
+    """One record as one `\\n`-terminated UTF-8 line."""
+    if isinstance(record, BaseModel):
+        record = record.model_dump(mode="json", exclude_none=True)
+    return (canonical_json(record) + "\n").encode("utf-8")
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        raise TypeError("Decimal must be formatted as a money string before writing")
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def _reject_constant(name: str) -> Any:
+    raise BadLineError(f"{name} is not a number the contract accepts")
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in obj:
+            raise BadLineError(f"duplicate key {key!r}")
+        obj[key] = value
+    return obj
+
+
+def decode_line(raw: bytes) -> dict[str, Any]:
+    """Parse one line (without its `\\n`) into a JSON object; numbers stay exact (Decimal)."""
+    if not raw:
+        raise BadLineError("empty line")
+    if len(raw) > MAX_LINE_BYTES:
+        raise BadLineError(f"line is {len(raw)} bytes, over the {MAX_LINE_BYTES}-byte limit")
+    if raw.startswith(BOM):
+        raise BadLineError("byte order mark at the start of the line")
+    if raw.endswith(b"\r"):
+        raise BadLineError("CRLF line ending (lines end with \\n alone)")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BadLineError(f"invalid UTF-8 at byte {exc.start}") from None
+    if not text.strip():
+        raise BadLineError("blank line")
+    try:
+        obj = json.loads(
+            text,
+            parse_float=Decimal,
+            parse_constant=_reject_constant,
+            object_pairs_hook=_no_duplicate_keys,
+        )
+    except json.JSONDecodeError as exc:
+        raise BadLineError(f"invalid JSON: {exc.msg} at column {exc.colno}") from None
+    except RecursionError:
+        raise BadLineError("invalid JSON: nested too deeply") from None
+    if not isinstance(obj, dict):
+        raise BadLineError(f"expected a JSON object, got {type(obj).__name__}")
+    return obj
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """The first problem of a pydantic error, named by field: short enough for a report."""
+    parts = []
+    for err in exc.errors(include_url=False)[:3]:
+        where = ".".join(str(p) for p in err["loc"]) or "record"
+        message = err["msg"].removeprefix("Value error, ")
+        parts.append(f"{where}: {message}")
+    return "; ".join(parts)
+
+
+def validate_line(raw: bytes, model: type[R]) -> R:
+    obj = decode_line(raw)
+    try:
+        return model.model_validate(obj)
+    except ValidationError as exc:
+        raise BadLineError(describe_validation_error(exc)) from None
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading
+
+
+def iter_lines(path: Path, start: int = 0) -> Iterator[tuple[int, bytes, bool]]:
+    """Yield (end offset, line without `\\n`, complete) from byte `start`; the last may be torn."""
+    with open(path, "rb") as handle:
+        handle.seek(start)
+        offset = start
+        for chunk in handle:
+            offset += len(chunk)
+            complete = chunk.endswith(b"\n")
+            yield offset, chunk[:-1] if complete else chunk, complete
+
+
+def read_jsonl(path: Path, model: type[R]) -> ReadResult[R]:
+    """Every good record of a JSONL file and every bad line; a missing file reads as empty."""
+    result: ReadResult[R] = ReadResult()
+    path = Path(path)
+    if not path.exists():
+        return result
+    try:
+        for number, (_, raw, complete) in enumerate(iter_lines(path), start=1):
+            if not complete:
+                result.bad_lines.append(
+                    BadLine(str(path), number, "incomplete last line (no newline): a torn write")
+                )
+                break
+            try:
+                result.records.append(validate_line(raw, model))
+            except BadLineError as exc:
+                result.bad_lines.append(BadLine(str(path), number, str(exc)))
+    except OSError as exc:
+        raise LedgerError(f"cannot read {path}: {exc.strerror}") from exc
+    return result
+
+
+class IncrementalReader(Generic[R]):
+    """Reads only what was appended since the last call, from a saved byte offset.
+
+    It notices a file that was truncated or replaced (different inode, or the bytes just before
+    the saved offset changed) and starts again from the top; `read_new` then says `reset=True` so
+    the caller drops what it derived from the old content. A last line without its newline may be
+    a write in progress, so it is left for the next call.
+    """
+
+    _WITNESS = 64
+
+    def __init__(self, path: Path, model: type[R]) -> None:
+        self.path = Path(path)
+        self.model = model
+        self.offset = 0
+        self.line_number = 0
+        self._identity: tuple[int, int] | None = None
+        self._witness = b""
+
+    def read_new(self) -> tuple[ReadResult[R], bool]:
+        result: ReadResult[R] = ReadResult()
+        try:
+            stat = os.stat(self.path)
+        except FileNotFoundError:
+            reset = self.offset > 0 or self._identity is not None
+            self._restart(None)
+            return result, reset
+        identity = (stat.st_dev, stat.st_ino)
+        reset = self._changed(stat)
+        if reset:
+            self._restart(identity)
+        self._identity = identity
+        for end, raw, complete in iter_lines(self.path, self.offset):
+            if not complete:
+                break
+            self.line_number += 1
+            self.offset = end
+            try:
+                result.records.append(validate_line(raw, self.model))
+            except BadLineError as exc:
+                result.bad_lines.append(BadLine(str(self.path), self.line_number, str(exc)))
+        self._witness = self._read_witness()
+        return result, reset
+
+    def _changed(self, stat: os.stat_result) -> bool:
+        if self._identity is None:
+            return False
+        if (stat.st_dev, stat.st_ino) != self._identity or stat.st_size < self.offset:
+            return True
+        return self._read_witness() != self._witness
+
+    def _read_witness(self) -> bytes:
+        start = max(0, self.offset - self._WITNESS)
+        with open(self.path, "rb") as handle:
+            handle.seek(start)
+            return handle.read(self.offset - start)
+
+    def _restart(self, identity: tuple[int, int] | None) -> None:
+        self.offset = 0
+        self.line_number = 0
+        self._identity = identity
+        self._witness = b""
+
+
+# ---------------------------------------------------------------------------------------------
+# Appending
+
+
+class JsonlAppender:
+    """Locked, whole-line, durable appends to one JSONL file."""
+
+    def __init__(self, path: Path, *, fsync: bool = True) -> None:
+        self.path = Path(path)
+        self.fsync = fsync
+
+    def append(self, record: BaseModel | Mapping[str, Any]) -> None:
+        with self.locked() as handle:
+            handle.append(record)
+
+    def append_many(self, records: list[BaseModel | Mapping[str, Any]]) -> None:
+        """Several records under one lock, in one write and one fsync (bulk loads)."""
+        with self.locked() as handle:
+            handle.write(b"".join(encode_line(r) for r in records))
+
+    @contextmanager
+    def locked(self) -> Iterator[LockedAppender]:
+        """Hold the file's lock across a read-decide-append (the approval budget needs this)."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise LedgerError(f"cannot open {self.path} for appending: {exc.strerror}") from exc
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield LockedAppender(fd, self.path, self.fsync)
+        finally:
+            os.close(fd)  # closing releases the flock
+
+
+class LockedAppender:
+    """The appending side of a held lock; valid only inside `JsonlAppender.locked()`."""
+
+    def __init__(self, fd: int, path: Path, fsync: bool) -> None:
+        self._fd = fd
+        self.path = path
+        self._fsync = fsync
+
+    def append(self, record: BaseModel | Mapping[str, Any]) -> None:
+        self.write(encode_line(record))
+
+    def write(self, data: bytes) -> None:
+        if not data:
+            return
+        size = os.fstat(self._fd).st_size
+        if size and os.pread(self._fd, 1, size - 1) != b"\n":
+            data = b"\n" + data  # end a torn line left by a killed writer; never glue onto it
+        try:
+            view = memoryview(data)
+            while view:
+                written = os.write(self._fd, view)
+                view = view[written:]
+            if self._fsync:
+                os.fdatasync(self._fd)
+        except OSError as exc:
+            raise LedgerError(f"cannot append to {self.path}: {exc.strerror}") from exc

@@ -1,0 +1,99 @@
+"""Exact USDC money (§3): Decimal in memory, a JSON string on disk, never a float.
+
+USDC has 6 decimals, so every amount is a whole number of micro-USDC; `to_micro` gives that
+integer for vectorised work (pandas int64) and `from_micro` brings it back.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
+
+from genesis_payments.errors import InvalidMoney
+
+DECIMALS = 6
+MICRO = Decimal(1).scaleb(-DECIMALS)
+MICRO_PER_USD = 10**DECIMALS
+MAX_USD = Decimal(1_000_000_000)
+MONEY_PATTERN = r"^-?[0-9]+(\.[0-9]{1,6})?$"
+
+
+def parse_usd(value: Any, *, allow_negative: bool = False) -> Decimal:
+    """Parse a money value from a string, int or Decimal; floats are refused, not rounded."""
+    if isinstance(value, bool) or isinstance(value, float):
+        # A float has already lost the exact amount; accepting it would hide the bug upstream.
+        raise InvalidMoney(f"money must be a string or Decimal, not {type(value).__name__} {value!r}")
+    if isinstance(value, Decimal):
+        amount = value
+    elif isinstance(value, int):
+        amount = Decimal(value)
+    elif isinstance(value, str):
+        text = value.strip()
+        if text != value or not text:
+            raise InvalidMoney(f"money string {value!r} is empty or padded with spaces")
+        try:
+            amount = Decimal(text)
+        except InvalidOperation:
+            raise InvalidMoney(f"{value!r} is not a number") from None
+    else:
+        raise InvalidMoney(f"money must be a string or Decimal, not {type(value).__name__}")
+    if not amount.is_finite():
+        raise InvalidMoney(f"{value!r} is not a finite amount")
+    if amount < 0 and not allow_negative:
+        raise InvalidMoney(f"{value!r} is negative; a charge must be zero or more")
+    if abs(amount) > MAX_USD:
+        raise InvalidMoney(f"{value!r} is over the limit of {MAX_USD} USDC")
+    # Checked after the limit so quantize never sees a value too long for the decimal context.
+    exact = amount.quantize(MICRO)
+    if exact != amount:
+        raise InvalidMoney(f"{value!r} has more than {DECIMALS} decimal places")
+    return exact
+
+
+def format_usd(amount: Decimal) -> str:
+    """The on-disk form: a plain decimal string with exactly 6 places, e.g. "12.500000"."""
+    return f"{amount.quantize(MICRO):f}"
+
+
+def to_micro(amount: Decimal) -> int:
+    """Whole micro-USDC (atomic USDC units) of an amount that `parse_usd` accepted."""
+    return int(amount.quantize(MICRO).scaleb(DECIMALS))
+
+
+def from_micro(micro: int) -> Decimal:
+    """The amount of a whole number of micro-USDC."""
+    return Decimal(int(micro)).scaleb(-DECIMALS).quantize(MICRO)
+
+
+def sum_usd(amounts: Any) -> Decimal:
+    """Exact sum of money values, done on integers so no context precision can round it."""
+    return from_micro(sum(to_micro(parse_usd(a, allow_negative=True)) for a in amounts))
+
+
+def _charge(value: Any) -> Decimal:
+    return parse_usd(value)
+
+
+def _signed(value: Any) -> Decimal:
+    return parse_usd(value, allow_negative=True)
+
+
+_MONEY_SCHEMA = {"type": "string", "pattern": MONEY_PATTERN, "description": "USDC amount, up to 6 decimals"}
+
+Usd = Annotated[
+    Decimal,
+    BeforeValidator(_charge),
+    PlainSerializer(format_usd, return_type=str, when_used="always"),
+    WithJsonSchema({**_MONEY_SCHEMA, "pattern": r"^[0-9]+(\.[0-9]{1,6})?$"}),
+]
+"""A charge: zero or more USDC, at most 6 decimals, at most 1e9. Serialised as a string."""
+
+SignedUsd = Annotated[
+    Decimal,
+    BeforeValidator(_signed),
+    PlainSerializer(format_usd, return_type=str, when_used="always"),
+    WithJsonSchema(_MONEY_SCHEMA),
+]
+"""A difference of money (may be negative); otherwise as `Usd`."""

@@ -1,0 +1,1 @@
+"""Prefect tasks: thin wrappers adding retries, caching and logging to one I/O step each."""

@@ -1,0 +1,66 @@
+"""Test harness: one session-wide Prefect test server, and every test in its own temporary root."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+# Before Prefect is imported anywhere: no analytics noise, and a server that does not record task
+# runs or persist events (no test reads them back), which removes SQLite lock stalls (notes §3.2).
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_ENABLED", "false")
+os.environ.setdefault("PREFECT_SERVER_SERVICES_EVENT_PERSISTER_ENABLED", "false")
+os.environ.setdefault("PREFECT_LOGGING_TO_API_ENABLED", "false")
+
+
+@pytest.fixture(scope="session")
+def prefect_harness(tmp_path_factory: pytest.TempPathFactory):
+    """One Prefect test server for the whole session; flow tests request it (directly or via `flow_env`)."""
+    home = tmp_path_factory.mktemp("prefect-home")
+    os.environ["PREFECT_HOME"] = str(home)
+    from prefect.settings import (
+        PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
+        PREFECT_LOCAL_STORAGE_PATH,
+        PREFECT_RESULTS_LOCAL_STORAGE_PATH,
+        temporary_settings,
+    )
+    from prefect.testing.utilities import prefect_test_harness
+
+    storage = tmp_path_factory.mktemp("prefect-storage")
+    with prefect_test_harness(server_startup_timeout=90):
+        with temporary_settings(
+            updates={
+                PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None,
+                PREFECT_LOCAL_STORAGE_PATH: storage,
+                PREFECT_RESULTS_LOCAL_STORAGE_PATH: storage,
+            }
+        ):
+            yield
+
+
+@pytest.fixture(autouse=True)
+def genesis_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own GENESIS_ROOT, fake mode, no live settings leaking in from the shell."""
+    root = tmp_path / "root"
+    root.mkdir()
+    for name in list(os.environ):
+        if name.startswith("GENESIS_") or name == "PAYMENTS_USE_FAKE":
+            monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("GENESIS_ROOT", str(root))
+    monkeypatch.chdir(tmp_path)
+    return root
+
+
+@pytest.fixture
+def settings(genesis_root: Path):
+    from genesis_payments import Settings
+
+    return Settings()
+
+
+@pytest.fixture
+def flow_env(prefect_harness, genesis_root: Path) -> Path:
+    """For flow tests: the Prefect harness is up and the root is isolated."""
+    return genesis_root

@@ -1,0 +1,53 @@
+import os
+
+from genesis_payments import BusinessMonitor, FinanceLedger
+from genesis_payments.jsonl import IncrementalReader, read_jsonl
+from genesis_payments.records import PaymentEvent
+
+EVENT = {
+    "payment_id": "p1", "status": "authorized", "agent": "a", "vendor": "v",
+    "chain": "eip155:8453", "token": "USDC", "amount_usd": "1.25",
+}
+
+
+def test_log_payment_accepts_dict_and_writes_one_line(settings):
+    monitor = BusinessMonitor(settings)
+    monitor.log_payment(EVENT)
+    lines = settings.transactions_path.read_bytes().splitlines(keepends=True)
+    assert len(lines) == 1 and lines[0].endswith(b"\n")
+    assert monitor.read_events().records[0].amount_usd == 1.25
+
+
+def test_finance_ledger_record(settings):
+    entry = {"payment_id": "p1", "agent": "a", "vendor": "v", "amount_usd": "2", "kind": "debit"}
+    FinanceLedger(settings).record(entry)
+    assert FinanceLedger(settings).read_entries().records[0].kind == "debit"
+
+
+def test_torn_tail_is_reported_and_next_append_starts_fresh(settings):
+    monitor = BusinessMonitor(settings)
+    monitor.log_payment(EVENT)
+    with open(settings.transactions_path, "ab") as handle:
+        handle.write(b'{"event_id": "torn", "payme')
+    torn = read_jsonl(settings.transactions_path, PaymentEvent)
+    assert [b.line for b in torn.bad_lines] == [2] and len(torn.records) == 1
+    monitor.log_payment(EVENT)
+    after = read_jsonl(settings.transactions_path, PaymentEvent)
+    assert len(after.records) == 2 and [b.line for b in after.bad_lines] == [2]
+
+
+def test_incremental_reader_reads_only_new_lines_and_notices_truncation(settings):
+    monitor = BusinessMonitor(settings)
+    reader = IncrementalReader(settings.transactions_path, PaymentEvent)
+    assert reader.read_new()[0].records == []
+    monitor.log_payment(EVENT)
+    monitor.log_payment(EVENT)
+    first, reset = reader.read_new()
+    assert len(first.records) == 2 and not reset
+    monitor.log_payment(EVENT)
+    second, reset = reader.read_new()
+    assert len(second.records) == 1 and not reset
+    os.truncate(settings.transactions_path, 0)
+    monitor.log_payment(EVENT)
+    third, reset = reader.read_new()
+    assert reset and len(third.records) == 1 and reader.line_number == 1
