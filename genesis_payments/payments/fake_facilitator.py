@@ -201,6 +201,7 @@ class FakeFacilitatorServer:
         self.timeout_delay_seconds = timeout_delay_seconds
         self.httpd = ThreadingHTTPServer((host, port), _make_handler(self))
         self.httpd.daemon_threads = True
+        self.httpd.block_on_close = False  # keep-alive client threads must not hold up stop()
         self._thread: threading.Thread | None = None
 
     @property
