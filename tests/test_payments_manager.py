@@ -285,3 +285,14 @@ def test_stored_authorizations_are_owner_only_and_never_logged(settings, caplog)
     visible = caplog.text + settings.transactions_path.read_text() + settings.finance_ledger_path.read_text()
     assert signature not in visible and signature[2:] not in visible
     assert "signature" not in repr(manager.get(payment.payment_id))
+
+
+def test_cancel_after_a_lost_settle_answer_is_refused_until_capture_learns_the_outcome(settings):
+    manager, fake = in_process(settings)
+    payment = manager.authorize(approved_intent(settings), "key-lost-1")
+    fake.fail_next("settle", "timeout_after")
+    with pytest.raises(FacilitatorUnavailable):
+        manager.capture(payment.payment_id)
+    with pytest.raises(PaymentRefused, match="outcome is unknown"):
+        manager.cancel(payment.payment_id)
+    assert manager.capture(payment.payment_id).status == "captured"

@@ -342,6 +342,12 @@ class PaymentManager:
                 return _view(record)
             if status != "authorized":
                 raise PaymentRefused(f"payment {payment_id} is {status}; only an authorized payment can be cancelled")
+            if int(record.get("settle_attempts", 0)) > 0:
+                # A settle whose answer was lost may have moved the money: learn the outcome first.
+                raise PaymentRefused(
+                    f"payment {payment_id} had a settle attempt whose outcome is unknown; "
+                    "run capture again to learn it before cancelling"
+                )
             record["status"] = "cancelled"
             record["cancelled_at"] = format_utc(utc_now())
             _scrub(record)
