@@ -296,3 +296,20 @@ def test_cancel_after_a_lost_settle_answer_is_refused_until_capture_learns_the_o
     with pytest.raises(PaymentRefused, match="outcome is unknown"):
         manager.cancel(payment.payment_id)
     assert manager.capture(payment.payment_id).status == "captured"
+
+
+def test_expire_overdue_records_expired_only_past_valid_before(settings, monkeypatch):
+    manager, _ = in_process(settings)
+    intent = approved_intent(settings)
+    payment = manager.authorize(intent, "key-expire-2")
+    assert manager.expire_overdue() == []
+    import genesis_payments.payments.manager as manager_module
+
+    monkeypatch.setattr(manager_module, "utc_now", lambda: payment.valid_before)
+    (expired,) = manager.expire_overdue()
+    assert expired.payment_id == payment.payment_id and expired.status == "expired"
+    last = events(settings)[-1]
+    assert (last.status, last.intent_id) == ("expired", intent.intent_id)
+    assert "payload" not in AuthorizationStore(settings).load(payment.payment_id)
+    with pytest.raises(PaymentRefused, match="expired"):
+        manager.capture(payment.payment_id)

@@ -355,6 +355,24 @@ class PaymentManager:
             self._log(record, "cancelled")
             return _view(record)
 
+    def expire_overdue(self) -> list[StagedPayment]:
+        """Record `expired` for every authorized payment past `valid_before` (it can never settle now);
+        the approvals helper releases the budget on that event."""
+        expired = []
+        with self.store.locked():
+            now = utc_now()
+            for record in self.store.all():
+                if record["status"] != "authorized" or now < parse_utc(record["valid_before"]):
+                    continue
+                if int(record.get("settle_attempts", 0)) > 0:
+                    continue  # a lost settle answer may have moved money: capture must learn it first
+                record["status"] = "expired"
+                _scrub(record)
+                self.store.save(record)
+                self._log(record, "expired")
+                expired.append(_view(record))
+        return expired
+
     def pay(self, intent: PaymentIntent, idempotency_key: str) -> StagedPayment:
         """One-shot purchase: authorize, then capture."""
         payment = self.authorize(intent, idempotency_key)
