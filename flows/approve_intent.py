@@ -42,7 +42,10 @@ def approve_intent(
     form = ReviewAnswer.with_initial_data(description=describe_review(decision, timeout), approve=False)
     try:
         answer = pause_flow_run(
-            wait_for_input=form, timeout=timeout, poll_interval=poll_interval_seconds, key=f"review-{decision.intent_id}"
+            wait_for_input=form,
+            timeout=timeout,
+            poll_interval=poll_interval_seconds,
+            key=f"review-{decision.intent_id}",
         )
     except FlowPauseTimeout:
         return record_review_timeout(decision.intent_id).to_json_dict()

@@ -84,7 +84,8 @@ def chained_line(body: dict[str, Any], *, flat: bool | None = None) -> tuple[str
         if marker is None:
             marker = _MARKERS[keys] = _hash_marker(keys)
         if marker == "":
-            return digest, (text[:-1] + (',"hash":"' if len(text) > 2 else '"hash":"') + digest + '"}\n').encode("utf-8")
+            opening = ',"hash":"' if len(text) > 2 else '"hash":"'
+            return digest, (text[:-1] + opening + digest + '"}\n').encode("utf-8")
         index = text.find(marker)
         if index >= 0:
             line = text[: index + 1] + '"hash":"' + digest + '",' + text[index + 1 :]

@@ -141,7 +141,7 @@ class GenesisMetaAgent:
         self._clock = clock
         self._fixed_policy = policy
         self._policy_path = str(self.settings.effective_policy_path)
-        self._policy_identity: tuple[int, int, int] | None | bool = False
+        self._policy_identity: tuple[int, int, int] | bool | None = False
         self._policy: Policy = policy if policy is not None else self._reload_policy()
         self._use_policy(self._policy)
         self.state = SpendState()
@@ -222,7 +222,9 @@ class GenesisMetaAgent:
         if policy.vendor_allowlist is not None and vendor not in policy.vendor_allowlist:
             reasons.append(f"vendor_not_allowlisted: vendor {vendor!r} is not on the policy's allowlist")
         if not self.vendors.supports(vendor, chain, token):
-            reasons.append(f"vendor_unsupported: vendor {vendor!r} is not known to the vendor cache for {token} on {chain}")
+            reasons.append(
+                f"vendor_unsupported: vendor {vendor!r} is not known to the vendor cache for {token} on {chain}"
+            )
         if intent.agent in policy.flagged_agents:
             reasons.append(f"agent_flagged: agent {intent.agent!r} is flagged")
         if intent.mandate_id is not None and intent.mandate_id in policy.flagged_mandates:

@@ -84,8 +84,14 @@ class SpendState:
         state = self.intents.get(intent_id)
         if state is None:
             state = IntentState(
-                decision, micro_from_text(record["cost_usd"]) if micro is None else micro, _intern(record["agent"]), _intern(record["vendor"]),
-                _intern(record["business_id"]), record["ts"], offset, length,
+                decision,
+                micro_from_text(record["cost_usd"]) if micro is None else micro,
+                _intern(record["agent"]),
+                _intern(record["vendor"]),
+                _intern(record["business_id"]),
+                record["ts"],
+                offset,
+                length,
             )
             state.released = self.latest_status.get(intent_id) in RELEASING_STATUSES
             self.intents[intent_id] = state
