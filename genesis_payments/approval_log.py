@@ -122,11 +122,12 @@ class LogHandle(LockedAppender):
         self.size = size
         self.identity = identity
 
-    def read_from(self, offset: int) -> bytes:
+    def read_from(self, offset: int, limit: int | None = None) -> bytes:
         """Bytes from `offset` to the size seen under the lock (lines other writers appended)."""
         if offset >= self.size:
             return b""
-        return os.pread(self.fd, self.size - offset, offset)
+        length = self.size - offset if limit is None else min(limit, self.size - offset)
+        return os.pread(self.fd, length, offset)
 
     def write_line(self, line: bytes) -> tuple[int, int]:
         """Append one line, durably; returns (offset, length) of the line itself."""

@@ -27,7 +27,7 @@ from typing import Any, Protocol
 from pydantic import ValidationError
 
 from genesis_payments.approval_log import GENESIS_HASH, ApprovalLog, LogHandle
-from genesis_payments.errors import InvalidRecord, PaymentsError
+from genesis_payments.errors import InvalidRecord, LedgerError, PaymentsError
 from genesis_payments.jsonl import IncrementalReader, describe_validation_error, iter_lines
 from genesis_payments.money import format_usd, from_micro, to_micro
 from genesis_payments.policy import Policy, load_policy_file, policy_file_identity
@@ -102,6 +102,16 @@ _DECISION_FIELDS = frozenset(ApprovalDecision.model_fields)
 _ZERO = timedelta(0)
 
 
+_READ_CHUNK = 8 << 20
+
+
+def _previous_month(moment: datetime) -> str:
+    """The month before `moment`'s (UTC): budgets never look further back, even across a month end."""
+    moment = moment.astimezone(UTC)
+    first = moment.replace(day=1)
+    return (first - timedelta(days=1)).strftime("%Y-%m")
+
+
 def _format_ts(moment: datetime) -> str:
     """`format_utc` for a UTC datetime, without strftime (hot path); always microseconds and +00:00."""
     if moment.utcoffset() != _ZERO:
@@ -144,7 +154,7 @@ class GenesisMetaAgent:
         self._policy_identity: tuple[int, int, int] | bool | None = False
         self._policy: Policy = policy if policy is not None else self._reload_policy()
         self._use_policy(self._policy)
-        self.state = SpendState()
+        self.state = SpendState(horizon=_previous_month(clock()))
         self._log_offset = 0
         self._log_identity: tuple[int, int] | None = None
         self._last_hash = GENESIS_HASH
@@ -386,7 +396,7 @@ class GenesisMetaAgent:
 
     def _reload_log(self, handle: LogHandle) -> None:
         events = list(self.state.latest_status.items())
-        self.state = SpendState()
+        self.state = SpendState(horizon=_previous_month(self._clock()))
         self._log_identity = handle.identity
         self._log_offset = 0
         self._last_hash = GENESIS_HASH
@@ -395,16 +405,23 @@ class GenesisMetaAgent:
         self._read_log(handle)
 
     def _read_log(self, handle: LogHandle) -> None:
-        data = handle.read_from(self._log_offset)
-        end = data.rfind(b"\n") + 1  # a torn tail (no newline) is not a decision yet
-        position = self._log_offset
-        for raw in data[:end].split(b"\n")[:-1]:
-            if raw.strip():
-                digest = self.state.apply_decision_line(raw, position)
-                if digest is not None:
-                    self._last_hash = digest
-            position += len(raw) + 1
-        self._log_offset += end
+        # In chunks: a restart on a million-line log must not hold the whole file in memory.
+        apply = self.state.apply_decision_line
+        while self._log_offset < handle.size:
+            data = handle.read_from(self._log_offset, _READ_CHUNK)
+            end = data.rfind(b"\n") + 1  # a torn tail (no newline) is not a decision yet
+            if end == 0:
+                if len(data) < _READ_CHUNK:
+                    return
+                raise LedgerError(f"{self.log.path}: a line longer than {_READ_CHUNK} bytes at byte {self._log_offset}")
+            position = self._log_offset
+            for raw in data[:end].split(b"\n")[:-1]:
+                if raw.strip():
+                    digest = apply(raw, position)
+                    if digest is not None:
+                        self._last_hash = digest
+                position += len(raw) + 1
+            self._log_offset += end
 
     def _read_events(self) -> None:
         try:

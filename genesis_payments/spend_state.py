@@ -66,6 +66,9 @@ class SpendState:
     latest_status: dict[str, str] = field(default_factory=dict)
     review_deadlines: list[tuple[str, str]] = field(default_factory=list)
     bad_lines: int = 0
+    # Months before this one ("YYYY-MM") are never asked about again, so their totals are not kept:
+    # a restart on a year-long log then only sums what budgets can still see.
+    horizon: str = ""
 
     # -- reading ---------------------------------------------------------------------------------
 
@@ -166,11 +169,14 @@ class SpendState:
             self._add(state, state.micro if now else -state.micro)
 
     def _add(self, state: IntentState, micro: int) -> None:
+        if state.month < self.horizon:
+            return
         spent = self.spent
-        for scope, key in (("agent", state.agent), ("vendor", state.vendor), ("business", state.business)):
-            for period in (state.day, state.month):
-                k = (scope, key, period)
-                spent[k] = spent.get(k, 0) + micro
+        day, month = state.day, state.month
+        for k in (("agent", state.agent, day), ("agent", state.agent, month),
+                  ("vendor", state.vendor, day), ("vendor", state.vendor, month),
+                  ("business", state.business, day), ("business", state.business, month)):
+            spent[k] = spent.get(k, 0) + micro
 
 
 def _intern(text: str) -> str:
