@@ -129,9 +129,13 @@ class LogHandle(LockedAppender):
         length = self.size - offset if limit is None else min(limit, self.size - offset)
         return os.pread(self.fd, length, offset)
 
-    def write_line(self, line: bytes) -> tuple[int, int]:
-        """Append one line, durably; returns (offset, length) of the line itself."""
-        if self.size and os.pread(self.fd, 1, self.size - 1) != b"\n":
+    def write_line(self, line: bytes, *, clean: bool = False) -> tuple[int, int]:
+        """Append one line, durably; returns (offset, length) of the line itself.
+
+        `clean` is the caller's knowledge that the file ends with a whole line (it read up to the
+        end under this lock), which saves looking for a torn last line.
+        """
+        if not clean and self.size and os.pread(self.fd, 1, self.size - 1) != b"\n":
             line_offset = self.size + 1
             data = b"\n" + line  # end a torn line left by a killed writer; never glue onto it
         else:
@@ -262,15 +266,15 @@ class ApprovalLog:
         with self.locked() as handle:
             return self.append_locked(handle, fields, last_hash(self.path))
 
-    def append_body_locked(self, handle: LogHandle, body: dict[str, Any], *, flat: bool | None = None
-                           ) -> tuple[str, int, int]:
+    def append_body_locked(self, handle: LogHandle, body: dict[str, Any], *, flat: bool | None = None,
+                           clean: bool = False) -> tuple[str, int, int]:
         """Hot path: chain an already complete body (its `prev_hash` set, money as strings) and append.
 
         Returns (hash, offset of the line, length of the line). The caller holds the lock and built
         `body` itself, so no model validation is repeated here.
         """
         digest, line = chained_line(body, flat=flat)
-        offset, length = handle.write_line(line)
+        offset, length = handle.write_line(line, clean=clean)
         return digest, offset, length
 
     def read(self) -> ReadResult[ApprovalDecision]:

@@ -103,6 +103,7 @@ _ZERO = timedelta(0)
 
 
 _READ_CHUNK = 8 << 20
+_UNSET: Any = object()
 
 
 def _previous_month(moment: datetime) -> str:
@@ -125,11 +126,12 @@ def _construct_decision(fields: dict[str, Any]) -> ApprovalDecision:
     This is what `model_construct` does, minus its per-field default handling (every field is set).
     """
     decision = ApprovalDecision.__new__(ApprovalDecision)
-    declared = {k: v for k, v in fields.items() if k in _DECISION_FIELDS}
-    declared.setdefault("resolved_by", None)
-    object.__setattr__(decision, "__dict__", declared)
-    object.__setattr__(decision, "__pydantic_extra__", {k: v for k, v in fields.items() if k not in _DECISION_FIELDS})
-    object.__setattr__(decision, "__pydantic_fields_set__", set(fields))
+    extra = {k: fields.pop(k) for k in fields.keys() - _DECISION_FIELDS}
+    keys = set(fields)
+    fields.setdefault("resolved_by", None)
+    object.__setattr__(decision, "__dict__", fields)
+    object.__setattr__(decision, "__pydantic_extra__", extra)
+    object.__setattr__(decision, "__pydantic_fields_set__", keys | extra.keys())
     object.__setattr__(decision, "__pydantic_private__", None)
     return decision
 
@@ -229,38 +231,39 @@ class GenesisMetaAgent:
                       ts: str) -> list[str]:
         reasons: list[str] = []
         vendor = intent.vendor
-        if policy.vendor_allowlist is not None and vendor not in policy.vendor_allowlist:
+        if self._allowlist is not None and vendor not in self._allowlist:
             reasons.append(f"vendor_not_allowlisted: vendor {vendor!r} is not on the policy's allowlist")
         if not self.vendors.supports(vendor, chain, token):
             reasons.append(
                 f"vendor_unsupported: vendor {vendor!r} is not known to the vendor cache for {token} on {chain}"
             )
-        if intent.agent in policy.flagged_agents:
+        if intent.agent in self._flagged_agents:
             reasons.append(f"agent_flagged: agent {intent.agent!r} is flagged")
-        if intent.mandate_id is not None and intent.mandate_id in policy.flagged_mandates:
+        if intent.mandate_id is not None and intent.mandate_id in self._flagged_mandates:
             reasons.append(f"mandate_flagged: mandate {intent.mandate_id!r} is flagged")
         if self._max_micro is not None and cost > self._max_micro:
             reasons.append(
                 f"over_intent_maximum: {format_usd(intent.cost_usd)} USDC is over the per-intent maximum "
                 f"of {format_usd(policy.max_intent_usd)} USDC"
             )
-        periods = {"daily": ts[:10], "monthly": ts[:7]}
-        for scope, field, period in BUDGET_CHECKS:
-            key = getattr(intent, field)
-            limit_key = (scope, key, period)
-            try:
-                limit = self._limits[limit_key]
-            except KeyError:
-                limit = self._limits[limit_key] = policy.limit_micro(scope, key, period)
-            if limit is None:
-                continue
-            reserved = self.state.reserved(scope, key, periods[period])
-            if reserved + cost > limit:
-                reasons.append(
-                    f"{scope}_{period}_budget: {scope} {key!r} has {format_usd(from_micro(reserved))} USDC reserved "
-                    f"for {periods[period]}; {format_usd(intent.cost_usd)} more would exceed its {period} budget of "
-                    f"{format_usd(from_micro(limit))} USDC"
-                )
+        day, month = ts[:10], ts[:7]
+        spent = self.state.spent
+        limits = self._limits
+        for scope, key in (("agent", intent.agent), ("vendor", intent.vendor), ("business", intent.business_id)):
+            for period, when in (("daily", day), ("monthly", month)):
+                limit_key = (scope, key, period)
+                limit = limits.get(limit_key, _UNSET)
+                if limit is _UNSET:
+                    limit = limits[limit_key] = policy.limit_micro(scope, key, period)
+                if limit is None:
+                    continue
+                reserved = spent.get((scope, key, when), 0)
+                if reserved + cost > limit:
+                    reasons.append(
+                        f"{scope}_{period}_budget: {scope} {key!r} has {format_usd(from_micro(reserved))} USDC "
+                        f"reserved for {when}; {format_usd(intent.cost_usd)} more would exceed its {period} budget "
+                        f"of {format_usd(from_micro(limit))} USDC"
+                    )
         return reasons
 
     # -- reviews ---------------------------------------------------------------------------------
@@ -354,7 +357,8 @@ class GenesisMetaAgent:
 
     def _append(self, handle: LogHandle, body: dict[str, Any], now: datetime, cost: Any,
                 micro: int | None = None) -> ApprovalDecision:
-        digest, offset, length = self.log.append_body_locked(handle, body, flat=micro is not None)
+        clean = self._log_offset == handle.size  # everything read, so the file ends with a whole line
+        digest, offset, length = self.log.append_body_locked(handle, body, flat=micro is not None, clean=clean)
         self._last_hash = digest
         self._log_offset = handle.size
         self.state.apply_decision(body, offset, length, micro)
@@ -387,6 +391,9 @@ class GenesisMetaAgent:
         # Limits in micro-USDC, computed once per policy rather than once per decision.
         self._policy = policy
         self._limits: dict[tuple[str, str, str], int | None] = {}
+        self._allowlist = None if policy.vendor_allowlist is None else frozenset(policy.vendor_allowlist)
+        self._flagged_agents = frozenset(policy.flagged_agents)
+        self._flagged_mandates = frozenset(policy.flagged_mandates)
         self._max_micro = None if policy.max_intent_usd is None else to_micro(policy.max_intent_usd)
         self._threshold_micro = None if policy.review_threshold_usd is None else to_micro(policy.review_threshold_usd)
 
