@@ -24,11 +24,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from genesis_payments.approval_log import GENESIS_HASH, chained_line  # noqa: E402
-from genesis_payments.jsonl import JsonlAppender  # noqa: E402
-from genesis_payments.meta_agent import GenesisMetaAgent  # noqa: E402
-from genesis_payments.policy import default_policy  # noqa: E402
-from genesis_payments.settings import Settings  # noqa: E402
+from genesis_payments.approval_log import GENESIS_HASH, chained_line
+from genesis_payments.jsonl import JsonlAppender
+from genesis_payments.meta_agent import GenesisMetaAgent
+from genesis_payments.policy import default_policy
+from genesis_payments.settings import Settings
 
 AGENTS = [f"agent-{n}" for n in range(50)]
 VENDORS = ["payments:deploy:vercel", "media:images:replicate", "llm:openai", "voice:elevenlabs", "search:serpapi"]

@@ -182,9 +182,9 @@ class GenesisMetaAgent:
         intent = coerce_intent(intent)
         with self.log.locked() as handle:
             self._catch_up(handle)
-            known = self.state.intents.get(intent.intent_id)
+            known = self.state.location(intent.intent_id)
             if known is not None:
-                return self._decision_at(handle, known.offset, known.length)
+                return self._decision_at(handle, *known)
             policy = self._policy
             cost = to_micro(intent.cost_usd)
             now = self._clock()
@@ -282,9 +282,9 @@ class GenesisMetaAgent:
         with self.log.locked() as handle:
             self._catch_up(handle)
             intent_id = self._find_intent(handle, review_id)
-            state = self.state.intents[intent_id]
-            if state.decision != "pending_review":
-                latest = self._decision_at(handle, state.offset, state.length)
+            state = self.state.intents.get(intent_id)
+            if state is None or state.decision != "pending_review":
+                latest = self._decision_at(handle, *self.state.location(intent_id))
                 who = f" by {latest.resolved_by}" if latest.resolved_by else ""
                 raise ReviewError(
                     f"intent {intent_id} is not waiting for review: it is already {latest.decision}{who} "
@@ -301,19 +301,20 @@ class GenesisMetaAgent:
         """
         with self.log.locked() as handle:
             self._catch_up(handle)
-            state = self.state.intents.get(intent_id)
-            if state is None:
+            location = self.state.location(intent_id)
+            if location is None:
                 raise ReviewError(f"no decision for intent {intent_id!r} in {self.log.path}")
-            if state.decision != "pending_review":
-                return self._decision_at(handle, state.offset, state.length)
+            state = self.state.intents.get(intent_id)
+            if state is None or state.decision != "pending_review":
+                return self._decision_at(handle, *location)
             reason = "review_timeout: nobody answered before the review window closed"
             return self._resolve(handle, state, "denied", [reason], TIMEOUT_REVIEWER)
 
     def latest_decision(self, intent_id: str) -> ApprovalDecision | None:
         with self.log.locked() as handle:
             self._catch_up(handle)
-            state = self.state.intents.get(intent_id)
-            return None if state is None else self._decision_at(handle, state.offset, state.length)
+            location = self.state.location(intent_id)
+            return None if location is None else self._decision_at(handle, *location)
 
     def expire_overdue_reviews(self) -> list[ApprovalDecision]:
         """Resolve as `denied` every review whose window has closed; returns the new decisions."""
@@ -321,7 +322,7 @@ class GenesisMetaAgent:
             return self._catch_up(handle)
 
     def _find_intent(self, handle: LogHandle, review_id: str) -> str:
-        if review_id in self.state.intents:
+        if self.state.location(review_id) is not None:
             return review_id
         for intent_id, state in self.state.pending().items():
             if self._decision_at(handle, state.offset, state.length).decision_id == review_id:
@@ -333,7 +334,7 @@ class GenesisMetaAgent:
                     record = json.loads(raw)
                 except ValueError:
                     continue
-                if record.get("decision_id") == review_id and record.get("intent_id") in self.state.intents:
+                if record.get("decision_id") == review_id and self.state.location(record.get("intent_id", "")):
                     return record["intent_id"]
         raise ReviewError(f"no decision or intent with id {review_id!r} in {self.log.path}")
 

@@ -27,8 +27,7 @@ SCOPE_FIELDS = (("agent", "agent"), ("vendor", "vendor"), ("business", "business
 class IntentState:
     """What the budgets need to know about one intent (slots: there may be a million of them)."""
 
-    __slots__ = ("agent", "business", "day", "decision", "length", "micro", "month", "offset", "released", "ts",
-                 "vendor")
+    __slots__ = ("agent", "business", "day", "decision", "length", "micro", "month", "offset", "released", "vendor")
 
     def __init__(self, decision: str, micro: int, agent: str, vendor: str, business: str, ts: str,
                  offset: int, length: int) -> None:
@@ -37,9 +36,8 @@ class IntentState:
         self.agent = agent
         self.vendor = vendor
         self.business = business
-        self.ts = ts
-        self.day = ts[:10]
-        self.month = ts[:7]
+        self.day = sys.intern(ts[:10])
+        self.month = sys.intern(ts[:7])
         self.offset = offset
         self.length = length
         self.released = False
@@ -69,6 +67,9 @@ class SpendState:
     # Months before this one ("YYYY-MM") are never asked about again, so their totals are not kept:
     # a restart on a year-long log then only sums what budgets can still see.
     horizon: str = ""
+    # Settled intents of those older months: only where their latest decision is (offset << 24 | length).
+    archived: dict[str, int] = field(default_factory=dict)
+    pending_ids: set[str] = field(default_factory=set)
 
     # -- reading ---------------------------------------------------------------------------------
 
@@ -76,7 +77,15 @@ class SpendState:
         return self.spent.get((scope, key, period), 0)
 
     def pending(self) -> dict[str, IntentState]:
-        return {iid: s for iid, s in self.intents.items() if s.decision == "pending_review"}
+        return {iid: self.intents[iid] for iid in self.pending_ids}
+
+    def location(self, intent_id: str) -> tuple[int, int] | None:
+        """(offset, length) of the intent's latest decision in the log, None for an unknown intent."""
+        state = self.intents.get(intent_id)
+        if state is not None:
+            return state.offset, state.length
+        packed = self.archived.get(intent_id)
+        return None if packed is None else (packed >> 24, packed & 0xFFFFFF)
 
     # -- applying decisions ----------------------------------------------------------------------
 
@@ -85,6 +94,13 @@ class SpendState:
         intent_id = record["intent_id"]
         decision = record["decision"]
         state = self.intents.get(intent_id)
+        if decision == "pending_review":
+            self.pending_ids.add(intent_id)
+        else:
+            self.pending_ids.discard(intent_id)
+        if state is None and decision != "pending_review" and record["ts"][:7] < self.horizon:
+            self.archived[intent_id] = (offset << 24) | length
+            return
         if state is None:
             state = IntentState(
                 decision,

@@ -193,3 +193,16 @@ def test_fresh_root_runs_with_documented_defaults(settings) -> None:
     assert rule_names(agent.approve_payment_intent(intent("100.01"))) == ["over_intent_maximum"]
     assert agent.policy.limit_micro("agent", "x", "daily") == 250_000_000
     assert Decimal(agent.policy.max_intent_usd) == 100
+
+
+def test_restart_keeps_old_months_out_of_budgets_but_still_knows_their_intents(settings) -> None:
+    def at(moment: datetime) -> GenesisMetaAgent:
+        policy = policy_from_mapping({"review_threshold_usd": None, "max_intent_usd": None,
+                                      "budgets": {**BUDGETS_OFF, "agent": {"default": {"monthly": "10"}}}})
+        return GenesisMetaAgent(settings, vendors=FakeVendors(), policy=policy, clock=lambda: moment)
+
+    old = at(datetime(2026, 8, 3, tzinfo=UTC)).approve_payment_intent(intent("10", intent_id="august"))
+    november = at(datetime(2026, 11, 26, tzinfo=UTC))
+    assert november.approve_payment_intent(intent("10", intent_id="august")).decision_id == old.decision_id
+    assert november.approve_payment_intent(intent("10")).decision == "approved"
+    assert november.latest_decision("august").ts == old.ts
