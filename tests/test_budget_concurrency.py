@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ from genesis_payments.money import parse_usd, to_micro
 from genesis_payments.records import ApprovalDecision
 
 REPO = Path(__file__).resolve().parents[1]
-BUDGET = "1500"
+BUDGET = "6000"  # about half of what the 2000 intents ask for
 NONE = {"daily": None, "monthly": None}
 
 
@@ -37,6 +38,10 @@ def test_four_processes_never_pass_the_shared_daily_budget(settings, genesis_roo
                          cwd=REPO, env=env, stderr=subprocess.PIPE, text=True)
         for w in range(4)
     ]
+    ready = [tmp_path / f"ready-{w}" for w in range(4)]
+    deadline = time.monotonic() + 60
+    while not all(path.exists() for path in ready) and time.monotonic() < deadline:
+        time.sleep(0.01)
     go.touch()
     for worker in workers:
         _, err = worker.communicate(timeout=120)
@@ -62,5 +67,6 @@ def test_four_processes_never_pass_the_shared_daily_budget(settings, genesis_roo
             assert reserved + cost > budget
     assert reserved <= budget
     assert approved > 100 and approved < 2000
-    assert {d.business_id for d in decisions if d.decision == "approved"} == {"b0", "b1", "b2", "b3"}
+    approved_order = [d.business_id for d in decisions if d.decision == "approved"]
+    assert len(set(approved_order)) == 4  # every process won some of the budget
 

@@ -21,6 +21,7 @@ def main() -> None:
     worker, count, go = int(sys.argv[1]), int(sys.argv[2]), Path(sys.argv[3])
     agent = GenesisMetaAgent(Settings(), vendors=FakeVendors())
     rng = random.Random(worker)
+    (go.parent / f"ready-{worker}").touch()
     while not go.exists():  # start together, so the processes really contend for the lock
         time.sleep(0.005)
     for n in range(count):
