@@ -83,3 +83,17 @@ def test_small_intent_is_decided_without_pausing(flow_env, settings) -> None:
     from flows.approve_intent import approve_intent
 
     assert approve_intent(intent=intent("2"))["decision"] == "approved"
+
+
+def test_cli_review_of_a_paused_run_records_once_and_resumes_the_run(flow_env, settings, capsys) -> None:
+    from genesis_payments.cli.main import main
+
+    big = intent("40")
+    thread, out = _run_in_thread(intent=big, review_timeout_seconds_override=60, poll_interval_seconds=1)
+    _wait_for_paused_run(settings, big["intent_id"])
+    assert main(["review", "deny", big["intent_id"], "--by", "dave"]) == 0
+    thread.join(30)
+    assert "error" not in out, out.get("error")
+    assert (out["result"]["decision"], out["result"]["resolved_by"]) == ("denied", "dave")
+    decisions = [d.decision for d in ApprovalLog(settings).read().records if d.intent_id == big["intent_id"]]
+    assert decisions == ["pending_review", "denied"]
