@@ -37,11 +37,6 @@ from genesis_payments.spend_state import SpendState
 from genesis_payments.timestamps import format_utc, utc_now
 
 TIMEOUT_REVIEWER = "system:review-timeout"
-BUDGET_CHECKS = tuple(
-    (scope, field, period)
-    for scope, field in (("agent", "agent"), ("vendor", "vendor"), ("business", "business_id"))
-    for period in ("daily", "monthly")
-)
 
 
 class VendorCatalog(Protocol):
@@ -399,8 +394,12 @@ class GenesisMetaAgent:
         self._threshold_micro = None if policy.review_threshold_usd is None else to_micro(policy.review_threshold_usd)
 
     def _reload_policy(self) -> Policy:
-        self._policy_identity = policy_file_identity(self._policy_path)
-        return load_policy_file(self._policy_path)
+        # The identity is kept only after a successful load: a broken file fails every decision
+        # (ConfigError) until it is fixed, rather than leaving the old policy silently in force.
+        identity = policy_file_identity(self._policy_path)
+        policy = load_policy_file(self._policy_path)
+        self._policy_identity = identity
+        return policy
 
     def _reload_log(self, handle: LogHandle) -> None:
         events = list(self.state.latest_status.items())

@@ -206,3 +206,18 @@ def test_restart_keeps_old_months_out_of_budgets_but_still_knows_their_intents(s
     assert november.approve_payment_intent(intent("10", intent_id="august")).decision_id == old.decision_id
     assert november.approve_payment_intent(intent("10")).decision == "approved"
     assert november.latest_decision("august").ts == old.ts
+
+
+def test_a_broken_policy_file_fails_closed_until_fixed(settings) -> None:
+    from genesis_payments.errors import ConfigError
+
+    path = settings.effective_policy_path
+    path.parent.mkdir(parents=True)
+    agent = GenesisMetaAgent(settings, vendors=FakeVendors())
+    assert agent.approve_payment_intent(intent("1")).decision == "approved"
+    path.write_text('{"max_intent_usd": 12.5.5}')
+    for _ in range(2):
+        with pytest.raises(ConfigError, match="policy"):
+            agent.approve_payment_intent(intent("1"))
+    path.write_text('{"max_intent_usd": "0.5"}')
+    assert rule_names(agent.approve_payment_intent(intent("1"))) == ["over_intent_maximum"]
