@@ -13,6 +13,7 @@ p99 < 2 ms, and ≥ 20,000 decisions/s without fsync.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
 import statistics
@@ -26,8 +27,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from genesis_payments.approval_log import GENESIS_HASH, chained_line
 from genesis_payments.jsonl import JsonlAppender
+from genesis_payments.ledgers import BusinessMonitor
 from genesis_payments.meta_agent import GenesisMetaAgent
-from genesis_payments.policy import default_policy
+from genesis_payments.policy import DEFAULT_POLICY, load_policy
 from genesis_payments.settings import Settings
 
 AGENTS = [f"agent-{n}" for n in range(50)]
@@ -123,7 +125,15 @@ def main() -> None:
 
     root = args.root or Path(tempfile.mkdtemp(prefix="genesis-bench-approvals-"))
     settings = Settings(root=root, fsync=True)
-    policy = default_policy()
+    # A root in use: a policy file (the defaults, written out) and payment events.
+    settings.effective_policy_path.parent.mkdir(parents=True, exist_ok=True)
+    settings.effective_policy_path.write_text(json.dumps(DEFAULT_POLICY, indent=2))
+    policy = load_policy(settings)
+    monitor = BusinessMonitor(Settings(root=root, fsync=False))
+    for n in range(1000):
+        monitor.log_payment({"payment_id": f"p{n}", "status": "captured", "agent": AGENTS[n % 50],
+                             "vendor": VENDORS[n % 5], "chain": "eip155:8453", "token": "USDC",
+                             "amount_usd": "0.01", "intent_id": f"old-{n}"})
     size, took = generate_log(settings.approval_log_path, args.existing, policy.hash)
     print(f"generated {args.existing:,} chained decisions ({size / 1e6:.0f} MB) in {took:.1f} s")
 

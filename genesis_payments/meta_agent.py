@@ -110,9 +110,11 @@ def _previous_month(moment: datetime) -> str:
 
 def _format_ts(moment: datetime) -> str:
     """`format_utc` for a UTC datetime, without strftime (hot path); always microseconds and +00:00."""
-    if moment.utcoffset() != _ZERO:
-        return format_utc(moment)
-    return moment.replace(tzinfo=UTC).isoformat(timespec="microseconds")
+    if moment.tzinfo is not UTC:
+        if moment.utcoffset() != _ZERO:
+            return format_utc(moment)
+        moment = moment.replace(tzinfo=UTC)
+    return moment.isoformat(timespec="microseconds")
 
 
 def _construct_decision(fields: dict[str, Any]) -> ApprovalDecision:
