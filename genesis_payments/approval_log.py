@@ -188,6 +188,7 @@ class ApprovalLog:
         self.settings = settings or Settings()
         self.path = self.settings.approval_log_path
         self._fd: int | None = None
+        self._pid = os.getpid()
         self._path_text = str(self.path)
         self._thread_lock = threading.RLock()
 
@@ -230,7 +231,13 @@ class ApprovalLog:
             self._thread_lock.release()
 
     def _open_fd(self) -> int:
+        if self._fd is not None and self._pid != os.getpid():
+            # A forked child shares the parent's open file, and with it the flock: it must not
+            # believe it holds the lock while the parent does. Its own descriptor fixes that.
+            os.close(self._fd)
+            self._fd = None
         if self._fd is None:
+            self._pid = os.getpid()
             self.path.parent.mkdir(parents=True, exist_ok=True)
             try:
                 self._fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)

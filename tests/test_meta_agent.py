@@ -221,3 +221,21 @@ def test_a_broken_policy_file_fails_closed_until_fixed(settings) -> None:
             agent.approve_payment_intent(intent("1"))
     path.write_text('{"max_intent_usd": "0.5"}')
     assert rule_names(agent.approve_payment_intent(intent("1"))) == ["over_intent_maximum"]
+
+
+def test_a_forked_child_takes_its_own_lock(settings) -> None:
+    import os
+
+    agent = make_agent(settings, budgets=_daily("10"))
+    agent.approve_payment_intent(intent("1"))
+    pid = os.fork()
+    if pid == 0:  # child: must open its own descriptor rather than share the parent's flock
+        try:
+            agent.approve_payment_intent(intent("1", intent_id="from-child"))
+            os._exit(0 if agent.log._pid == os.getpid() else 1)
+        except BaseException:
+            os._exit(1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    # The child's decision is in the log and counts: 1 + 1 + 9 > 10.
+    assert rule_names(agent.approve_payment_intent(intent("9", intent_id="from-parent"))) == ["agent_daily_budget"]
