@@ -55,6 +55,8 @@ STARTING_BALANCE = Decimal("2500")
 LOW_WALLET_AGENT = "support-agent"
 LOW_WALLET_BALANCE = Decimal("42")
 STREAK_VENDOR = "search:serpapi"
+# Sometimes an agent reaches for a vendor the policy does not allow: realistic denials.
+OFF_POLICY = ("llm:anthropic", "claude-sonnet-1k-tokens", "analysis", (100, 900))
 
 
 @dataclass
@@ -167,7 +169,8 @@ def _one_purchase(rng: random.Random, agent: GenesisMetaAgent, manager: PaymentM
                   *, cancel: bool = False, intent: PaymentIntent | None = None) -> str | None:
     if intent is None:
         name = rng.choice([a for a in AGENT_SHOPPING if a != LOW_WALLET_AGENT] * 3 + [LOW_WALLET_AGENT])
-        intent = _intent(rng, name, rng.choice(AGENT_SHOPPING[name]))
+        choice = OFF_POLICY if rng.random() < 0.04 else rng.choice(AGENT_SHOPPING[name])
+        intent = _intent(rng, name, choice)
     decision = agent.approve_payment_intent(intent)
     if decision.decision != "approved":
         result.denied += decision.decision == "denied"
