@@ -113,9 +113,29 @@ def decode_line(raw: bytes) -> dict[str, Any]:
         raise BadLineError(f"invalid JSON: {exc.msg} at column {exc.colno}") from None
     except RecursionError:
         raise BadLineError("invalid JSON: nested too deeply") from None
+    except ValueError as exc:
+        # e.g. an integer of more than 4300 digits (Python's int conversion limit)
+        raise BadLineError(f"invalid JSON: {str(exc)[:120]}") from None
     if not isinstance(obj, dict):
         raise BadLineError(f"expected a JSON object, got {type(obj).__name__}")
+    if b"\\u" in raw and _has_lone_surrogate(obj):
+        # json accepts "\ud800" escapes; such text cannot be written back as UTF-8.
+        raise BadLineError("invalid JSON: lone surrogate escape in a string (not valid Unicode)")
     return obj
+
+
+def _has_lone_surrogate(value: Any) -> bool:
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return True
+        return False
+    if isinstance(value, dict):
+        return any(_has_lone_surrogate(k) or _has_lone_surrogate(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_lone_surrogate(v) for v in value)
+    return False
 
 
 def describe_validation_error(exc: ValidationError) -> str:

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
 
 from genesis_payments.errors import InvalidRecord
+
+# RFC 3339 date-time. `datetime.fromisoformat` alone also takes ISO 8601 forms that are not RFC 3339
+# ("20261126T030000+0000", a missing seconds field, a date alone), so the shape is checked first.
+_RFC3339 = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,9})?"
+    r"(?P<offset>[Zz]|[+-][0-9]{2}:[0-9]{2})?",
+    re.ASCII,
+)
 
 
 def utc_now() -> datetime:
@@ -19,17 +28,34 @@ def parse_utc(value: Any) -> datetime:
     if isinstance(value, datetime):
         moment = value
     elif isinstance(value, str):
+        shape = _RFC3339.fullmatch(value) if len(value) <= 40 else None
+        if shape is None:
+            shown = value if len(value) <= 40 else value[:40] + "…"
+            if len(value) == 10 and value[4:5] == "-":
+                raise InvalidRecord(f"{shown!r} has no time part")
+            raise InvalidRecord(f"{shown!r} is not an RFC 3339 timestamp")
+        if shape.group("offset") is None:
+            raise InvalidRecord(f"{value!r} has no UTC offset (naive timestamps are refused)")
         try:
-            moment = datetime.fromisoformat(value)
+            # Python 3.11 takes at most 6 fractional digits; RFC 3339 allows more (cut, not rounded).
+            moment = datetime.fromisoformat(_at_most_micro(value))
         except ValueError:
-            raise InvalidRecord(f"{value!r} is not an RFC 3339 timestamp") from None
-        if "T" not in value.upper():
-            raise InvalidRecord(f"{value!r} has no time part")
+            raise InvalidRecord(f"{value!r} is not a valid date and time") from None
     else:
         raise InvalidRecord(f"timestamp must be an RFC 3339 string, not {type(value).__name__}")
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise InvalidRecord(f"{value!r} has no UTC offset (naive timestamps are refused)")
     return moment.astimezone(UTC)
+
+
+def _at_most_micro(value: str) -> str:
+    dot = value.find(".")
+    if dot < 0:
+        return value
+    end = dot + 1
+    while end < len(value) and value[end].isdigit():
+        end += 1
+    return value[: min(end, dot + 7)] + value[end:]
 
 
 def format_utc(moment: datetime) -> str:
