@@ -38,7 +38,7 @@ def parse_utc(value: Any) -> datetime:
             raise InvalidRecord(f"{value!r} has no UTC offset (naive timestamps are refused)")
         try:
             # Python 3.11 takes at most 6 fractional digits; RFC 3339 allows more (cut, not rounded).
-            moment = datetime.fromisoformat(_at_most_micro(value))
+            moment = datetime.fromisoformat(_at_most_micro(value).upper())  # 't'/'z' are RFC 3339 too
         except ValueError:
             raise InvalidRecord(f"{value!r} is not a valid date and time") from None
     else:
