@@ -280,9 +280,8 @@ class JsonlAppender:
     @contextmanager
     def locked(self) -> Iterator[LockedAppender]:
         """Hold the file's lock across a read-decide-append (the approval budget needs this)."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+            fd = self._open()
         except OSError as exc:
             raise LedgerError(f"cannot open {self.path} for appending: {exc.strerror}") from exc
         try:
@@ -290,6 +289,16 @@ class JsonlAppender:
             yield LockedAppender(fd, self.path, self.fsync)
         finally:
             os.close(fd)  # closing releases the flock
+
+
+    def _open(self) -> int:
+        # A fresh descriptor per append: flock belongs to the open file description, so a shared one
+        # would not exclude other threads or forked children. The folder is made only when missing.
+        try:
+            return os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+        except FileNotFoundError:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            return os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
 
 
 class LockedAppender:

@@ -1,0 +1,157 @@
+"""Appends per second through `BusinessMonitor.log_payment`, against the raw ceiling of the same run.
+
+    python benchmarks/append.py [--calls 3000] [--processes 1,4] [--existing 1000000 | --root DIR]
+
+The ceiling is what the disk allows for the contract's durability: each append takes the exclusive
+`flock`, writes one line in one `write`, `fdatasync`s and unlocks — with the file opened once, and
+the line (the very bytes `log_payment` writes) encoded in advance. `log_payment` does the same plus
+everything a real call does: validate the dict into a `PaymentEvent`, fill in `event_id` and `ts`,
+serialise canonically. Both run against the same file, in 1 and 4 processes (N calls each), and the
+ratio of the two rates is printed; the target is at least 70 %.
+
+`--existing N` first generates N payments (`benchmarks/generate.py`) into a temporary root, so the
+appends go to a ledger that already holds them; `--root DIR` uses a root generated before.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import multiprocessing as mp
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from genesis_payments import BusinessMonitor, Settings
+from genesis_payments.jsonl import encode_line
+from genesis_payments.records import PaymentEvent
+
+TARGET = 0.70
+
+
+def sample_event(proc: int, seq: int) -> dict:
+    """A realistic payment event as a caller passes it: a dict without `event_id` or `ts`."""
+    return {
+        "payment_id": f"pay_{proc:04d}{seq:020d}", "status": "captured", "agent": "agent:builder-2",
+        "vendor": "payments:deploy:vercel", "chain": "eip155:8453", "token": "USDC", "amount_usd": "20.000000",
+        "business_id": "biz_4f2a9c1e", "intent_id": f"int_{proc:04d}{seq:020d}",
+        "tx_hash": "0x" + "ab" * 32,
+    }
+
+
+def sample_line(proc: int, seq: int) -> bytes:
+    """The exact bytes `log_payment` writes for `sample_event` (same size, so the same disk work)."""
+    event = {**sample_event(proc, seq), "event_id": "0" * 32, "ts": "2026-11-26T03:00:00.000000+00:00"}
+    return encode_line(PaymentEvent.model_validate(event))
+
+
+def raw_appends(path: str, proc: int, calls: int, start: mp.Event) -> None:
+    lines = [sample_line(proc, seq) for seq in range(calls)]
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    start.wait()
+    for line in lines:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        os.write(fd, line)
+        os.fdatasync(fd)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+    os.close(fd)
+
+
+def log_payment_appends(root: str, proc: int, calls: int, start: mp.Event) -> None:
+    monitor = BusinessMonitor(Settings(root=Path(root)))
+    start.wait()
+    for seq in range(calls):
+        monitor.log_payment(sample_event(proc, seq))
+
+
+def rate(target, arg: str, processes: int, calls: int) -> float:
+    """Appends per second of `processes` workers doing `calls` each, timed from a common start."""
+    ctx = mp.get_context("fork")
+    start = ctx.Event()
+    workers = [ctx.Process(target=target, args=(arg, proc, calls, start)) for proc in range(processes)]
+    for worker in workers:
+        worker.start()
+    time.sleep(0.3)  # let every worker reach the start line (imports and pre-encoding done)
+    began = time.perf_counter()
+    start.set()
+    for worker in workers:
+        worker.join()
+        if worker.exitcode != 0:
+            raise SystemExit(f"a worker failed with exit code {worker.exitcode}")
+    return processes * calls / (time.perf_counter() - began)
+
+
+def run(root: Path, calls: int, processes: list[int], rounds: int) -> list[dict]:
+    settings = Settings(root=root)
+    path = settings.transactions_path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines_before = _count_lines(path)
+    rows = []
+    for count in processes:
+        # Alternate raw and log_payment rounds so both see the same disk conditions; keep the best.
+        raw, logged = 0.0, 0.0
+        for _ in range(rounds):
+            raw = max(raw, rate(raw_appends, str(path), count, calls))
+            logged = max(logged, rate(log_payment_appends, str(root), count, calls))
+        rows.append({"processes": count, "ceiling": raw, "log_payment": logged, "ratio": logged / raw})
+    added = _count_lines(path) - lines_before
+    expected = sum(2 * rounds * count * calls for count in processes)
+    if added != expected:
+        raise SystemExit(f"expected {expected} new lines, found {added}")
+    return rows
+
+
+def _count_lines(path: Path) -> int:
+    if not path.exists():
+        return 0
+    count = 0
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 24):
+            count += chunk.count(b"\n")
+    return count
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=3000, help="appends per process per measurement")
+    parser.add_argument("--processes", default="1,4", help="comma-separated process counts")
+    parser.add_argument("--rounds", type=int, default=2, help="measurements of each kind (best is kept)")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--existing", type=int, default=0, help="first generate this many payments")
+    where.add_argument("--root", type=Path, help="a root that already holds generated ledgers")
+    args = parser.parse_args(argv)
+    processes = [int(p) for p in args.processes.split(",")]
+
+    temp = None
+    root = args.root
+    if root is None:
+        temp = Path(tempfile.mkdtemp(prefix="genesis-append-bench-"))
+        root = temp
+        if args.existing:
+            from generate import generate
+
+            began = time.perf_counter()
+            generate(root, args.existing)
+            print(f"generated {args.existing:,} payments in {time.perf_counter() - began:.1f} s")
+    try:
+        existing = _count_lines(Settings(root=root).transactions_path)
+        print(f"ledger holds {existing:,} lines before; {args.calls:,} appends per process, best of {args.rounds}")
+        rows = run(root, args.calls, processes, args.rounds)
+    finally:
+        if temp is not None:
+            shutil.rmtree(temp, ignore_errors=True)
+    print(f"{'processes':>9}  {'ceiling/s':>10}  {'log_payment/s':>13}  {'ratio':>6}")
+    for row in rows:
+        verdict = "ok" if row["ratio"] >= TARGET else f"below {TARGET:.0%}"
+        print(f"{row['processes']:>9}  {row['ceiling']:>10,.0f}  {row['log_payment']:>13,.0f}  "
+              f"{row['ratio']:>6.1%}  {verdict}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
