@@ -20,8 +20,9 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ValidationError
+from pydantic_core import PydanticSerializationError, to_json
 
-from genesis_payments.errors import LedgerError
+from genesis_payments.errors import InvalidRecord, LedgerError
 
 MAX_LINE_BYTES = 1 << 20
 BOM = b"\xef\xbb\xbf"
@@ -61,10 +62,21 @@ def canonical_json(obj: Any) -> str:
 
 
 def encode_line(record: BaseModel | Mapping[str, Any]) -> bytes:
-    """One record as one `\\n`-terminated UTF-8 line."""
+    """One record as one `\\n`-terminated UTF-8 line, in canonical form (sorted keys, no spaces)."""
     if isinstance(record, BaseModel):
-        record = record.model_dump(mode="json", exclude_none=True)
-    return (canonical_json(record) + "\n").encode("utf-8")
+        data = record.model_dump(mode="json", exclude_none=True)
+        if not any(isinstance(value, dict | list) for value in data.values()):
+            # A flat record (every ledger line): pydantic's encoder writes the same bytes as
+            # `canonical_json` once the keys are sorted, several times faster — this is the append path.
+            try:
+                return to_json({key: data[key] for key in sorted(data)}) + b"\n"
+            except PydanticSerializationError:
+                pass  # let the standard encoder name the problem below
+        record = data
+    try:
+        return (canonical_json(record) + "\n").encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidRecord("the record holds text that is not valid Unicode (a lone surrogate)") from None
 
 
 def _json_default(value: Any) -> Any:
@@ -269,13 +281,15 @@ class JsonlAppender:
         self.fsync = fsync
 
     def append(self, record: BaseModel | Mapping[str, Any]) -> None:
+        line = encode_line(record)  # before the lock: other writers never wait on our CPU work
         with self.locked() as handle:
-            handle.append(record)
+            handle.write(line)
 
     def append_many(self, records: list[BaseModel | Mapping[str, Any]]) -> None:
         """Several records under one lock, in one write and one fsync (bulk loads)."""
+        data = b"".join(encode_line(r) for r in records)
         with self.locked() as handle:
-            handle.write(b"".join(encode_line(r) for r in records))
+            handle.write(data)
 
     @contextmanager
     def locked(self) -> Iterator[LockedAppender]:

@@ -99,3 +99,11 @@ def test_generate_writes_valid_canonical_lines_and_the_findings_it_reports(tmp_p
     wallets = json.loads((root / "data/a2a-x402/fake/wallets.json").read_text())
     low = {a for a, b in wallets.items() if Decimal(b) < 50}
     assert low == {f["agent"] for f in expected["monitor-alerts"]["low_balance"]}
+
+
+def test_append_benchmark_runs_and_reports_both_rates(tmp_path):
+    out = _run("append.py", "--calls", "30", "--processes", "1,2", "--rounds", "1", "--existing", "500")
+    assert "generated 500 payments" in out
+    rows = [line.split() for line in out.splitlines() if line.strip()[:1].isdigit()]
+    assert [row[0] for row in rows] == ["1", "2"]
+    assert all(row[3].endswith("%") for row in rows)
