@@ -65,7 +65,8 @@ def encode_line(record: BaseModel | Mapping[str, Any]) -> bytes:
     """One record as one `\\n`-terminated UTF-8 line, in canonical form (sorted keys, no spaces)."""
     if isinstance(record, BaseModel):
         data = record.model_dump(mode="json", exclude_none=True)
-        if not any(isinstance(value, dict | list) for value in data.values()):
+        kinds = set(map(type, data.values()))
+        if dict not in kinds and list not in kinds:
             # A flat record (every ledger line): pydantic's encoder writes the same bytes as
             # `canonical_json` once the keys are sorted, several times faster — this is the append path.
             try:
@@ -282,8 +283,14 @@ class JsonlAppender:
 
     def append(self, record: BaseModel | Mapping[str, Any]) -> None:
         line = encode_line(record)  # before the lock: other writers never wait on our CPU work
-        with self.locked() as handle:
-            handle.write(line)
+        # `locked()` written out: this is the path of every ledger append, so no generator or
+        # handle object around one lock, one write and one fsync.
+        fd = self._open_or_raise()
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            _write_locked(fd, self.path, line, self.fsync)
+        finally:
+            os.close(fd)  # closing releases the flock
 
     def append_many(self, records: list[BaseModel | Mapping[str, Any]]) -> None:
         """Several records under one lock, in one write and one fsync (bulk loads)."""
@@ -294,16 +301,18 @@ class JsonlAppender:
     @contextmanager
     def locked(self) -> Iterator[LockedAppender]:
         """Hold the file's lock across a read-decide-append (the approval budget needs this)."""
-        try:
-            fd = self._open()
-        except OSError as exc:
-            raise LedgerError(f"cannot open {self.path} for appending: {exc.strerror}") from exc
+        fd = self._open_or_raise()
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             yield LockedAppender(fd, self.path, self.fsync)
         finally:
             os.close(fd)  # closing releases the flock
 
+    def _open_or_raise(self) -> int:
+        try:
+            return self._open()
+        except OSError as exc:
+            raise LedgerError(f"cannot open {self.path} for appending: {exc.strerror}") from exc
 
     def _open(self) -> int:
         # A fresh descriptor per append: flock belongs to the open file description, so a shared one
@@ -327,17 +336,32 @@ class LockedAppender:
         self.write(encode_line(record))
 
     def write(self, data: bytes) -> None:
-        if not data:
-            return
-        size = os.fstat(self._fd).st_size
-        if size and os.pread(self._fd, 1, size - 1) != b"\n":
+        _write_locked(self._fd, self.path, data, self._fsync)
+
+
+def _write_locked(fd: int, path: Path, data: bytes, fsync: bool) -> None:
+    """Append `data` to the locked file `fd`: on a fresh line, in one write, on disk before returning."""
+    if not data:
+        return
+    try:
+        size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":
             data = b"\n" + data  # end a torn line left by a killed writer; never glue onto it
-        try:
-            view = memoryview(data)
-            while view:
-                written = os.write(self._fd, view)
-                view = view[written:]
-            if self._fsync:
-                os.fdatasync(self._fd)
-        except OSError as exc:
-            raise LedgerError(f"cannot append to {self.path}: {exc.strerror}") from exc
+        view = memoryview(data)
+        while view:
+            written = os.write(fd, view)
+            view = view[written:]
+        if fsync:
+            os.fdatasync(fd)
+            if size == 0:
+                _fsync_directory(path.parent)  # a new file: make its directory entry durable too
+    except OSError as exc:
+        raise LedgerError(f"cannot append to {path}: {exc.strerror}") from exc
+
+
+def _fsync_directory(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

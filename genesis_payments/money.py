@@ -22,6 +22,8 @@ MONEY_PATTERN = r"^-?[0-9]+(\.[0-9]{1,6})?$"
 # What a money string may look like before its decimals are counted. `Decimal()` alone would also
 # take "1_000", "+5", "1e3", " 1" and non-ASCII digits such as "１２", none of which is a money string.
 _MONEY_TEXT = re.compile(r"-?[0-9]+(?:\.[0-9]+)?", re.ASCII)
+# At most 9 whole digits and 6 decimals: within the limit and exact, so accepted without more checks.
+_PLAIN_CHARGE = re.compile(r"[0-9]{1,9}(?:\.[0-9]{1,6})?", re.ASCII)
 _NOT_FINITE = frozenset({"nan", "-nan", "snan", "inf", "-inf", "+inf", "infinity", "-infinity", "+infinity"})
 
 
@@ -35,6 +37,9 @@ def parse_usd(value: Any, *, allow_negative: bool = False) -> Decimal:
     elif isinstance(value, int):
         amount = Decimal(value)
     elif isinstance(value, str):
+        if _PLAIN_CHARGE.fullmatch(value):
+            # The common case, a string as written on disk ("12.500000"): nothing else to check.
+            return Decimal(value).quantize(MICRO)
         text = value.strip()
         if text != value or not text:
             raise InvalidMoney(f"money string {value!r} is empty or padded with spaces")
