@@ -193,8 +193,8 @@ def generate(root: Path, payments: int, seed: int = 0) -> dict:
     streak_set = set(streak)
     first_streak = streak[0]
     # No ordinary payment of the streak vendor in the stretch where its terminal events could land
-    # between the streak's failures (captures come at most ~25 s after authorization).
-    streak_quiet_from = first_streak - max(50, 60_000_000 // max(gap, 1))
+    # between the streak's failures (a capture comes at most ~625 s after its authorization).
+    streak_quiet_from = first_streak - max(50, 700_000_000 // max(gap, 1) + 1)
 
     vendor_names = list(VENDORS)
     vendor_pick = _weighted(rng, [(v, VENDORS[v][0]) for v in vendor_names], payments)
