@@ -27,7 +27,8 @@ Semantics of the injected problems (each payment under at most one ledger-sync k
 - `amount_mismatch`: exactly one debit, differing from the captured amount.
 - `stale_authorization`: still `authorized`, with `valid_before` 30 days after `as_of`.
 - `expired_authorization`: still `authorized`, past its `valid_before` (not also stale).
-- `stale_settlement`: still `settlement_pending`, for hours.
+- `stale_settlement`: still `settlement_pending` (since at least an hour before `as_of`); `since` is
+  the time of that event, from which its age is counted.
 - `failure_streak`: one vendor's last 7 payments (in time order) failed, with no success after
   them; random failures elsewhere are capped at 2 in a row per vendor, so no other streak exists.
 - `low_balance`: one agent's fake wallet below 50 USDC.
@@ -391,7 +392,7 @@ def generate(root: Path, payments: int, seed: int = 0) -> dict:
         "totals": {
             "events": totals["events"],
             "debits": totals["debits"],
-            "by_status": dict(sorted(by_status.items())),
+            "events_by_status": dict(sorted(by_status.items())),
             "captured_usd": _money(totals["captured_micro"]),
             "debited_usd": _money(totals["debited_micro"]),
         },
