@@ -12,6 +12,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -99,6 +100,24 @@ def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return obj
 
 
+MAX_NESTING = 64
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_BRACKET = re.compile(rb"[\[\]{}]")
+
+
+def _check_nesting(raw: bytes) -> None:
+    """Refuse deep nesting before json sees it: libraries in this process (py_ecc, via the x402
+    EVM stack) raise the recursion limit to 100,000, and json's C scanner then overflows the C
+    stack on a line like `[[[[…` instead of raising RecursionError."""
+    if raw.count(b"[") + raw.count(b"{") <= MAX_NESTING:
+        return
+    depth = 0
+    for bracket in _BRACKET.findall(_JSON_STRING.sub(b'""', raw)):
+        depth += 1 if bracket in (b"[", b"{") else -1
+        if depth > MAX_NESTING:
+            raise BadLineError(f"invalid JSON: nested more than {MAX_NESTING} levels deep")
+
+
 def decode_line(raw: bytes) -> dict[str, Any]:
     """Parse one line (without its `\\n`) into a JSON object; numbers stay exact (Decimal)."""
     if not raw:
@@ -115,6 +134,7 @@ def decode_line(raw: bytes) -> dict[str, Any]:
         raise BadLineError(f"invalid UTF-8 at byte {exc.start}") from None
     if not text.strip():
         raise BadLineError("blank line")
+    _check_nesting(raw)
     try:
         obj = json.loads(
             text,

@@ -74,3 +74,20 @@ def test_log_payment_refuses_text_that_cannot_be_written_as_utf8(settings):
     with pytest.raises(InvalidRecord):
         BusinessMonitor(settings).log_payment({**EVENT, "note": "\ud800"})
     assert not settings.transactions_path.exists()
+
+
+def test_deep_nesting_is_a_bad_line_even_with_a_raised_recursion_limit():
+    # py_ecc (imported by the x402 EVM stack) raises the limit to 100,000; json's C scanner would
+    # then overflow the C stack. Run in a child so a regression shows as a failure, not a crash.
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.setrecursionlimit(100_000)\n"
+        "from genesis_payments.jsonl import decode_line, BadLineError\n"
+        "try:\n    decode_line(b'[' * 200_000 + b']' * 200_000)\n"
+        "except BadLineError as exc:\n    print(exc)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-500:]
+    assert "nested more than" in done.stdout
