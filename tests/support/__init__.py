@@ -1,0 +1,1 @@
+"""Shared test helpers (a package so any test module can import them)."""
