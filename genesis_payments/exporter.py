@@ -35,7 +35,16 @@ class ExporterServer:
         return self._server.server_port
 
     def start(self) -> ExporterServer:
-        self._server, self._thread = start_http_server(self.requested_port, addr=self.host, registry=self.registry)
+        # Signals wait while the socket is bound and the thread started: a cancellation landing in
+        # between would otherwise raise before the server is recorded, leaving the port held.
+        # (The serving threads inherit the mask, so signals keep going to the main thread.)
+        blocked = _block_signals()
+        try:
+            self._server, self._thread = start_http_server(
+                self.requested_port, addr=self.host, registry=self.registry
+            )
+        finally:
+            _restore_signals(blocked)
         return self
 
     def stop(self) -> None:
@@ -57,12 +66,26 @@ class ExporterServer:
 
 def serve_until(server: ExporterServer, stop: threading.Event, on_start: Callable[[int], None] | None = None) -> None:
     """Serve until `stop` is set or an exception (e.g. Prefect's termination signal) interrupts."""
-    with server:
+    try:
+        server.start()
         if on_start is not None:
             on_start(server.port)
         # Waking once a second keeps the main thread able to take signals and exceptions.
         while not stop.wait(1.0):
             pass
+    finally:
+        server.stop()
+
+
+def _block_signals() -> set[signal.Signals] | None:
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
+
+
+def _restore_signals(previous: set[signal.Signals] | None) -> None:
+    if previous is not None:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 @contextmanager

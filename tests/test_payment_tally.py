@@ -1,0 +1,97 @@
+"""Exact running totals: streaks in time order, stale and expired authorizations, closed payments."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from genesis_payments.event_columns import read_event_block
+from genesis_payments.payment_tally import PaymentTally
+from tests.support.exporter import payment_event
+
+MINUTE = 60 * 1_000_000
+T0 = 1_795_662_000_000_000  # 2026-11-26T03:00:00Z in µs
+
+
+def at(minutes: int) -> str:
+    return f"2026-11-26T03:{minutes:02d}:00.000000+00:00"
+
+
+def tally_of(*batches: list[dict], stale_after: int = 900) -> PaymentTally:
+    import json
+
+    tally = PaymentTally(stale_after)
+    line = 1
+    for batch in batches:
+        data = b"".join(json.dumps(e).encode() + b"\n" for e in batch)
+        read = read_event_block(data, line, Path("t.jsonl"))
+        assert not read.bad_lines
+        for columns in read.columns:
+            tally.add(columns)
+        line += len(batch)
+    return tally
+
+
+def test_streak_counts_failed_outcomes_after_the_latest_success_in_time_order() -> None:
+    e = payment_event
+    events = [e(f"f{i}", f"p{i}", "failed", at(10 + i)) for i in range(5)]
+    events.append(e("ok", "q", "captured", at(12)))  # written last, happened in the middle
+    assert tally_of(events).failure_streaks() == {"vendor-x": 2}
+
+
+def test_streak_is_the_same_whatever_the_batches() -> None:
+    e = payment_event
+    events = [e("a", "p1", "captured", at(1)), e("b", "p2", "failed", at(3)), e("c", "p3", "failed", at(2)),
+              e("d", "p4", "captured", at(2)), e("f", "p5", "failed", at(4))]
+    whole = tally_of(events).failure_streaks()
+    assert whole == {"vendor-x": 2}
+    for cut in range(1, len(events)):
+        assert tally_of(events[:cut], events[cut:]).failure_streaks() == whole
+
+
+def test_authorizations_neither_extend_nor_reset_a_streak() -> None:
+    e = payment_event
+    events = []
+    for i in range(6):
+        events += [e(f"a{i}", f"p{i}", "authorized", at(2 * i)), e(f"f{i}", f"p{i}", "failed", at(2 * i + 1))]
+    assert tally_of(events).failure_streaks() == {"vendor-x": 6}
+
+
+def test_a_success_at_the_same_time_written_later_resets_the_streak() -> None:
+    e = payment_event
+    assert tally_of([e("f", "p1", "failed", at(5)), e("s", "p2", "captured", at(5))]).failure_streaks() == {
+        "vendor-x": 0}
+    assert tally_of([e("s", "p2", "captured", at(5)), e("f", "p1", "failed", at(5))]).failure_streaks() == {
+        "vendor-x": 1}
+
+
+def test_stale_counts_old_and_expired_open_payments_only() -> None:
+    e = payment_event
+    tally = tally_of([
+        e("1", "old", "authorized", at(0)),
+        e("2", "young", "authorized", at(50)),
+        e("3", "expired", "authorized", at(55), valid_before=at(58)),
+        e("4", "pending", "settlement_pending", at(40)),
+        e("5", "done", "authorized", at(0)), e("6", "done", "captured", at(1)),
+    ])
+    assert tally.stale_by_agent(T0 + 60 * MINUTE) == {"agent-a": 3}
+
+
+def test_a_stale_payment_stops_counting_when_it_moves_on() -> None:
+    e = payment_event
+    tally = tally_of([e("1", "p", "authorized", at(0))])
+    assert tally.stale_by_agent(T0 + 16 * MINUTE) == {"agent-a": 1}
+    tally.add(read_event_block(
+        (__import__("json").dumps(e("2", "p", "captured", at(20))) + "\n").encode(), 2, Path("t")).columns[0])
+    assert tally.stale_by_agent(T0 + 30 * MINUTE) == {"agent-a": 0}
+
+
+def test_exactly_at_the_threshold_is_not_yet_stale() -> None:
+    tally = tally_of([payment_event("1", "p", "authorized", at(0))])
+    assert tally.stale_by_agent(T0 + 15 * MINUTE) == {"agent-a": 0}
+    assert tally.stale_by_agent(T0 + 15 * MINUTE + 1) == {"agent-a": 1}
+
+
+def test_a_terminal_payment_is_not_reopened_by_a_late_event() -> None:
+    e = payment_event
+    tally = tally_of([e("2", "p", "captured", at(5))], [e("1", "p", "authorized", at(0))])
+    assert tally.stale_by_agent(T0 + 60 * MINUTE) == {"agent-a": 0}
