@@ -36,42 +36,40 @@ OPTIONAL_IDS = ("business_id", "intent_id", "idempotency_key")
 
 _SCHEMA = pa.schema([(name, pa.string()) for name in STRING_FIELDS])
 _PARSE = pj.ParseOptions(explicit_schema=_SCHEMA, unexpected_field_behavior="ignore")
-_STATUS_CODES = {status: code for code, status in enumerate(PAYMENT_STATUSES)}
-STATUS_NAMES: tuple[str, ...] = PAYMENT_STATUSES
+# A line longer than the block is refused by pyarrow ("straddles two block boundaries"), which sends
+# the block to the exact reader; that is also the contract's longest line.
+_READ = pj.ReadOptions(block_size=MAX_LINE_BYTES)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 # Canonical forms the fast path accepts; anything else goes to the exact validator.
 _TS = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{6})?(\+00:00|Z)$"
 _MONEY = r"^[0-9]{1,10}(\.[0-9]{1,6})?$"
 _CAIP2 = r"^[-a-z0-9]{3,8}:[-_a-zA-Z0-9]{1,32}$"
-_VISIBLE_ASCII = r"[!-~]"  # a visible ASCII character is `\S` under every regex engine
+_PLAIN_ID = r"^[!-~][ -~]{0,255}$"  # a visible ASCII character first: `\S` under every regex engine
 
 
-@dataclass
-class EventColumns:
-    """Validated events of one block, in file order; money in int micro-USDC, times in µs since epoch."""
-
-    line: np.ndarray  # int64 line numbers (1-based, in the file)
-    ts_us: np.ndarray  # int64
-    status: np.ndarray  # int8 index into STATUS_NAMES
-    amount_micro: list[int]  # Python ints: exact whatever the size
-    valid_before_us: np.ndarray  # int64, -1 where absent
-    agent: list[str]
-    vendor: list[str]
-    chain: list[str]
-    payment_id: list[str]
-
-    def __len__(self) -> int:
-        return len(self.line)
+EVENT_SCHEMA = pa.schema([
+    ("line", pa.int64()),  # 1-based line number in the file
+    ("ts_us", pa.int64()),  # µs since the Unix epoch, UTC
+    ("status", pa.string()),
+    ("amount_micro", pa.int64()),  # int micro-USDC; at most 1e9 USDC = 1e15, far inside int64
+    ("valid_before_us", pa.int64()),  # null when absent
+    ("agent", pa.string()),
+    ("vendor", pa.string()),
+    ("chain", pa.string()),
+    ("payment_id", pa.string()),
+])
 
 
 @dataclass
 class BlockRead:
-    columns: list[EventColumns] = field(default_factory=list)
+    """Validated events (tables with `EVENT_SCHEMA`, not necessarily in line order) and bad lines."""
+
+    tables: list[pa.Table] = field(default_factory=list)
     bad_lines: list[BadLine] = field(default_factory=list)
 
     def extend(self, other: BlockRead) -> None:
-        self.columns.extend(other.columns)
+        self.tables.extend(other.tables)
         self.bad_lines.extend(other.bad_lines)
 
 
@@ -79,27 +77,44 @@ def read_event_block(data: bytes, first_line: int, path: Path) -> BlockRead:
     """Parse complete lines (`data` ends with `\\n`), numbered from `first_line`."""
     if not data:
         return BlockRead()
-    ends = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 0x0A)
-    if _needs_exact_reading(data, ends):
+    lines = data.count(b"\n")
+    if _needs_exact_reading(data, lines):
         return _read_exactly(data, first_line, path)
     try:
-        table = pj.read_json(io.BytesIO(data), parse_options=_PARSE)
+        table = pj.read_json(io.BytesIO(data), read_options=_READ, parse_options=_PARSE)
     except (pa.ArrowInvalid, UnicodeDecodeError):
-        return _read_exactly(data, first_line, path)
-    if table.num_rows != len(ends):
+        return _read_exactly(data, first_line, path)  # a bad line somewhere, a duplicate key, a long line
+    if table.num_rows != lines:
         return _read_exactly(data, first_line, path)  # e.g. two objects on one line
-    return _validate_table(table, data, ends, first_line, path)
+    return _validate_table(table, data, first_line, path)
 
 
-def _needs_exact_reading(data: bytes, ends: np.ndarray) -> bool:
-    """Shapes pyarrow would silently accept but the contract rejects: blank, CRLF, BOM, huge lines."""
-    view = np.frombuffer(data, dtype=np.uint8)
-    starts = np.concatenate(([0], ends[:-1] + 1))
-    lengths = ends - starts
-    if lengths.min() < 2 or lengths.max() > MAX_LINE_BYTES or BOM in data:
-        return True
-    # Every line must open with `{` and close with `}`; whitespace-only and CRLF lines fail this.
-    return bool((view[starts] != 0x7B).any() or (view[ends - 1] != 0x7D).any())
+def _needs_exact_reading(data: bytes, lines: int) -> bool:
+    """Shapes pyarrow would silently accept but the contract rejects: blank, CRLF or BOM lines.
+
+    Every line must open with `{` and close with `}`: blank, whitespace-only and CRLF lines fail
+    that, and a line holding two objects is caught by the row count afterwards.
+    """
+    return not (
+        data.startswith(b"{")
+        and data.count(b"\n{") == lines - 1
+        and data.count(b"}\n") == lines
+        and BOM not in data
+        and not _may_hold_a_long_line(data)
+    )
+
+
+def _may_hold_a_long_line(data: bytes) -> bool:
+    """True when some line may exceed MAX_LINE_BYTES (pyarrow would take it; the contract does not).
+
+    A line of 2h-1 bytes or more covers a whole aligned window of h bytes, so when every aligned
+    window of h = MAX_LINE_BYTES/2 holds a newline, no line is longer than MAX_LINE_BYTES.
+    """
+    half = MAX_LINE_BYTES // 2
+    for start in range(0, len(data) - half + 1, half):
+        if data.find(b"\n", start, start + half) < 0:
+            return max(map(len, data.split(b"\n"))) > MAX_LINE_BYTES
+    return False
 
 
 def _read_exactly(data: bytes, first_line: int, path: Path) -> BlockRead:
@@ -116,23 +131,24 @@ def _validate_lines(lines: list[bytes], numbers: range | list[int], path: Path) 
         except BadLineError as exc:
             result.bad_lines.append(BadLine(str(path), number, str(exc)))
     if events:
-        result.columns.append(_columns_from_models(events))
+        result.tables.append(_table_from_models(events))
     return result
 
 
-def _columns_from_models(events: list[tuple[int, PaymentEvent]]) -> EventColumns:
-    return EventColumns(
-        line=np.array([n for n, _ in events], dtype=np.int64),
-        ts_us=np.array([epoch_us(e.ts) for _, e in events], dtype=np.int64),
-        status=np.array([_STATUS_CODES[e.status] for _, e in events], dtype=np.int8),
-        amount_micro=[to_micro(e.amount_usd) for _, e in events],
-        valid_before_us=np.array(
-            [epoch_us(e.valid_before) if e.valid_before is not None else -1 for _, e in events], dtype=np.int64
-        ),
-        agent=[e.agent for _, e in events],
-        vendor=[e.vendor for _, e in events],
-        chain=[e.chain for _, e in events],
-        payment_id=[e.payment_id for _, e in events],
+def _table_from_models(events: list[tuple[int, PaymentEvent]]) -> pa.Table:
+    return pa.table(
+        {
+            "line": [n for n, _ in events],
+            "ts_us": [epoch_us(e.ts) for _, e in events],
+            "status": [e.status for _, e in events],
+            "amount_micro": [to_micro(e.amount_usd) for _, e in events],
+            "valid_before_us": [epoch_us(e.valid_before) if e.valid_before is not None else None for _, e in events],
+            "agent": [e.agent for _, e in events],
+            "vendor": [e.vendor for _, e in events],
+            "chain": [e.chain for _, e in events],
+            "payment_id": [e.payment_id for _, e in events],
+        },
+        schema=EVENT_SCHEMA,
     )
 
 
@@ -142,37 +158,38 @@ def epoch_us(moment: datetime) -> int:
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
-def _validate_table(table: pa.Table, data: bytes, ends: np.ndarray, first_line: int, path: Path) -> BlockRead:
-    ok = _fast_acceptable(table)
+def _validate_table(table: pa.Table, data: bytes, first_line: int, path: Path) -> BlockRead:
     ts_us, ts_ok = _timestamps_us(table.column("ts"))
     vb = table.column("valid_before")
     vb_us, vb_ok = _timestamps_us(vb)
-    ok = pc.and_(ok, ts_ok)
-    ok = pc.and_(ok, pc.or_(pc.is_null(vb), vb_ok))  # both sides are never null
     micro, money_ok = _amounts_micro(table.column("amount_usd"))
-    ok = pc.fill_null(pc.and_(ok, money_ok), False).to_numpy(zero_copy_only=False)
+    ok = _fast_acceptable(table)
+    for check in (ts_ok, pc.or_(pc.is_null(vb), vb_ok), money_ok):
+        ok = pc.and_(ok, check)
+    ok = pc.fill_null(ok, False)
 
     result = BlockRead()
-    fast = np.flatnonzero(ok)
-    if len(fast):
-        result.columns.append(
-            EventColumns(
-                line=fast.astype(np.int64) + first_line,
-                ts_us=ts_us[fast],
-                status=_status_codes(table.column("status")).take(pa.array(fast)).to_numpy().astype(np.int8),
-                amount_micro=[int(v) for v in micro[fast]],
-                valid_before_us=np.where(vb_ok.to_numpy(zero_copy_only=False), vb_us, -1)[fast],
-                agent=table.column("agent").take(fast).to_pylist(),
-                vendor=table.column("vendor").take(fast).to_pylist(),
-                chain=table.column("chain").take(fast).to_pylist(),
-                payment_id=table.column("payment_id").take(fast).to_pylist(),
-            )
-        )
-    slow = np.flatnonzero(~ok)
-    if len(slow):
-        starts = np.concatenate(([0], ends[:-1] + 1))
-        lines = [data[starts[i] : ends[i]] for i in slow]
-        result.extend(_validate_lines(lines, [first_line + int(i) for i in slow], path))
+    line = pa.array(np.arange(first_line, first_line + table.num_rows, dtype=np.int64))
+    fast = pa.table(
+        {
+            "line": line,
+            "ts_us": ts_us,
+            "status": table.column("status"),
+            "amount_micro": micro,
+            "valid_before_us": pc.if_else(vb_ok, vb_us, pa.scalar(None, pa.int64())),
+            "agent": table.column("agent"),
+            "vendor": table.column("vendor"),
+            "chain": table.column("chain"),
+            "payment_id": table.column("payment_id"),
+        },
+        schema=EVENT_SCHEMA,
+    ).filter(ok)
+    if fast.num_rows:
+        result.tables.append(fast)
+    if fast.num_rows < table.num_rows:
+        slow = np.flatnonzero(~ok.to_numpy(zero_copy_only=False))
+        lines = data.split(b"\n")
+        result.extend(_validate_lines([lines[i] for i in slow], [first_line + int(i) for i in slow], path))
     return result
 
 
@@ -188,45 +205,47 @@ def _fast_acceptable(table: pa.Table) -> pa.ChunkedArray:
 
 
 def _is_plain_id(column: pa.ChunkedArray) -> pa.ChunkedArray:
-    length = pc.utf8_length(column)
-    plain = pc.and_(
-        pc.and_(pc.greater_equal(length, 1), pc.less_equal(length, 256)),
-        pc.match_substring_regex(column, _VISIBLE_ASCII),
-    )
-    return pc.fill_null(plain, False)
+    """1 to 256 printable ASCII characters starting with a visible one: an `Id` under any regex engine.
+
+    Stricter than `Id` (which also takes other Unicode, control characters, a leading space); such
+    values go to the exact validator, which decides.
+    """
+    return pc.fill_null(pc.match_substring_regex(column, _PLAIN_ID), False)
 
 
-def _status_codes(column: pa.ChunkedArray) -> pa.Array:
-    return pc.fill_null(pc.index_in(column, value_set=pa.array(PAYMENT_STATUSES)), 0).combine_chunks()
-
-
-def _timestamps_us(column: pa.ChunkedArray) -> tuple[np.ndarray, pa.ChunkedArray]:
-    """µs since epoch of canonical UTC timestamps, and which rows were canonical and real dates."""
+def _timestamps_us(column: pa.ChunkedArray) -> tuple[pa.ChunkedArray, pa.ChunkedArray]:
+    """µs since epoch of canonical UTC timestamps, and which rows were canonical and real instants."""
     shaped = pc.fill_null(pc.match_substring_regex(column, _TS), False)
     text = pc.if_else(shaped, column, "1970-01-01T00:00:00+00:00")
+    try:
+        us = pc.cast(pc.cast(text, pa.timestamp("us", tz="UTC")), pa.int64())
+        return us, shaped
+    except pa.ArrowInvalid:
+        return _timestamps_us_checked(text, shaped)
+
+
+def _timestamps_us_checked(text: pa.ChunkedArray, shaped: pa.ChunkedArray) -> tuple[pa.ChunkedArray, pa.ChunkedArray]:
+    # Slower, row by row in C: some well-shaped value is not a real date (30 February).
     seconds_text = pc.utf8_slice_codeunits(text, 0, 19)
     seconds = pc.strptime(seconds_text, format="%Y-%m-%dT%H:%M:%S", unit="s", error_is_null=True)
     # strptime rolls 30 February over into March; formatting it back catches that.
     real = pc.fill_null(pc.equal(pc.strftime(seconds, format="%Y-%m-%dT%H:%M:%S"), seconds_text), False)
     has_fraction = pc.equal(pc.utf8_slice_codeunits(text, 19, 20), ".")
-    fraction = pc.if_else(has_fraction, pc.utf8_slice_codeunits(text, 20, 26), "0")
-    us = (
-        pc.fill_null(pc.cast(seconds, pa.int64()), 0).to_numpy() * 1_000_000
-        + pc.cast(fraction, pa.int64()).to_numpy()
-    )
-    return us.astype(np.int64), pc.and_(shaped, real)
+    fraction = pc.cast(pc.if_else(has_fraction, pc.utf8_slice_codeunits(text, 20, 26), "0"), pa.int64())
+    us = pc.add(pc.multiply(pc.fill_null(pc.cast(seconds, pa.int64()), 0), 1_000_000), fraction)
+    return us, pc.and_(shaped, real)
 
 
-def _amounts_micro(column: pa.ChunkedArray) -> tuple[np.ndarray, pa.ChunkedArray]:
-    """int micro-USDC of canonical money strings (at most 1e9 fits int64 with room to spare)."""
+def _amounts_micro(column: pa.ChunkedArray) -> tuple[pa.ChunkedArray, pa.ChunkedArray]:
+    """int micro-USDC of canonical money strings, and which rows were canonical and within the limit."""
     shaped = pc.fill_null(pc.match_substring_regex(column, _MONEY), False)
     text = pc.if_else(shaped, column, "0")
     # "12" → "12." so every value splits into a whole and a (possibly empty) fraction part.
     dotted = pc.if_else(pc.match_substring(text, "."), text, pc.binary_join_element_wise(text, ".", ""))
     parts = pc.split_pattern(dotted, ".", max_splits=1)
-    whole = pc.cast(pc.list_element(parts, 0), pa.int64()).to_numpy()
+    whole = pc.cast(pc.list_element(parts, 0), pa.int64())
     fraction = pc.cast(pc.utf8_rpad(pc.list_element(parts, 1), 6, "0"), pa.int64())
-    micro = whole * MICRO_PER_USD + fraction.to_numpy()
-    within = pc.less_equal(pa.chunked_array([micro]), int(MAX_USD) * MICRO_PER_USD)
-    return micro.astype(np.int64), pc.and_(shaped, within)
-
+    # At most 10 whole digits (the pattern), so this cannot overflow int64.
+    micro = pc.add(pc.multiply(whole, MICRO_PER_USD), fraction)
+    within = pc.less_equal(micro, int(MAX_USD) * MICRO_PER_USD)
+    return micro, pc.and_(shaped, within)

@@ -1,19 +1,26 @@
 """The exporter process: the payments collector behind an HTTP `/metrics` endpoint.
 
-`ExporterServer` owns one registry (never the global one) and one threaded HTTP server;
+`ExporterServer` owns one registry (never the global one; for in-process readers such as
+`get_sample_value`) and one threaded HTTP server, which serves the collector's cached text rendering
+(`PaymentsCollector.render`, the same samples as the registry's) on `/metrics` and `/`, gzipped when
+the scraper asks for it, as Prometheus does;
 `serve_until` runs it until an event is set, which the CLI sets on SIGTERM/SIGINT and the Prefect
 flow sets when its run is cancelled. Either way the server is shut down and the port released.
 """
 
 from __future__ import annotations
 
+import gzip
 import signal
+import socket
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry
+from prometheus_client.exposition import ThreadingWSGIServer
 
 from genesis_payments.metrics import PaymentsCollector
 
@@ -22,6 +29,7 @@ class ExporterServer:
     def __init__(self, collector: PaymentsCollector, host: str, port: int) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self.registry.register(collector)
+        self.collector = collector
         self.host = host
         self.requested_port = port
         self._server = None
@@ -40,9 +48,9 @@ class ExporterServer:
         # (The serving threads inherit the mask, so signals keep going to the main thread.)
         blocked = _block_signals()
         try:
-            self._server, self._thread = start_http_server(
-                self.requested_port, addr=self.host, registry=self.registry
-            )
+            self._server = _make_server(self.host, self.requested_port, _metrics_app(self.collector))
+            self._thread = threading.Thread(target=self._server.serve_forever, name="genesis-exporter", daemon=True)
+            self._thread.start()
         finally:
             _restore_signals(blocked)
         return self
@@ -62,6 +70,37 @@ class ExporterServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:  # one line per scrape is noise
+        pass
+
+
+def _make_server(host: str, port: int, app: Callable) -> WSGIServer:
+    family = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0][0]
+
+    class Server(ThreadingWSGIServer):
+        address_family = family
+
+    return make_server(host, port, app, Server, handler_class=_QuietHandler)
+
+
+def _metrics_app(collector: PaymentsCollector) -> Callable:
+    def app(environ: dict, start_response: Callable) -> list[bytes]:
+        if environ.get("PATH_INFO", "/") not in ("/", "/metrics"):
+            start_response("404 Not Found", [("Content-Type", "text/plain")])
+            return [b"not found: the metrics are on /metrics\n"]
+        body = collector.render()
+        headers = [("Content-Type", CONTENT_TYPE_LATEST)]
+        if "gzip" in environ.get("HTTP_ACCEPT_ENCODING", ""):
+            body = gzip.compress(body, compresslevel=1)  # fastest level: most of the gain, little CPU
+            headers.append(("Content-Encoding", "gzip"))
+        headers.append(("Content-Length", str(len(body))))
+        start_response("200 OK", headers)
+        return [body]
+
+    return app
 
 
 def serve_until(server: ExporterServer, stop: threading.Event, on_start: Callable[[int], None] | None = None) -> None:

@@ -25,11 +25,13 @@ from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from decimal import Decimal
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 
 from genesis_payments.event_columns import epoch_us
 from genesis_payments.event_tail import EventLogTail
+from genesis_payments.exposition import Family, TextRenderer
+from genesis_payments.exposition import metric_families as _metric_families
 from genesis_payments.money import MICRO_PER_USD, to_micro
 from genesis_payments.payment_tally import PaymentTally
 from genesis_payments.redaction import redact
@@ -99,22 +101,35 @@ class PaymentsCollector(Collector):
         self._read_errors = dict.fromkeys(SOURCES, 0)
         # Scrapes can arrive concurrently (the HTTP server is threaded); the tail and tally are not.
         self._lock = threading.Lock()
+        self._render_lock = threading.Lock()
+        self._renderer = TextRenderer()
 
     def describe(self) -> Iterator[Metric]:
         """The families without reading anything, so registering does not scan the ledger."""
-        return iter(self._families(None, {}, {}, {}))
+        return iter(_metric_families(self._snapshot_families(None, {}, {}, 0.0, read=False)))
 
     def collect(self) -> Iterator[Metric]:
+        return iter(_metric_families(self.snapshot()))
+
+    def render(self) -> bytes:
+        """The text exposition (format 0.0.4) of `snapshot()`, as `/metrics` serves it.
+
+        The same samples as `generate_latest` on a registry holding this collector (a test checks
+        it), rendered with a per-series line cache: at thousands of series prometheus-client's
+        generic formatting alone costs more than the whole scrape budget.
+        """
+        with self._render_lock:
+            return self._renderer.render(self.snapshot())
+
+    def snapshot(self) -> list[Family]:
+        """Read what is new and compute every family; never raises for a failing source."""
         started = time.perf_counter()
         with self._lock:
             up = {"transactions": self._refresh_transactions()}
             balances = self._read_balances()
             up["wallets"] = balances is not None
             stale = self._tally.stale_by_agent(epoch_us(self.clock()))
-            families = self._families(balances, stale, up, self._read_errors)
-        duration = time.perf_counter() - started
-        families[-1].add_metric([], duration)  # collect duration, measured up to the yield
-        return iter(families)
+            return self._snapshot_families(balances, stale, up, started)
 
     def _refresh_transactions(self) -> bool:
         try:
@@ -122,8 +137,8 @@ class PaymentsCollector(Collector):
                 self._tally = PaymentTally(self.settings.stale_after_seconds)
                 self._malformed = 0
             for block in self._tail.new_blocks():
-                for columns in block.columns:
-                    self._tally.add(columns)
+                for table in block.tables:
+                    self._tally.add(table)
                 self._malformed += len(block.bad_lines)
                 for bad in block.bad_lines[:5]:
                     log.warning("skipped %s line %d: %s", bad.file, bad.line, bad.reason)
@@ -141,68 +156,48 @@ class PaymentsCollector(Collector):
             log.error("reading wallet balances failed: %s", redact(str(exc)))
             return None
 
-    def _families(
+    def _snapshot_families(
         self,
         balances: Mapping[str, int] | None,
         stale: Mapping[str, int],
         up: Mapping[str, bool],
-        read_errors: Mapping[str, int],
-    ) -> list[Metric]:
+        started: float,
+        read: bool = True,
+    ) -> list[Family]:
         tally = self._tally
-        payments = CounterMetricFamily(
-            "payments", "Payment events by the event's status.", labels=["agent", "vendor", "chain", "status"]
-        )
-        for labels, count in sorted(tally.counts.items()):
-            payments.add_metric(list(labels), count)
-        spend = CounterMetricFamily(
-            "payment_spend_usd", "Captured USDC by agent and vendor.", labels=["agent", "vendor"]
-        )
-        for (agent, vendor), micro in sorted(tally.spend_micro.items()):
-            spend.add_metric([agent, vendor], usd_sample(micro))
-        wallet = GaugeMetricFamily("payment_wallet_balance", "Wallet balance in USDC.", labels=["agent"])
-        for agent, micro in sorted((balances or {}).items()):
-            wallet.add_metric([agent], usd_sample(micro))
-        streaks = GaugeMetricFamily(
-            "payment_vendor_failure_streak",
-            "Consecutive failed payments at the end of the vendor's history, in time order.",
-            labels=["vendor"],
-        )
-        for vendor, streak in sorted(tally.failure_streaks().items()):
-            streaks.add_metric([vendor], streak)
-        stale_family = GaugeMetricFamily(
-            "payment_stale_authorizations",
-            "Payments authorized or settlement_pending for longer than the stale threshold (expired included).",
-            labels=["agent"],
-        )
-        for agent in sorted(set(stale) | set(balances or {})):
-            stale_family.add_metric([agent], stale.get(agent, 0))
-
-        malformed = CounterMetricFamily(
-            "genesis_exporter_malformed_lines", "Lines of transactions.jsonl skipped as malformed."
-        )
-        if up:
-            malformed.add_metric([], self._malformed)
-        events = CounterMetricFamily("genesis_exporter_events", "Valid payment events read from the log.")
-        if up:
-            events.add_metric([], tally.events)
-        last_event = GaugeMetricFamily(
-            "genesis_exporter_last_event_timestamp_seconds", "Timestamp of the newest payment event."
-        )
-        if up and tally.last_event_us is not None:
-            last_event.add_metric([], tally.last_event_us / 1_000_000)
-        errors = CounterMetricFamily(
-            "genesis_exporter_read_errors", "Failed reads of a source, by source.", labels=["source"]
-        )
-        source_up = GaugeMetricFamily(
-            "genesis_exporter_source_up", "1 when the source was read in this scrape.", labels=["source"]
-        )
-        if up:
-            for source in SOURCES:
-                errors.add_metric([source], read_errors[source])
-                source_up.add_metric([source], 1 if up[source] else 0)
-        duration = GaugeMetricFamily(
-            "genesis_exporter_collect_duration_seconds", "Time this scrape took to read and compute."
-        )
-        return [payments, spend, wallet, streaks, stale_family, malformed, events, last_event, errors, source_up,
-                duration]
+        wallets = balances or {}
+        families = [
+            Family("payments_total", "counter", "Payment events by the event's status.",
+                   ("agent", "vendor", "chain", "status"), list(tally.counts.items()) if read else []),
+            Family("payment_spend_usd_total", "counter", "Captured USDC by agent and vendor.", ("agent", "vendor"),
+                   [(k, usd_sample(v)) for k, v in tally.spend_micro.items()] if read else []),
+            Family("payment_wallet_balance", "gauge", "Wallet balance in USDC.", ("agent",),
+                   [((a,), usd_sample(v)) for a, v in wallets.items()]),
+            Family("payment_vendor_failure_streak", "gauge",
+                   "Consecutive failed payments at the end of the vendor's history, in time order.", ("vendor",),
+                   [((v,), n) for v, n in tally.failure_streaks().items()] if read else []),
+            Family("payment_stale_authorizations", "gauge",
+                   "Payments authorized or settlement_pending for longer than the stale threshold "
+                   "(expired included).", ("agent",),
+                   [((a,), stale.get(a, 0)) for a in sorted(set(stale) | set(wallets))]),
+        ]
+        last_event = [((), tally.last_event_us / 1_000_000)] if read and tally.last_event_us is not None else []
+        families += [
+            Family("genesis_exporter_malformed_lines_total", "counter",
+                   "Lines of transactions.jsonl skipped as malformed (since the last rescan).", (),
+                   [((), self._malformed)] if read else []),
+            Family("genesis_exporter_events_total", "counter", "Valid payment events read from the log.", (),
+                   [((), tally.events)] if read else []),
+            Family("genesis_exporter_last_event_timestamp_seconds", "gauge",
+                   "Timestamp of the newest payment event.", (), last_event),
+            Family("genesis_exporter_read_errors_total", "counter", "Failed reads of a source, by source.",
+                   ("source",), [((src,), self._read_errors[src]) for src in SOURCES] if read else []),
+            Family("genesis_exporter_source_up", "gauge", "1 when the source was read in this scrape.", ("source",),
+                   [((src,), 1 if up[src] else 0) for src in SOURCES] if read else []),
+            # Measured last, so it covers reading and computing everything above.
+            Family("genesis_exporter_collect_duration_seconds", "gauge",
+                   "Time this scrape took to read the sources and compute the figures.", (),
+                   [((), time.perf_counter() - started)] if read else []),
+        ]
+        return families
 

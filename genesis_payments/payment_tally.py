@@ -20,15 +20,14 @@ from __future__ import annotations
 
 import heapq
 from bisect import insort
-from collections import Counter
 from dataclasses import dataclass, field
 
-from genesis_payments.event_columns import STATUS_NAMES, EventColumns
+import pyarrow as pa
+import pyarrow.compute as pc
 
-CAPTURED = STATUS_NAMES.index("captured")
-FAILED = STATUS_NAMES.index("failed")
-OPEN_STATUSES = frozenset(STATUS_NAMES.index(s) for s in ("authorized", "settlement_pending"))
-AUTHORIZED = STATUS_NAMES.index("authorized")
+OPEN_STATUSES = pa.array(["authorized", "settlement_pending"])
+OUTCOMES = pa.array(["captured", "failed"])
+INT64_MAX = 2**63 - 1
 
 Key = tuple[int, int]  # (ts in µs since epoch, line number)
 
@@ -51,17 +50,20 @@ class VendorStreak:
 @dataclass(frozen=True)
 class OpenPayment:
     key: Key
-    status: int
     agent: str
     stale_at_us: int  # the payment is stale once now is past this
 
 
 class PaymentTally:
-    """Exact figures of the log seen so far; `add` the new events, `stale_by_agent(now)` to read."""
+    """Exact figures of the log seen so far; `add` the new events, `stale_by_agent(now)` to read.
+
+    `add` works on a block's table with vectorised group-bys; Python loops only run over what the
+    block changes: its groups, its failures and the payments it leaves open.
+    """
 
     def __init__(self, stale_after_seconds: int) -> None:
         self.stale_after_us = stale_after_seconds * 1_000_000
-        self.counts: Counter[tuple[str, str, str, str]] = Counter()
+        self.counts: dict[tuple[str, str, str, str], int] = {}
         self.spend_micro: dict[tuple[str, str], int] = {}
         self.streaks: dict[str, VendorStreak] = {}
         self.agents: set[str] = set()
@@ -72,71 +74,105 @@ class PaymentTally:
         # Deadlines of open payments, soonest first; an entry whose payment moved on is skipped.
         self._deadlines: list[tuple[int, str, Key]] = []
         self._stale: dict[str, str] = {}  # payment id → agent, for payments counted as stale
-        self._stale_by_agent: Counter[str] = Counter()
+        self._stale_by_agent: dict[str, int] = {}
 
-    def add(self, columns: EventColumns) -> None:
-        if not len(columns):
+    def add(self, events: pa.Table) -> None:
+        """Add a table of validated events (`event_columns.EVENT_SCHEMA`), in any order."""
+        if not events.num_rows:
             return
-        statuses = [STATUS_NAMES[code] for code in columns.status.tolist()]
-        ts = columns.ts_us.tolist()
-        lines = columns.line.tolist()
-        self.events += len(lines)
-        newest = max(ts)
+        self.events += events.num_rows
+        newest = pc.max(events.column("ts_us")).as_py()
         self.last_event_us = newest if self.last_event_us is None else max(self.last_event_us, newest)
-        self.counts.update(zip(columns.agent, columns.vendor, columns.chain, statuses, strict=True))
-        self.agents.update(columns.agent)
-        self._add_spend(columns, statuses)
-        self._add_outcomes(columns, ts, lines)
-        self._add_payment_states(columns, ts, lines)
+        self.agents.update(pc.unique(events.column("agent")).to_pylist())
+        self._add_counts(events)
+        self._add_spend(events)
+        self._add_outcomes(events)
+        self._add_payment_states(events)
 
-    def _add_spend(self, columns: EventColumns, statuses: list[str]) -> None:
-        spend = self.spend_micro
-        for agent, vendor, status, micro in zip(
-            columns.agent, columns.vendor, statuses, columns.amount_micro, strict=True
+    def _add_counts(self, events: pa.Table) -> None:
+        groups = events.group_by(["agent", "vendor", "chain", "status"]).aggregate([("line", "count")])
+        counts = self.counts
+        for agent, vendor, chain, status, n in zip(
+            *(groups.column(c).to_pylist() for c in ("agent", "vendor", "chain", "status", "line_count")),
+            strict=True,
         ):
-            if status == "captured":
-                key = (agent, vendor)
-                spend[key] = spend.get(key, 0) + micro
+            key = (agent, vendor, chain, status)
+            counts[key] = counts.get(key, 0) + n
 
-    def _add_outcomes(self, columns: EventColumns, ts: list[int], lines: list[int]) -> None:
-        streaks = self.streaks
-        for vendor, code, t, line in zip(columns.vendor, columns.status.tolist(), ts, lines, strict=True):
-            streak = streaks.get(vendor)
-            if streak is None:
-                streak = streaks[vendor] = VendorStreak()
-            if code == FAILED or code == CAPTURED:
-                streak.add((t, line), code == FAILED)
+    def _add_spend(self, events: pa.Table) -> None:
+        captured = events.filter(pc.equal(events.column("status"), "captured"))
+        if not captured.num_rows:
+            return
+        spend = self.spend_micro
+        amounts = captured.column("amount_micro")
+        if pc.max(amounts).as_py() * captured.num_rows <= INT64_MAX:
+            groups = captured.group_by(["agent", "vendor"]).aggregate([("amount_micro", "sum")])
+            rows = zip(*(groups.column(c).to_pylist() for c in ("agent", "vendor", "amount_micro_sum")), strict=True)
+        else:  # an int64 sum could overflow: add as Python ints, which cannot
+            rows = zip(*(captured.column(c).to_pylist() for c in ("agent", "vendor", "amount_micro")), strict=True)
+        for agent, vendor, micro in rows:
+            spend[(agent, vendor)] = spend.get((agent, vendor), 0) + micro
 
-    def _add_payment_states(self, columns: EventColumns, ts: list[int], lines: list[int]) -> None:
+    def _add_outcomes(self, events: pa.Table) -> None:
+        status = events.column("status")
+        for vendor in pc.unique(events.column("vendor")).to_pylist():
+            self.streaks.setdefault(vendor, VendorStreak())
+        captured = events.filter(pc.equal(status, "captured"))
+        if captured.num_rows:
+            latest = (
+                captured.sort_by([("vendor", "ascending"), ("ts_us", "ascending"), ("line", "ascending")])
+                .group_by("vendor", use_threads=False)
+                .aggregate([("ts_us", "last"), ("line", "last")])
+            )
+            for vendor, ts, line in zip(
+                *(latest.column(c).to_pylist() for c in ("vendor", "ts_us_last", "line_last")), strict=True
+            ):
+                self.streaks[vendor].add((ts, line), failed=False)
+        failed = events.filter(pc.equal(status, "failed"))
+        for vendor, ts, line in zip(*(failed.column(c).to_pylist() for c in ("vendor", "ts_us", "line")), strict=True):
+            self.streaks[vendor].add((ts, line), failed=True)
+
+    def _add_payment_states(self, events: pa.Table) -> None:
+        is_open = pc.is_in(events.column("status"), value_set=OPEN_STATUSES)
+        latest = (
+            events.append_column("is_open", is_open)
+            .select(["payment_id", "ts_us", "line", "status", "agent", "valid_before_us", "is_open"])
+            .sort_by([("payment_id", "ascending"), ("ts_us", "ascending"), ("line", "ascending")])
+            .group_by("payment_id", use_threads=False)
+            .aggregate([
+                ("ts_us", "last"), ("line", "last"), ("status", "last"), ("agent", "last"),
+                ("valid_before_us", "last", pc.ScalarAggregateOptions(skip_nulls=False)),
+                ("is_open", "all"),
+            ])
+        )
+        still_open = latest.column("is_open_all")
+        # A terminal event anywhere closes the payment for good.
+        closing = latest.filter(pc.invert(still_open)).column("payment_id").to_pylist()
+        if closing:
+            self._closed.update(closing)
+            for pid in self._open.keys() & set(closing):
+                del self._open[pid]
+                self._unstale(pid)
+        candidates = latest.filter(still_open)
         open_, closed = self._open, self._closed
-        touched: set[str] = set()
-        for pid, code, t, line, agent, valid_before in zip(
-            columns.payment_id, columns.status.tolist(), ts, lines, columns.agent,
-            columns.valid_before_us.tolist(), strict=True,
+        for pid, ts, line, status, agent, valid_before in zip(
+            *(candidates.column(c).to_pylist()
+              for c in ("payment_id", "ts_us_last", "line_last", "status_last", "agent_last", "valid_before_us_last")),
+            strict=True,
         ):
             if pid in closed:
                 continue
+            key = (ts, line)
             current = open_.get(pid)
-            if code not in OPEN_STATUSES:
-                closed.add(pid)
-                if current is not None:
-                    del open_[pid]
-                    self._unstale(pid)
-                continue
-            key = (t, line)
-            if current is not None and key < current.key:
-                continue
-            stale_at = t + self.stale_after_us
-            if code == AUTHORIZED and valid_before >= 0:
-                stale_at = min(stale_at, valid_before)
-            open_[pid] = OpenPayment(key, code, agent, stale_at)
             if current is not None:
+                if key < current.key:
+                    continue
                 self._unstale(pid)
-            touched.add(pid)
-        for pid in touched:
-            payment = open_.get(pid)
-            if payment is not None:
-                heapq.heappush(self._deadlines, (payment.stale_at_us, pid, payment.key))
+            stale_at = ts + self.stale_after_us
+            if status == "authorized" and valid_before is not None:
+                stale_at = min(stale_at, valid_before)  # past valid_before the authorization expired
+            open_[pid] = OpenPayment(key, agent, stale_at)
+            heapq.heappush(self._deadlines, (stale_at, pid, key))
 
     def _unstale(self, pid: str) -> None:
         agent = self._stale.pop(pid, None)
@@ -144,14 +180,18 @@ class PaymentTally:
             self._stale_by_agent[agent] -= 1
 
     def stale_by_agent(self, now_us: int) -> dict[str, int]:
-        """Open payments past their deadline at `now_us`, per agent (every agent seen, zeros too)."""
+        """Open payments past their deadline at `now_us`, per agent (every agent seen, zeros too).
+
+        Time is taken to move forward: a payment counted as stale stays counted until an event
+        moves it on.
+        """
         deadlines = self._deadlines
         while deadlines and deadlines[0][0] < now_us:
             _, pid, key = heapq.heappop(deadlines)
             payment = self._open.get(pid)
             if payment is not None and payment.key == key and pid not in self._stale:
                 self._stale[pid] = payment.agent
-                self._stale_by_agent[payment.agent] += 1
+                self._stale_by_agent[payment.agent] = self._stale_by_agent.get(payment.agent, 0) + 1
         return {agent: self._stale_by_agent.get(agent, 0) for agent in self.agents}
 
     def failure_streaks(self) -> dict[str, int]:
