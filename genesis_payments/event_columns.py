@@ -45,7 +45,6 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _TS = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{6})?(\+00:00|Z)$"
 _MONEY = r"^[0-9]{1,10}(\.[0-9]{1,6})?$"
 _CAIP2 = r"^[-a-z0-9]{3,8}:[-_a-zA-Z0-9]{1,32}$"
-_PLAIN_ID = r"^[!-~][ -~]{0,255}$"  # a visible ASCII character first: `\S` under every regex engine
 
 
 EVENT_SCHEMA = pa.schema([
@@ -63,10 +62,11 @@ EVENT_SCHEMA = pa.schema([
 
 @dataclass
 class BlockRead:
-    """Validated events (tables with `EVENT_SCHEMA`, not necessarily in line order) and bad lines."""
+    """Validated events (tables with `EVENT_SCHEMA`, each in line order) and bad lines."""
 
     tables: list[pa.Table] = field(default_factory=list)
     bad_lines: list[BadLine] = field(default_factory=list)
+    lines: int = 0
 
     def extend(self, other: BlockRead) -> None:
         self.tables.extend(other.tables)
@@ -78,26 +78,31 @@ def read_event_block(data: bytes, first_line: int, path: Path) -> BlockRead:
     if not data:
         return BlockRead()
     lines = data.count(b"\n")
+    read = _read_block(data, lines, first_line, path)
+    read.lines = lines
+    return read
+
+
+def _read_block(data: bytes, lines: int, first_line: int, path: Path) -> BlockRead:
     if _needs_exact_reading(data, lines):
         return _read_exactly(data, first_line, path)
     try:
         table = pj.read_json(io.BytesIO(data), read_options=_READ, parse_options=_PARSE)
     except (pa.ArrowInvalid, UnicodeDecodeError):
-        return _read_exactly(data, first_line, path)  # a bad line somewhere, a duplicate key, a long line
+        return _read_exactly(data, first_line, path)  # a bad line somewhere, a duplicate key
     if table.num_rows != lines:
         return _read_exactly(data, first_line, path)  # e.g. two objects on one line
     return _validate_table(table, data, first_line, path)
 
 
 def _needs_exact_reading(data: bytes, lines: int) -> bool:
-    """Shapes pyarrow would silently accept but the contract rejects: blank, CRLF or BOM lines.
+    """Shapes pyarrow would silently accept but the contract rejects: blank, CRLF, BOM, long lines.
 
-    Every line must open with `{` and close with `}`: blank, whitespace-only and CRLF lines fail
-    that, and a line holding two objects is caught by the row count afterwards.
+    Every line must close with `}`: blank, whitespace-only and CRLF lines fail that; pyarrow skips
+    blank lines and splits a line holding two objects, both caught by the row count afterwards.
     """
     return not (
         data.startswith(b"{")
-        and data.count(b"\n{") == lines - 1
         and data.count(b"}\n") == lines
         and BOM not in data
         and not _may_hold_a_long_line(data)
@@ -205,12 +210,17 @@ def _fast_acceptable(table: pa.Table) -> pa.ChunkedArray:
 
 
 def _is_plain_id(column: pa.ChunkedArray) -> pa.ChunkedArray:
-    """1 to 256 printable ASCII characters starting with a visible one: an `Id` under any regex engine.
+    """1 to 256 ASCII characters, not all white space: an `Id` under any regex engine.
 
-    Stricter than `Id` (which also takes other Unicode, control characters, a leading space); such
-    values go to the exact validator, which decides.
+    ASCII only, because "white space" differs between regex engines beyond it; other values go to
+    the exact validator, which decides.
     """
-    return pc.fill_null(pc.match_substring_regex(column, _PLAIN_ID), False)
+    length = pc.binary_length(column)
+    plain = pc.and_(
+        pc.and_(pc.string_is_ascii(column), pc.invert(pc.ascii_is_space(column))),
+        pc.and_(pc.greater_equal(length, 1), pc.less_equal(length, 256)),
+    )
+    return pc.fill_null(plain, False)
 
 
 def _timestamps_us(column: pa.ChunkedArray) -> tuple[pa.ChunkedArray, pa.ChunkedArray]:

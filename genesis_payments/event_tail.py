@@ -68,5 +68,5 @@ class EventLogTail(IncrementalReader[PaymentEvent]):
                 read = read_event_block(block, self.line_number + 1, self.path)
                 yield read
                 self.offset += len(block)
-                self.line_number += block.count(b"\n")
+                self.line_number += read.lines
         self._witness = self._read_witness()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from genesis_payments.event_columns import STATUS_NAMES, epoch_us, read_event_block
+from genesis_payments.event_columns import EVENT_SCHEMA, epoch_us, read_event_block
 from genesis_payments.jsonl import read_jsonl
 from genesis_payments.money import to_micro
 from genesis_payments.records import PaymentEvent
@@ -39,10 +39,9 @@ def lines_for(variant: dict) -> list[bytes]:
 def fast_view(data: bytes) -> tuple[list[tuple], list[int]]:
     read = read_event_block(data, 1, Path("t.jsonl"))
     rows = []
-    for c in read.columns:
-        for i in range(len(c)):
-            rows.append((int(c.line[i]), int(c.ts_us[i]), STATUS_NAMES[c.status[i]], c.amount_micro[i],
-                         int(c.valid_before_us[i]), c.agent[i], c.vendor[i], c.chain[i], c.payment_id[i]))
+    for table in read.tables:
+        assert table.schema == EVENT_SCHEMA
+        rows += [tuple(row.values()) for row in table.to_pylist()]
     return sorted(rows), sorted(b.line for b in read.bad_lines)
 
 
@@ -51,7 +50,7 @@ def exact_view(path: Path) -> tuple[list[tuple], list[int]]:
     bad = sorted(b.line for b in result.bad_lines)
     good_lines = [n for n in range(1, len(result.records) + len(bad) + 1) if n not in bad]
     rows = [
-        (n, epoch_us(e.ts), e.status, to_micro(e.amount_usd), epoch_us(e.valid_before) if e.valid_before else -1,
+        (n, epoch_us(e.ts), e.status, to_micro(e.amount_usd), epoch_us(e.valid_before) if e.valid_before else None,
          e.agent, e.vendor, e.chain, e.payment_id)
         for n, e in zip(good_lines, result.records, strict=True)
     ]
@@ -72,6 +71,17 @@ def test_each_variant_reads_as_the_exact_validator_reads_it(tmp_path: Path, vari
 def test_shapes_pyarrow_would_accept_are_still_bad_lines(tmp_path: Path, raw: bytes) -> None:
     good = json.dumps(GOOD).encode()
     data = good + b"\n" + raw + b"\n" + good + b"\n"
+    path = tmp_path / "t.jsonl"
+    path.write_bytes(data)
+    fast = fast_view(data)
+    assert fast == exact_view(path)
+    assert fast[1] == [2]
+
+
+def test_a_line_over_the_length_limit_is_a_bad_line(tmp_path: Path) -> None:
+    good = json.dumps(GOOD).encode()
+    long = json.dumps({**GOOD, "padding": "x" * (1 << 20)}).encode()
+    data = good + b"\n" + long + b"\n" + good + b"\n"
     path = tmp_path / "t.jsonl"
     path.write_bytes(data)
     fast = fast_view(data)

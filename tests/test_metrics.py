@@ -323,3 +323,34 @@ def test_live_mode_takes_an_injected_balance_source(genesis_root, monkeypatch: p
     registry.register(PaymentsCollector(Settings(), balance_source=lambda: {"agent-z": Decimal("0.000001")}))
     assert registry.get_sample_value("payment_wallet_balance", {"agent": "agent-z"}) == 0.000001
     assert registry.get_sample_value("genesis_exporter_source_up", {"source": "wallets"}) == 1
+
+
+def test_served_text_has_the_same_samples_as_the_registry(settings: Settings, wallets: FakeWallets) -> None:
+    from prometheus_client import generate_latest
+
+    odd = 'vendor "quoted" \\ back\nslash é'
+    append_lines(settings.transactions_path, [
+        *crafted_log(), payment_event("o1", "o1", "failed", ts("03:00:00"), vendor=odd, agent="agent-é")])
+    collector = PaymentsCollector(settings, clock=lambda: NOW)
+    with ExporterServer(collector, "127.0.0.1", 0) as server:
+        served = fetch(f"http://127.0.0.1:{server.port}/metrics")[1]
+        from_registry = generate_latest(server.registry).decode()
+    duration = "genesis_exporter_collect_duration_seconds"
+    strip = lambda samples: {k: v for k, v in samples.items() if k[0] != duration}  # noqa: E731
+    assert strip(parse_samples(served)) == strip(parse_samples(from_registry))
+    assert sample(parse_samples(served), "payment_vendor_failure_streak", vendor=odd.replace("\\", "\\\\").replace(
+        "\n", "\\n").replace('"', '\\"')) == 1
+    help_and_type = [line for line in served.splitlines() if line.startswith("#")]
+    assert help_and_type == [line for line in from_registry.splitlines() if line.startswith("#")]
+
+
+def test_gzip_is_served_when_asked(settings: Settings, exporter: ExporterServer) -> None:
+    import gzip
+    import urllib.request
+
+    request = urllib.request.Request(f"http://127.0.0.1:{exporter.port}/metrics",
+                                     headers={"Accept-Encoding": "gzip"})
+    with urllib.request.urlopen(request, timeout=5) as response:
+        assert response.headers["Content-Encoding"] == "gzip"
+        body = gzip.decompress(response.read()).decode()
+    assert "payment_stale_authorizations" in body

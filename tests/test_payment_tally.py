@@ -25,8 +25,8 @@ def tally_of(*batches: list[dict], stale_after: int = 900) -> PaymentTally:
         data = b"".join(json.dumps(e).encode() + b"\n" for e in batch)
         read = read_event_block(data, line, Path("t.jsonl"))
         assert not read.bad_lines
-        for columns in read.columns:
-            tally.add(columns)
+        for table in read.tables:
+            tally.add(table)
         line += len(batch)
     return tally
 
@@ -81,7 +81,7 @@ def test_a_stale_payment_stops_counting_when_it_moves_on() -> None:
     tally = tally_of([e("1", "p", "authorized", at(0))])
     assert tally.stale_by_agent(T0 + 16 * MINUTE) == {"agent-a": 1}
     tally.add(read_event_block(
-        (__import__("json").dumps(e("2", "p", "captured", at(20))) + "\n").encode(), 2, Path("t")).columns[0])
+        (__import__("json").dumps(e("2", "p", "captured", at(20))) + "\n").encode(), 2, Path("t")).tables[0])
     assert tally.stale_by_agent(T0 + 30 * MINUTE) == {"agent-a": 0}
 
 
