@@ -50,31 +50,46 @@ def _escape_help(text: str) -> str:
 
 
 class TextRenderer:
-    """Text exposition with a per-series line cache (not thread-safe: callers serialise)."""
+    """Text exposition with per-series caches (not thread-safe: callers serialise).
+
+    Each series keeps its `name{labels} ` prefix (escaped once) and its last rendered line; a scrape
+    re-formats only the values that changed.
+    """
 
     def __init__(self) -> None:
         self._lines: dict[str, dict[tuple[str, ...], tuple[float | int, str]]] = {}
+        self._prefixes: dict[str, dict[tuple[str, ...], str]] = {}
 
     def render(self, families: Iterable[Family]) -> bytes:
         out: list[str] = []
         for family in families:
             out.append(f"# HELP {family.name} {_escape_help(family.help)}\n# TYPE {family.name} {family.type}\n")
             old = self._lines.get(family.name, {})
+            prefixes = self._prefixes.setdefault(family.name, {})
             new: dict[tuple[str, ...], tuple[float | int, str]] = {}
             for values, value in family.samples:
                 cached = old.get(values)
                 if cached is None or cached[0] != value:
-                    cached = (value, self._line(family, values, value))
+                    prefix = prefixes.get(values)
+                    if prefix is None:
+                        prefix = prefixes[values] = _prefix(family, values)
+                    cached = (value, f"{prefix}{_format_value(value)}\n")
                 new[values] = cached
                 out.append(cached[1])
-            self._lines[family.name] = new  # series that disappeared (a rescan) are dropped
+            self._lines[family.name] = new
+            if len(prefixes) > 2 * len(new) + 64:  # series that disappeared (a rescan): let them go
+                self._prefixes[family.name] = {k: v for k, v in prefixes.items() if k in new}
         return "".join(out).encode()
 
-    @staticmethod
-    def _line(family: Family, values: tuple[str, ...], value: float | int) -> str:
-        if values:
-            labels = ",".join(
-                f'{name}="{_escape_label_value(v)}"' for name, v in zip(family.labels, values, strict=True)
-            )
-            return f"{family.name}{{{labels}}} {floatToGoString(value)}\n"
-        return f"{family.name} {floatToGoString(value)}\n"
+
+def _prefix(family: Family, values: tuple[str, ...]) -> str:
+    if not values:
+        return f"{family.name} "
+    labels = ",".join(f'{name}="{_escape_label_value(v)}"' for name, v in zip(family.labels, values, strict=True))
+    return f"{family.name}{{{labels}}} "
+
+
+def _format_value(value: float | int) -> str:
+    if type(value) is int:
+        return str(value)  # counts: exact integers, no float round trip
+    return floatToGoString(value)
