@@ -44,6 +44,11 @@ class EventLogTail(IncrementalReader[PaymentEvent]):
         self._identity = identity
         return reset
 
+    def restart(self) -> None:
+        """Forget the offset: the next `check` and `new_blocks` read the file from the top."""
+        self._restart(None)
+        self.exists = False
+
     def new_blocks(self) -> Iterator[BlockRead]:
         """The complete lines appended since the last call, block by block; call `check` first.
 

@@ -134,11 +134,16 @@ class PaymentsCollector(Collector):
     def _refresh_transactions(self) -> bool:
         try:
             if self._tail.check():
-                self._tally = PaymentTally(self.settings.stale_after_seconds)
-                self._malformed = 0
+                self._start_over()
             for block in self._tail.new_blocks():
-                for table in block.tables:
-                    self._tally.add(table)
+                try:
+                    for table in block.tables:
+                        self._tally.add(table)
+                except Exception:
+                    # Part of the block may be counted already: never count it twice, read it all again.
+                    self._tail.restart()
+                    self._start_over()
+                    raise
                 self._malformed += len(block.bad_lines)
                 for bad in block.bad_lines[:5]:
                     log.warning("skipped %s line %d: %s", bad.file, bad.line, bad.reason)
@@ -147,6 +152,10 @@ class PaymentsCollector(Collector):
             self._read_errors["transactions"] += 1
             log.error("reading %s failed: %s", self.settings.transactions_path, redact(str(exc)))
             return False
+
+    def _start_over(self) -> None:
+        self._tally = PaymentTally(self.settings.stale_after_seconds)
+        self._malformed = 0
 
     def _read_balances(self) -> dict[str, int] | None:
         try:

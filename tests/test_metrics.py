@@ -354,3 +354,25 @@ def test_gzip_is_served_when_asked(settings: Settings, exporter: ExporterServer)
         assert response.headers["Content-Encoding"] == "gzip"
         body = gzip.decompress(response.read()).decode()
     assert "payment_stale_authorizations" in body
+
+
+def test_a_failure_while_counting_never_counts_a_block_twice(
+    settings: Settings, wallets: FakeWallets, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from genesis_payments.payment_tally import PaymentTally
+
+    append_lines(settings.transactions_path, crafted_log())
+    collector = PaymentsCollector(settings, clock=lambda: NOW)
+    registry = CollectorRegistry()
+    registry.register(collector)
+    real_add = PaymentTally.add
+    with monkeypatch.context() as patch:
+        def add_then_fail(self: PaymentTally, table) -> None:
+            real_add(self, table)
+            raise RuntimeError("bug while counting")
+
+        patch.setattr(PaymentTally, "add", add_then_fail)
+        assert registry.get_sample_value("genesis_exporter_source_up", {"source": "transactions"}) == 0
+    labels = {"agent": "agent-a", "vendor": "vendor-x", "chain": BASE, "status": "captured"}
+    assert registry.get_sample_value("payments_total", labels) == 3
+    assert registry.get_sample_value("genesis_exporter_events_total") == len(crafted_log())

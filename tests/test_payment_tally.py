@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import random
 from pathlib import Path
+
+import pytest
 
 from genesis_payments.event_columns import read_event_block
 from genesis_payments.payment_tally import PaymentTally
@@ -16,10 +20,19 @@ def at(minutes: int) -> str:
     return f"2026-11-26T03:{minutes:02d}:00.000000+00:00"
 
 
-def tally_of(*batches: list[dict], stale_after: int = 900) -> PaymentTally:
-    import json
+@pytest.fixture(params=["vectorised", "row-wise"], autouse=True)
+def path(request: pytest.FixtureRequest) -> str:
+    """Every test runs on both ways of adding a table (they must agree)."""
+    global ROW_WISE_BELOW
+    ROW_WISE_BELOW = 0 if request.param == "vectorised" else 10**9
+    return request.param
 
-    tally = PaymentTally(stale_after)
+
+ROW_WISE_BELOW = 0
+
+
+def tally_of(*batches: list[dict], stale_after: int = 900) -> PaymentTally:
+    tally = PaymentTally(stale_after, row_wise_below=ROW_WISE_BELOW)
     line = 1
     for batch in batches:
         data = b"".join(json.dumps(e).encode() + b"\n" for e in batch)
@@ -80,8 +93,7 @@ def test_a_stale_payment_stops_counting_when_it_moves_on() -> None:
     e = payment_event
     tally = tally_of([e("1", "p", "authorized", at(0))])
     assert tally.stale_by_agent(T0 + 16 * MINUTE) == {"agent-a": 1}
-    tally.add(read_event_block(
-        (__import__("json").dumps(e("2", "p", "captured", at(20))) + "\n").encode(), 2, Path("t")).tables[0])
+    tally.add(read_event_block((json.dumps(e("2", "p", "captured", at(20))) + "\n").encode(), 2, Path("t")).tables[0])
     assert tally.stale_by_agent(T0 + 30 * MINUTE) == {"agent-a": 0}
 
 
@@ -95,3 +107,29 @@ def test_a_terminal_payment_is_not_reopened_by_a_late_event() -> None:
     e = payment_event
     tally = tally_of([e("2", "p", "captured", at(5))], [e("1", "p", "authorized", at(0))])
     assert tally.stale_by_agent(T0 + 60 * MINUTE) == {"agent-a": 0}
+
+
+def summary(tally: PaymentTally, now_us: int) -> tuple:
+    return (tally.counts, tally.spend_micro, tally.failure_streaks(), tally.stale_by_agent(now_us), tally.events,
+            tally.last_event_us)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_random_logs_give_the_same_figures_whatever_the_path_and_the_batches(seed: int) -> None:
+    rng = random.Random(seed)
+    statuses = ["authorized", "captured", "failed", "cancelled", "expired", "settlement_pending"]
+    events = []
+    for i in range(300):
+        extra = {"valid_before": at(rng.randrange(0, 60))} if rng.random() < 0.3 else {}
+        events.append(payment_event(
+            f"e{i}", f"p{rng.randrange(120)}", rng.choice(statuses), at(rng.randrange(0, 60)),
+            agent=rng.choice(["a1", "a2"]), vendor=rng.choice(["v1", "v2", "v3"]),
+            amount_usd=f"{rng.randrange(1, 10**7)}.{rng.randrange(10**6):06d}", **extra))
+    cuts = sorted(rng.sample(range(1, 300), 4))
+    batches = [events[a:b] for a, b in zip([0, *cuts], [*cuts, 300], strict=True)]
+    now = T0 + 61 * MINUTE
+    reference = summary(tally_of(events), now)
+    global ROW_WISE_BELOW
+    for row_wise_below in (0, 10**9, 50):
+        ROW_WISE_BELOW = row_wise_below
+        assert summary(tally_of(*batches), now) == reference
