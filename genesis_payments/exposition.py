@@ -25,6 +25,9 @@ class Family:
     help: str
     labels: tuple[str, ...]
     samples: list[Sample]
+    # False: `samples` holds only the series changed since the renderer's previous call (the others
+    # are as they were). Only `TextRenderer` accepts such a family.
+    complete: bool = True
 
 
 def metric_families(families: Iterable[Family]) -> list[Metric]:
@@ -52,34 +55,40 @@ def _escape_help(text: str) -> str:
 class TextRenderer:
     """Text exposition with per-series caches (not thread-safe: callers serialise).
 
-    Each series keeps its `name{labels} ` prefix (escaped once) and its last rendered line; a scrape
-    re-formats only the values that changed.
+    Each series keeps its rendered line, and each family its rendered text; a complete family
+    re-formats only the values that changed, and a family given as changes only (`complete=False`)
+    costs only those changes, so a scrape of thousands of series costs what changed since the last.
     """
 
     def __init__(self) -> None:
-        self._lines: dict[str, dict[tuple[str, ...], tuple[float | int, str]]] = {}
-        self._prefixes: dict[str, dict[tuple[str, ...], str]] = {}
+        # family → series labels → (value, line, length of the line's `name{labels} ` prefix)
+        self._lines: dict[str, dict[tuple[str, ...], tuple[float | int, str, int]]] = {}
+        self._texts: dict[str, str] = {}
 
     def render(self, families: Iterable[Family]) -> bytes:
-        out: list[str] = []
-        for family in families:
-            out.append(f"# HELP {family.name} {_escape_help(family.help)}\n# TYPE {family.name} {family.type}\n")
-            old = self._lines.get(family.name, {})
-            prefixes = self._prefixes.setdefault(family.name, {})
-            new: dict[tuple[str, ...], tuple[float | int, str]] = {}
-            for values, value in family.samples:
-                cached = old.get(values)
-                if cached is None or cached[0] != value:
-                    prefix = prefixes.get(values)
-                    if prefix is None:
-                        prefix = prefixes[values] = _prefix(family, values)
-                    cached = (value, f"{prefix}{_format_value(value)}\n")
-                new[values] = cached
-                out.append(cached[1])
-            self._lines[family.name] = new
-            if len(prefixes) > 2 * len(new) + 64:  # series that disappeared (a rescan): let them go
-                self._prefixes[family.name] = {k: v for k, v in prefixes.items() if k in new}
-        return "".join(out).encode()
+        return "".join(self._family_text(family) for family in families).encode()
+
+    def _family_text(self, family: Family) -> str:
+        old = self._lines.get(family.name)
+        if not family.complete and old is not None:
+            if not family.samples and family.name in self._texts:
+                return self._texts[family.name]
+            lines = old  # updated in place: the unchanged series keep their place and their line
+        else:
+            lines = {}
+        for values, value in family.samples:
+            cached = (old or {}).get(values)
+            if cached is None:
+                prefix = _prefix(family, values)
+                cached = (value, f"{prefix}{_format_value(value)}\n", len(prefix))
+            elif cached[0] != value:
+                prefix = cached[1][: cached[2]]
+                cached = (value, f"{prefix}{_format_value(value)}\n", cached[2])
+            lines[values] = cached
+        self._lines[family.name] = lines
+        header = f"# HELP {family.name} {_escape_help(family.help)}\n# TYPE {family.name} {family.type}\n"
+        text = self._texts[family.name] = header + "".join(line for _, line, _ in lines.values())
+        return text
 
 
 def _prefix(family: Family, values: tuple[str, ...]) -> str:

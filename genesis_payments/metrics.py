@@ -22,6 +22,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 
@@ -103,6 +104,7 @@ class PaymentsCollector(Collector):
         self._lock = threading.Lock()
         self._render_lock = threading.Lock()
         self._renderer = TextRenderer()
+        self._rendered_tally: PaymentTally | None = None
 
     def describe(self) -> Iterator[Metric]:
         """The families without reading anything, so registering does not scan the ledger."""
@@ -119,17 +121,38 @@ class PaymentsCollector(Collector):
         generic formatting alone costs more than the whole scrape budget.
         """
         with self._render_lock:
-            return self._renderer.render(self.snapshot())
+            return self._renderer.render(self.snapshot(changes_only=True))
 
-    def snapshot(self) -> list[Family]:
-        """Read what is new and compute every family; never raises for a failing source."""
+    def snapshot(self, changes_only: bool = False) -> list[Family]:
+        """Read what is new and compute every family; never raises for a failing source.
+
+        `changes_only` (for the one `TextRenderer`): the two big families carry only the series
+        changed since the previous such call, unless the figures were started over since.
+        """
         started = time.perf_counter()
         with self._lock:
             up = {"transactions": self._refresh_transactions()}
             balances = self._read_balances()
             up["wallets"] = balances is not None
             stale = self._tally.stale_by_agent(epoch_us(self.clock()))
-            return self._snapshot_families(balances, stale, up, started)
+            families = self._snapshot_families(balances, stale, up, started)
+            if changes_only:
+                families = self._as_changes(families)
+            return families
+
+    def _as_changes(self, families: list[Family]) -> list[Family]:
+        counts, spend = self._tally.take_changes()
+        if self._tally is not self._rendered_tally:
+            self._rendered_tally = self._tally  # a new tally (first read or rescan): send everything
+            return families
+        tally = self._tally
+        changed = {
+            "payments_total": [(key, tally.counts[key]) for key in counts],
+            "payment_spend_usd_total": [(key, usd_sample(tally.spend_micro[key])) for key in spend],
+        }
+        return [
+            replace(f, samples=changed[f.name], complete=False) if f.name in changed else f for f in families
+        ]
 
     def _refresh_transactions(self) -> bool:
         try:

@@ -67,6 +67,9 @@ class PaymentTally:
         self.row_wise_below = row_wise_below
         self.counts: dict[tuple[str, str, str, str], int] = {}
         self.spend_micro: dict[tuple[str, str], int] = {}
+        # Series changed since `take_changes` was last called: lets a scrape re-render only those.
+        self.changed_counts: set[tuple[str, str, str, str]] = set()
+        self.changed_spend: set[tuple[str, str]] = set()
         self.streaks: dict[str, VendorStreak] = {}
         self.agents: set[str] = set()
         self.events = 0
@@ -99,6 +102,7 @@ class PaymentTally:
         """The same as the vectorised path, one row at a time: cheaper for a scrape's few new lines,
         where each arrow group-by's fixed cost would dominate."""
         counts, spend, streaks = self.counts, self.spend_micro, self.streaks
+        changed_counts, changed_spend = self.changed_counts, self.changed_spend
         columns = [events.column(c).to_pylist() for c in (
             "agent", "vendor", "chain", "status", "amount_micro", "ts_us", "line", "payment_id", "valid_before_us")]
         rows = list(zip(*columns, strict=True))
@@ -107,11 +111,13 @@ class PaymentTally:
             self.agents.add(agent)
             key = (agent, vendor, chain, status)
             counts[key] = counts.get(key, 0) + 1
+            changed_counts.add(key)
             streak = streaks.get(vendor)
             if streak is None:
                 streak = streaks[vendor] = VendorStreak()
             if status == "captured":
                 spend[(agent, vendor)] = spend.get((agent, vendor), 0) + micro
+                changed_spend.add((agent, vendor))
                 streak.add((ts, line), failed=False)
             elif status == "failed":
                 streak.add((ts, line), failed=True)
@@ -148,6 +154,7 @@ class PaymentTally:
         ):
             key = (agent, vendor, chain, status)
             counts[key] = counts.get(key, 0) + n
+            self.changed_counts.add(key)
 
     def _add_spend(self, events: pa.Table) -> None:
         captured = events.filter(pc.equal(events.column("status"), "captured"))
@@ -162,6 +169,7 @@ class PaymentTally:
             rows = zip(*(captured.column(c).to_pylist() for c in ("agent", "vendor", "amount_micro")), strict=True)
         for agent, vendor, micro in rows:
             spend[(agent, vendor)] = spend.get((agent, vendor), 0) + micro
+            self.changed_spend.add((agent, vendor))
 
     def _add_outcomes(self, events: pa.Table) -> None:
         status = events.column("status")
@@ -230,6 +238,12 @@ class PaymentTally:
                 self._stale[pid] = payment.agent
                 self._stale_by_agent[payment.agent] = self._stale_by_agent.get(payment.agent, 0) + 1
         return {agent: self._stale_by_agent.get(agent, 0) for agent in self.agents}
+
+    def take_changes(self) -> tuple[set[tuple[str, str, str, str]], set[tuple[str, str]]]:
+        """The count and spend series changed since the last call (and forget them)."""
+        changes = (self.changed_counts, self.changed_spend)
+        self.changed_counts, self.changed_spend = set(), set()
+        return changes
 
     def failure_streaks(self) -> dict[str, int]:
         return {vendor: len(streak.failures) for vendor, streak in self.streaks.items()}

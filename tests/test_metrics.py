@@ -326,22 +326,39 @@ def test_live_mode_takes_an_injected_balance_source(genesis_root, monkeypatch: p
 
 
 def test_served_text_has_the_same_samples_as_the_registry(settings: Settings, wallets: FakeWallets) -> None:
+    """The served page (cached, re-rendering only changed series) always equals the registry's view."""
     from prometheus_client import generate_latest
 
     odd = 'vendor "quoted" \\ back\nslash é'
-    append_lines(settings.transactions_path, [
-        *crafted_log(), payment_event("o1", "o1", "failed", ts("03:00:00"), vendor=odd, agent="agent-é")])
-    collector = PaymentsCollector(settings, clock=lambda: NOW)
-    with ExporterServer(collector, "127.0.0.1", 0) as server:
+    log = settings.transactions_path
+    odd_event = payment_event("o1", "o1", "failed", ts("03:00:00"), vendor=odd, agent="agent-é")
+    append_lines(log, [*crafted_log(), odd_event])
+    duration = "genesis_exporter_collect_duration_seconds"
+
+    def both(server: ExporterServer) -> tuple[str, str]:
         served = fetch(f"http://127.0.0.1:{server.port}/metrics")[1]
         from_registry = generate_latest(server.registry).decode()
-    duration = "genesis_exporter_collect_duration_seconds"
-    strip = lambda samples: {k: v for k, v in samples.items() if k[0] != duration}  # noqa: E731
-    assert strip(parse_samples(served)) == strip(parse_samples(from_registry))
-    assert sample(parse_samples(served), "payment_vendor_failure_streak", vendor=odd.replace("\\", "\\\\").replace(
-        "\n", "\\n").replace('"', '\\"')) == 1
-    help_and_type = [line for line in served.splitlines() if line.startswith("#")]
-    assert help_and_type == [line for line in from_registry.splitlines() if line.startswith("#")]
+        strip = lambda text: {k: v for k, v in parse_samples(text).items() if k[0] != duration}  # noqa: E731
+        assert strip(served) == strip(from_registry)
+        headers = [line for line in served.splitlines() if line.startswith("#")]
+        assert headers == [line for line in from_registry.splitlines() if line.startswith("#")]
+        return served, from_registry
+
+    with ExporterServer(PaymentsCollector(settings, clock=lambda: NOW), "127.0.0.1", 0) as server:
+        served, _ = both(server)
+        escaped = odd.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+        assert sample(parse_samples(served), "payment_vendor_failure_streak", vendor=escaped) == 1
+        both(server)  # nothing new
+        append_lines(log, [payment_event("n1", "q1", "captured", ts("03:59:00"), amount_usd="0.5"),
+                           payment_event("n2", "q2", "captured", ts("03:59:00"), vendor="new-vendor")])
+        served, _ = both(server)
+        assert sample(parse_samples(served), "payment_spend_usd_total", agent="agent-a", vendor="vendor-x") == \
+            Decimal("11.3")
+        log.write_bytes(b"")  # truncated: everything is read again, series that vanished are gone
+        append_lines(log, [payment_event("t1", "t1", "captured", ts("03:00:00"), amount_usd="4")])
+        served, _ = both(server)
+        assert samples_named(parse_samples(served), "payments_total") == {
+            frozenset({("agent", "agent-a"), ("vendor", "vendor-x"), ("chain", BASE), ("status", "captured")}): 1}
 
 
 def test_gzip_is_served_when_asked(settings: Settings, exporter: ExporterServer) -> None:
