@@ -21,8 +21,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import replace
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
 from decimal import Decimal
 
@@ -135,24 +134,13 @@ class PaymentsCollector(Collector):
             balances = self._read_balances()
             up["wallets"] = balances is not None
             stale = self._tally.stale_by_agent(epoch_us(self.clock()))
-            families = self._snapshot_families(balances, stale, up, started)
+            changes = None
             if changes_only:
-                families = self._as_changes(families)
-            return families
-
-    def _as_changes(self, families: list[Family]) -> list[Family]:
-        counts, spend = self._tally.take_changes()
-        if self._tally is not self._rendered_tally:
-            self._rendered_tally = self._tally  # a new tally (first read or rescan): send everything
-            return families
-        tally = self._tally
-        changed = {
-            "payments_total": [(key, tally.counts[key]) for key in counts],
-            "payment_spend_usd_total": [(key, usd_sample(tally.spend_micro[key])) for key in spend],
-        }
-        return [
-            replace(f, samples=changed[f.name], complete=False) if f.name in changed else f for f in families
-        ]
+                counts, spend = self._tally.take_changes()
+                if self._tally is self._rendered_tally:  # else a new tally (first read, rescan): send all
+                    changes = (counts, spend)
+                self._rendered_tally = self._tally
+            return self._snapshot_families(balances, stale, up, started, changes=changes)
 
     def _refresh_transactions(self) -> bool:
         try:
@@ -195,14 +183,24 @@ class PaymentsCollector(Collector):
         up: Mapping[str, bool],
         started: float,
         read: bool = True,
+        changes: tuple[Iterable[tuple[str, str, str, str]], Iterable[tuple[str, str]]] | None = None,
     ) -> list[Family]:
         tally = self._tally
         wallets = balances or {}
+        if not read:
+            counts, spend = [], []
+        elif changes is None:
+            counts = list(tally.counts.items())
+            spend = [(k, usd_sample(v)) for k, v in tally.spend_micro.items()]
+        else:  # only what changed since the renderer's previous call
+            counts = [(k, tally.counts[k]) for k in changes[0]]
+            spend = [(k, usd_sample(tally.spend_micro[k])) for k in changes[1]]
+        complete = changes is None
         families = [
             Family("payments_total", "counter", "Payment events by the event's status.",
-                   ("agent", "vendor", "chain", "status"), list(tally.counts.items()) if read else []),
+                   ("agent", "vendor", "chain", "status"), counts, complete),
             Family("payment_spend_usd_total", "counter", "Captured USDC by agent and vendor.", ("agent", "vendor"),
-                   [(k, usd_sample(v)) for k, v in tally.spend_micro.items()] if read else []),
+                   spend, complete),
             Family("payment_wallet_balance", "gauge", "Wallet balance in USDC.", ("agent",),
                    [((a,), usd_sample(v)) for a, v in wallets.items()]),
             Family("payment_vendor_failure_streak", "gauge",
