@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     alert_cooldown_seconds: int = Field(21600, ge=0, description="Re-send an unchanged alert after this.")
     ledger_sync_grace_seconds: int = Field(600, ge=0, description="Events newer than this wait a run.")
     vendor_cache_ttl_seconds: int = Field(86400, ge=1, description="Vendor capability cache lifetime.")
+    authorization_ttl_seconds: int = Field(
+        3600, ge=30, description="Staged payments: a signed authorization is valid this long (valid_before)."
+    )
 
     # Durability: every append is fsynced before it returns. Only bulk demo data may relax it.
     fsync: bool = Field(True, description="fsync each ledger append before returning.")

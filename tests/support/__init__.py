@@ -1,1 +1,1 @@
-"""Shared test helpers (a package so any test module can import them)."""
+"""Shared test helpers (import from `tests.support.<module>`)."""

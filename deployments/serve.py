@@ -1,0 +1,151 @@
+"""`genesis-payments serve`: every deployment of prefect.yaml on its schedule, in one process.
+
+Starts a local Prefect server on 127.0.0.1 when `PREFECT_API_URL` is unset, fills an empty root
+with demo data, serves the deployments (the same entries `prefect deploy --all` uses with a
+worker pool), runs each job once at start so the UI has results, and stops on Ctrl-C without
+pausing the schedules.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+
+from deployments.project import PROJECT_ROOT, DeploymentSpec, load_deployment_specs
+
+SERVER_START_TIMEOUT = 180.0
+
+
+def start_local_server(port: int, log_path: Path) -> subprocess.Popen:
+    """`prefect server start` on loopback; returns once `/api/health` answers."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    log = open(log_path, "ab")  # kept open for the server's lifetime
+    process = subprocess.Popen(
+        [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"},
+    )
+    wait_for_health(f"http://127.0.0.1:{port}/api", process)
+    return process
+
+
+def wait_for_health(api_url: str, process: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + SERVER_START_TIMEOUT
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"the Prefect server exited with code {process.returncode}")
+        try:
+            if httpx.get(f"{api_url}/health", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"the Prefect server at {api_url} did not answer within {SERVER_START_TIMEOUT:.0f} s")
+
+
+def build_runner_deployments(specs: list[DeploymentSpec]) -> list:
+    """RunnerDeployments equal to the prefect.yaml entries (schedules, limits, triggers)."""
+    from prefect.client.schemas.objects import ConcurrencyLimitConfig
+    from prefect.events import DeploymentEventTrigger
+    from prefect.flows import load_flow_from_entrypoint
+    from prefect.schedules import Cron, Interval
+
+    deployments = []
+    for spec in specs:
+        flow = load_flow_from_entrypoint(str(PROJECT_ROOT / spec.entrypoint))
+        schedules = []
+        for entry in spec.schedules:
+            if "cron" in entry:
+                schedules.append(Cron(entry["cron"], timezone=entry.get("timezone", "UTC"), slug=entry.get("slug")))
+            else:
+                schedules.append(Interval(entry["interval"], timezone=entry.get("timezone", "UTC"),
+                                          slug=entry.get("slug")))
+        limit = ConcurrencyLimitConfig(**spec.concurrency_limit) if spec.concurrency_limit else None
+        triggers = [DeploymentEventTrigger(**trigger) for trigger in spec.triggers]
+        deployments.append(
+            flow.to_deployment(
+                name=spec.name,
+                description=spec.description or None,
+                schedules=schedules,
+                concurrency_limit=limit,
+                triggers=triggers,
+                parameters=spec.parameters,
+                tags=spec.tags,
+            )
+        )
+    return deployments
+
+
+def run_each_once(specs: list[DeploymentSpec], flow_names: dict[str, str], log: Callable[[str], None]) -> None:
+    """Once the runner has registered the deployments, start one run of each scheduled job."""
+    from prefect.deployments import run_deployment
+
+    for spec in specs:
+        if not spec.schedules:
+            continue  # event-triggered jobs (business-summary) wait for their event
+        name = f"{flow_names[spec.name]}/{spec.name}"
+        for _ in range(120):
+            try:
+                run = run_deployment(name, timeout=0, as_subflow=False)
+                log(f"started {name}: flow run {run.name}")
+                break
+            except Exception:  # the runner has not registered it yet
+                time.sleep(1)
+
+
+def serve(*, prefect_port: int = 4200, log: Callable[[str], None] = print) -> None:
+    from genesis_payments.settings import Settings
+
+    settings = Settings().require_ready()
+    server = None
+    if not os.environ.get("PREFECT_API_URL"):
+        log(f"starting a local Prefect server on 127.0.0.1:{prefect_port} …")
+        server = start_local_server(prefect_port, settings.state_dir / "prefect-server.log")
+        os.environ["PREFECT_API_URL"] = f"http://127.0.0.1:{prefect_port}/api"
+        log(f"Prefect UI: http://127.0.0.1:{prefect_port}")
+    try:
+        _fill_empty_root(settings, log)
+        _ensure_automations(log)
+        specs = load_deployment_specs()
+        deployments = build_runner_deployments(specs)
+        flow_names = {spec.name: dep.flow_name for spec, dep in zip(specs, deployments, strict=True)}
+        threading.Thread(target=run_each_once, args=(specs, flow_names, log), daemon=True).start()
+        from prefect import serve as prefect_serve
+
+        # Schedules stay active when this process stops: a restart must not need a manual resume.
+        prefect_serve(*deployments, pause_on_shutdown=False)
+    finally:
+        if server is not None:
+            server.terminate()
+            try:
+                server.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                server.kill()
+
+
+def _fill_empty_root(settings, log: Callable[[str], None]) -> None:
+    if settings.transactions_path.exists():
+        return
+    try:
+        from genesis_payments.demo import run_demo
+    except ImportError:
+        log("no demo generator available; starting with an empty root")
+        return
+    log(f"empty root {settings.root}: generating demo data …")
+    planted = run_demo(settings)
+    log(planted.describe() if hasattr(planted, "describe") else str(planted))
+
+
+def _ensure_automations(log: Callable[[str], None]) -> None:
+    from deployments.automations import ensure_automations
+
+    for name in ensure_automations():
+        log(f"automation ready: {name}")
