@@ -3,9 +3,11 @@
 `ExporterServer` owns one registry (never the global one; for in-process readers such as
 `get_sample_value`) and one threaded HTTP server, which serves the collector's cached text rendering
 (`PaymentsCollector.render`, the same samples as the registry's) on `/metrics` and `/`, gzipped when
-the scraper asks for it, as Prometheus does;
-`serve_until` runs it until an event is set, which the CLI sets on SIGTERM/SIGINT and the Prefect
-flow sets when its run is cancelled. Either way the server is shut down and the port released.
+the scraper asks for it, as Prometheus does.
+
+`serve_until` runs it until an event is set (the CLI sets it on SIGTERM/SIGINT) or an exception
+interrupts the wait (Prefect turns the SIGTERM of a cancelled run into one). Either way the server
+is shut down and the port released.
 """
 
 from __future__ import annotations
