@@ -57,6 +57,14 @@ class ExporterServer:
             _restore_signals(blocked)
         return self
 
+    def warm_up(self) -> threading.Thread:
+        """Read the log once in the background, so a large log's first read is not paid by a scrape
+        (a million events take seconds; Prometheus' default scrape timeout is 10 s). A scrape that
+        arrives meanwhile waits for it and then costs only what was appended since."""
+        thread = threading.Thread(target=self.collector.render, name="genesis-exporter-warm-up", daemon=True)
+        thread.start()
+        return thread
+
     def stop(self) -> None:
         if self._server is None:
             return
@@ -105,10 +113,17 @@ def _metrics_app(collector: PaymentsCollector) -> Callable:
     return app
 
 
-def serve_until(server: ExporterServer, stop: threading.Event, on_start: Callable[[int], None] | None = None) -> None:
+def serve_until(
+    server: ExporterServer,
+    stop: threading.Event,
+    on_start: Callable[[int], None] | None = None,
+    warm_up: bool = True,
+) -> None:
     """Serve until `stop` is set or an exception (e.g. Prefect's termination signal) interrupts."""
     try:
         server.start()
+        if warm_up:
+            server.warm_up()
         if on_start is not None:
             on_start(server.port)
         # Waking once a second keeps the main thread able to take signals and exceptions.

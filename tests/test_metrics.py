@@ -393,3 +393,11 @@ def test_a_failure_while_counting_never_counts_a_block_twice(
     labels = {"agent": "agent-a", "vendor": "vendor-x", "chain": BASE, "status": "captured"}
     assert registry.get_sample_value("payments_total", labels) == 3
     assert registry.get_sample_value("genesis_exporter_events_total") == len(crafted_log())
+
+
+def test_warm_up_reads_the_log_before_the_first_scrape(settings: Settings, exporter: ExporterServer) -> None:
+    append_lines(settings.transactions_path, crafted_log())
+    exporter.warm_up().join(timeout=30)
+    assert exporter.collector._tail.offset == settings.transactions_path.stat().st_size
+    samples = scrape(exporter)
+    assert sample(samples, "genesis_exporter_events_total") == len(crafted_log())
