@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pj
 
-from genesis_payments.jsonl import BOM, MAX_LINE_BYTES, BadLine, BadLineError, validate_line
+from genesis_payments.jsonl import MAX_LINE_BYTES, BadLine, BadLineError, validate_line
 from genesis_payments.money import MAX_USD, MICRO_PER_USD, to_micro
 from genesis_payments.records import PAYMENT_STATUSES, PaymentEvent
 
@@ -77,49 +77,36 @@ def read_event_block(data: bytes, first_line: int, path: Path) -> BlockRead:
     """Parse complete lines (`data` ends with `\\n`), numbered from `first_line`."""
     if not data:
         return BlockRead()
-    lines = data.count(b"\n")
-    read = _read_block(data, lines, first_line, path)
-    read.lines = lines
+    view = np.frombuffer(data, dtype=np.uint8)
+    ends = np.flatnonzero(view == 0x0A)
+    read = _read_block(data, view, ends, first_line, path)
+    read.lines = len(ends)
     return read
 
 
-def _read_block(data: bytes, lines: int, first_line: int, path: Path) -> BlockRead:
-    if _needs_exact_reading(data, lines):
+def _read_block(data: bytes, view: np.ndarray, ends: np.ndarray, first_line: int, path: Path) -> BlockRead:
+    if _needs_exact_reading(view, ends):
         return _read_exactly(data, first_line, path)
     try:
         table = pj.read_json(io.BytesIO(data), read_options=_READ, parse_options=_PARSE)
     except (pa.ArrowInvalid, UnicodeDecodeError):
         return _read_exactly(data, first_line, path)  # a bad line somewhere, a duplicate key
-    if table.num_rows != lines:
+    if table.num_rows != len(ends):
         return _read_exactly(data, first_line, path)  # e.g. two objects on one line
     return _validate_table(table, data, first_line, path)
 
 
-def _needs_exact_reading(data: bytes, lines: int) -> bool:
+def _needs_exact_reading(view: np.ndarray, ends: np.ndarray) -> bool:
     """Shapes pyarrow would silently accept but the contract rejects: blank, CRLF, BOM, long lines.
 
-    Every line must close with `}`: blank, whitespace-only and CRLF lines fail that; pyarrow skips
-    blank lines and splits a line holding two objects, both caught by the row count afterwards.
+    Every line must open with `{` and close with `}` (blank, whitespace-only, BOM-prefixed and CRLF
+    lines fail that; pyarrow would skip or strip them), a line holding two objects is caught by the
+    row count afterwards, and no line may be longer than the contract's limit.
     """
-    return not (
-        data.startswith(b"{")
-        and data.count(b"}\n") == lines
-        and BOM not in data
-        and not _may_hold_a_long_line(data)
-    )
-
-
-def _may_hold_a_long_line(data: bytes) -> bool:
-    """True when some line may exceed MAX_LINE_BYTES (pyarrow would take it; the contract does not).
-
-    A line of 2h-1 bytes or more covers a whole aligned window of h bytes, so when every aligned
-    window of h = MAX_LINE_BYTES/2 holds a newline, no line is longer than MAX_LINE_BYTES.
-    """
-    half = MAX_LINE_BYTES // 2
-    for start in range(0, len(data) - half + 1, half):
-        if data.find(b"\n", start, start + half) < 0:
-            return max(map(len, data.split(b"\n"))) > MAX_LINE_BYTES
-    return False
+    starts = np.concatenate(([0], ends[:-1] + 1))
+    if (view[starts] != 0x7B).any() or (view[ends - 1] != 0x7D).any():
+        return True
+    return int((ends - starts).max()) > MAX_LINE_BYTES
 
 
 def _read_exactly(data: bytes, first_line: int, path: Path) -> BlockRead:
