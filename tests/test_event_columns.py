@@ -98,3 +98,13 @@ def test_a_large_mixed_block_agrees_with_the_exact_reader(tmp_path: Path) -> Non
     path = tmp_path / "t.jsonl"
     path.write_bytes(data)
     assert fast_view(data) == exact_view(path)
+
+
+def test_a_byte_order_mark_inside_a_value_is_content_not_a_bad_line(tmp_path: Path) -> None:
+    line = json.dumps({**GOOD, "error": "\ufeff", "agent": "\ufeffagent"}, ensure_ascii=False).encode()
+    data = line + b"\n" + json.dumps(GOOD).encode() + b"\n"
+    path = tmp_path / "t.jsonl"
+    path.write_bytes(data)
+    fast = fast_view(data)
+    assert fast == exact_view(path)
+    assert fast[1] == []
