@@ -7,17 +7,19 @@ several processes still produce one unbroken chain.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
+import json
 import os
+import threading
 import uuid
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from genesis_payments.errors import LedgerError
 from genesis_payments.jsonl import (
     BadLineError,
-    JsonlAppender,
     LockedAppender,
     ReadResult,
     canonical_json,
@@ -64,19 +66,201 @@ def last_hash(path: Path) -> str:
     return GENESIS_HASH
 
 
+def chained_line(body: dict[str, Any], *, flat: bool | None = None) -> tuple[str, bytes]:
+    """(hash, the `\\n`-terminated canonical line with `hash` in it) of a record without `hash`.
+
+    The canonical JSON is built once: for a body of flat values (strings, lists of strings) the
+    `hash` member is spliced in where sorted keys put it, which gives the same bytes as encoding
+    the record again. Nested values fall back to a second encoding. `flat=True` is the caller's
+    promise that every value is a string or a list of strings (the meta agent's own records).
+    """
+    text = _CANONICAL.encode(body)
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    if flat is None:
+        flat = all(_is_flat(v) for v in body.values())
+    if flat:
+        keys = tuple(body)
+        marker = _MARKERS.get(keys)
+        if marker is None:
+            marker = _MARKERS[keys] = _hash_marker(keys)
+        if marker == "":
+            opening = ',"hash":"' if len(text) > 2 else '"hash":"'
+            return digest, (text[:-1] + opening + digest + '"}\n').encode("utf-8")
+        index = text.find(marker)
+        if index >= 0:
+            line = text[: index + 1] + '"hash":"' + digest + '",' + text[index + 1 :]
+            return digest, (line + "\n").encode("utf-8")
+    return digest, (canonical_json({**body, "hash": digest}) + "\n").encode("utf-8")
+
+
+_MARKERS: dict[tuple[str, ...], str] = {}
+
+# `canonical_json`'s settings in one encoder built once: json.dumps with options builds a new
+# encoder per call, which is a measurable share of a decision. Same output (tested).
+def _not_serialisable(value: Any) -> Any:
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable (money must be a string)")
+
+
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_not_serialisable)
+
+
+def _hash_marker(keys: tuple[str, ...]) -> str:
+    """Where `hash` goes among sorted keys: the text that starts the member after it ("" = last).
+
+    In canonical JSON a member starts after `{` or `,`; inside a string every `"` is escaped, so
+    `,"key":` can only be the member itself.
+    """
+    following = min((k for k in keys if k > "hash"), default=None)
+    if following is None:
+        return ""
+    has_before = any(k < "hash" for k in keys)
+    return ("," if has_before else "{") + json.dumps(following, ensure_ascii=False) + ":"
+
+
+def _is_flat(value: Any) -> bool:
+    return isinstance(value, str) or (isinstance(value, list) and all(isinstance(i, str) for i in value))
+
+
+class LogHandle(LockedAppender):
+    """The held lock on the approval log: its size when the lock was taken, and line writes."""
+
+    def __init__(self, fd: int, path: Path, fsync: bool, size: int, identity: tuple[int, int]) -> None:
+        super().__init__(fd, path, fsync)
+        self.fd = fd
+        self.size = size
+        self.identity = identity
+
+    def read_from(self, offset: int, limit: int | None = None) -> bytes:
+        """Bytes from `offset` to the size seen under the lock (lines other writers appended)."""
+        if offset >= self.size:
+            return b""
+        length = self.size - offset if limit is None else min(limit, self.size - offset)
+        return os.pread(self.fd, length, offset)
+
+    def write_line(self, line: bytes, *, clean: bool = False) -> tuple[int, int]:
+        """Append one line, durably; returns (offset, length) of the line itself.
+
+        `clean` is the caller's knowledge that the file ends with a whole line (it read up to the
+        end under this lock), which saves looking for a torn last line.
+        """
+        if not clean and self.size and os.pread(self.fd, 1, self.size - 1) != b"\n":
+            line_offset = self.size + 1
+            data = b"\n" + line  # end a torn line left by a killed writer; never glue onto it
+        else:
+            line_offset = self.size
+            data = line
+        try:
+            written = os.write(self.fd, data)
+            while written < len(data):
+                written += os.write(self.fd, data[written:])
+            if self._fsync:
+                os.fdatasync(self.fd)
+        except OSError as exc:
+            raise LedgerError(f"cannot append to {self.path}: {exc.strerror}") from exc
+        self.size += len(data)
+        return line_offset, len(line)
+
+    def write(self, data: bytes) -> None:
+        super().write(data)
+        self.size = os.fstat(self.fd).st_size
+
+
+class _HeldLock:
+    __slots__ = ("_handle", "_log")
+
+    def __init__(self, log: ApprovalLog) -> None:
+        self._log = log
+        self._handle: LogHandle | None = None
+
+    def __enter__(self) -> LogHandle:
+        self._handle = self._log._acquire()
+        return self._handle
+
+    def __exit__(self, *exc: object) -> None:
+        if self._handle is not None:
+            self._log._release(self._handle)
+
+
 class ApprovalLog:
     """Appends and reads `approval_log.jsonl`."""
 
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or Settings()
         self.path = self.settings.approval_log_path
-        self._appender = JsonlAppender(self.path, fsync=self.settings.fsync)
+        self._fd: int | None = None
+        self._pid = os.getpid()
+        self._path_text = str(self.path)
+        self._thread_lock = threading.RLock()
 
-    @contextmanager
-    def locked(self) -> Iterator[LockedAppender]:
-        """The log's lock, for a decision whose rules must be checked and appended atomically."""
-        with self._appender.locked() as handle:
-            yield handle
+    def locked(self) -> _HeldLock:
+        """The log's lock, for a decision whose rules must be checked and appended atomically.
+
+        The file stays open between decisions (one `flock` and one `fstat` per decision instead of
+        open/close); it is reopened when the path now names another file (rotated or replaced).
+        A thread lock comes first because `flock` does not exclude threads sharing one descriptor.
+        """
+        return _HeldLock(self)
+
+    def _acquire(self) -> LogHandle:
+        self._thread_lock.acquire()
+        try:
+            fd = self._open_fd()
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            stat = os.fstat(fd)
+            try:
+                current = os.stat(self._path_text)
+            except FileNotFoundError:
+                current = None
+            if current is None or current.st_ino != stat.st_ino or current.st_dev != stat.st_dev:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+                self._close_fd()
+                fd = self._open_fd()
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                stat = os.fstat(fd)
+        except BaseException:
+            if self._fd is not None:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+            self._thread_lock.release()
+            raise
+        return LogHandle(fd, self.path, self.settings.fsync, stat.st_size, (stat.st_dev, stat.st_ino))
+
+    def _release(self, handle: LogHandle) -> None:
+        try:
+            fcntl.flock(handle.fd, fcntl.LOCK_UN)
+        finally:
+            self._thread_lock.release()
+
+    def _open_fd(self) -> int:
+        if self._fd is not None and self._pid != os.getpid():
+            # A forked child shares the parent's open file, and with it the flock: it must not
+            # believe it holds the lock while the parent does. Its own descriptor fixes that.
+            os.close(self._fd)
+            self._fd = None
+        if self._fd is None:
+            self._pid = os.getpid()
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                self._fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+            except OSError as exc:
+                raise LedgerError(f"cannot open {self.path} for appending: {exc.strerror}") from exc
+        return self._fd
+
+    def _close_fd(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def close(self) -> None:
+        with self._thread_lock:
+            self._close_fd()
+
+    def __del__(self) -> None:
+        fd = getattr(self, "_fd", None)
+        if fd is not None:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
 
     def append_locked(self, handle: LockedAppender, fields: Mapping[str, Any], prev_hash: str) -> ApprovalDecision:
         """Chain `fields` onto `prev_hash` and append; the caller holds the lock."""
@@ -96,6 +280,17 @@ class ApprovalLog:
         """Append one decision, chained onto the current last line."""
         with self.locked() as handle:
             return self.append_locked(handle, fields, last_hash(self.path))
+
+    def append_body_locked(self, handle: LogHandle, body: dict[str, Any], *, flat: bool | None = None,
+                           clean: bool = False) -> tuple[str, int, int]:
+        """Hot path: chain an already complete body (its `prev_hash` set, money as strings) and append.
+
+        Returns (hash, offset of the line, length of the line). The caller holds the lock and built
+        `body` itself, so no model validation is repeated here.
+        """
+        digest, line = chained_line(body, flat=flat)
+        offset, length = handle.write_line(line, clean=clean)
+        return digest, offset, length
 
     def read(self) -> ReadResult[ApprovalDecision]:
         return read_jsonl(self.path, ApprovalDecision)

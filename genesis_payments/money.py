@@ -6,6 +6,7 @@ integer for vectorised work (pandas int64) and `from_micro` brings it back.
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
@@ -18,6 +19,12 @@ MICRO = Decimal(1).scaleb(-DECIMALS)
 MICRO_PER_USD = 10**DECIMALS
 MAX_USD = Decimal(1_000_000_000)
 MONEY_PATTERN = r"^-?[0-9]+(\.[0-9]{1,6})?$"
+# What a money string may look like before its decimals are counted. `Decimal()` alone would also
+# take "1_000", "+5", "1e3", " 1" and non-ASCII digits such as "１２", none of which is a money string.
+_MONEY_TEXT = re.compile(r"-?[0-9]+(?:\.[0-9]+)?", re.ASCII)
+# At most 9 whole digits and 6 decimals: within the limit and exact, so accepted without more checks.
+_PLAIN_CHARGE = re.compile(r"[0-9]{1,9}(?:\.[0-9]{1,6})?", re.ASCII)
+_NOT_FINITE = frozenset({"nan", "-nan", "snan", "inf", "-inf", "+inf", "infinity", "-infinity", "+infinity"})
 
 
 def parse_usd(value: Any, *, allow_negative: bool = False) -> Decimal:
@@ -30,9 +37,17 @@ def parse_usd(value: Any, *, allow_negative: bool = False) -> Decimal:
     elif isinstance(value, int):
         amount = Decimal(value)
     elif isinstance(value, str):
+        if _PLAIN_CHARGE.fullmatch(value):
+            # The common case, a string as written on disk ("12.500000"): nothing else to check.
+            return Decimal(value).quantize(MICRO)
         text = value.strip()
         if text != value or not text:
             raise InvalidMoney(f"money string {value!r} is empty or padded with spaces")
+        if text.lower() in _NOT_FINITE:
+            raise InvalidMoney(f"{value!r} is not a finite amount")
+        if len(text) > 64 or not _MONEY_TEXT.fullmatch(text):
+            shown = value if len(value) <= 40 else value[:40] + "…"
+            raise InvalidMoney(f"{shown!r} is not a money string (digits, optional '-', optional '.' decimals)")
         try:
             amount = Decimal(text)
         except InvalidOperation:
@@ -49,7 +64,8 @@ def parse_usd(value: Any, *, allow_negative: bool = False) -> Decimal:
     exact = amount.quantize(MICRO)
     if exact != amount:
         raise InvalidMoney(f"{value!r} has more than {DECIMALS} decimal places")
-    return exact
+    # "-0" is zero: adding 0 drops the sign, so it never prints as "-0.000000".
+    return exact + 0 if exact.is_zero() else exact
 
 
 def format_usd(amount: Decimal) -> str:

@@ -1,13 +1,18 @@
 import os
 
-from genesis_payments import BusinessMonitor, FinanceLedger
-from genesis_payments.jsonl import IncrementalReader, read_jsonl
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from genesis_payments import BusinessMonitor, FinanceLedger, InvalidRecord
+from genesis_payments.jsonl import IncrementalReader, canonical_json, encode_line, read_jsonl
 from genesis_payments.records import PaymentEvent
 
 EVENT = {
     "payment_id": "p1", "status": "authorized", "agent": "a", "vendor": "v",
     "chain": "eip155:8453", "token": "USDC", "amount_usd": "1.25",
 }
+EVENT_FIELDS = set(PaymentEvent.model_fields)
 
 
 def test_log_payment_accepts_dict_and_writes_one_line(settings):
@@ -51,3 +56,21 @@ def test_incremental_reader_reads_only_new_lines_and_notices_truncation(settings
     monitor.log_payment(EVENT)
     third, reset = reader.read_new()
     assert reset and len(third.records) == 1 and reader.line_number == 1
+
+
+@given(st.dictionaries(st.text(min_size=1, max_size=8).filter(lambda k: k not in EVENT_FIELDS),
+                       st.one_of(st.text(max_size=20), st.integers(), st.booleans()), max_size=5))
+def test_encoded_lines_are_canonical_json(extra):
+    # The append path encodes flat records with pydantic's encoder; it must equal canonical_json.
+    record = PaymentEvent.model_validate({**EVENT, "event_id": "e", "ts": "2026-11-26T03:00:00+00:00", **extra})
+    try:
+        expected = (canonical_json(record.to_json_dict()) + "\n").encode("utf-8")
+    except UnicodeEncodeError:
+        return  # a lone surrogate cannot be written at all
+    assert encode_line(record) == expected
+
+
+def test_log_payment_refuses_text_that_cannot_be_written_as_utf8(settings):
+    with pytest.raises(InvalidRecord):
+        BusinessMonitor(settings).log_payment({**EVENT, "note": "\ud800"})
+    assert not settings.transactions_path.exists()

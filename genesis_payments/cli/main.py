@@ -7,12 +7,24 @@ import os
 import sys
 from collections.abc import Sequence
 
-from genesis_payments.cli import config_cmd, exporter_cmd, payments_cmd, schemas_cmd
+from genesis_payments.cli import (
+    approve_cmd,
+    audit_cmd,
+    config_cmd,
+    demo_cmd,
+    exporter_cmd,
+    payments_cmd,
+    review_cmd,
+    schemas_cmd,
+    serve_cmd,
+)
 from genesis_payments.errors import ConfigError, PaymentsError
 from genesis_payments.redaction import redact
 
 # Each command group adds its sub-commands; keep one module per group.
-COMMAND_GROUPS = [config_cmd, schemas_cmd, payments_cmd, exporter_cmd]
+COMMAND_GROUPS = [
+    config_cmd, schemas_cmd, payments_cmd, approve_cmd, review_cmd, audit_cmd, demo_cmd, serve_cmd, exporter_cmd,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -104,8 +104,12 @@ class PaymentManager:
         facilitator: FacilitatorClient | None = None,
         approvals: ApprovalLog | None = None,
         vendors: VendorCapabilityCache | None = None,
+        clock: Callable[[], datetime] = utc_now,
     ) -> None:
+        """`clock` stamps the ledgers (the demo replays past weeks with it); signature windows
+        and expiry always use the real time, because the facilitator checks them against it."""
         self.settings = settings
+        self._clock = clock
         self._facilitator = facilitator
         self.approvals = approvals if approvals is not None else ApprovalLog(settings)
         self.vendors = vendors if vendors is not None else VendorCapabilityCache(settings)
@@ -215,7 +219,7 @@ class PaymentManager:
             "amount_usd": format_usd(intent.cost_usd),
             "valid_before": format_utc(valid_before),
             "payer": payload.payload["authorization"]["from"],
-            "created_at": format_utc(utc_now()),
+            "created_at": format_utc(self._clock()),
             "settle_attempts": 0,
             "payload": payload.model_dump(by_alias=True, exclude_none=True, mode="json"),
             "requirements": payload.accepted.model_dump(by_alias=True, exclude_none=True, mode="json"),
@@ -236,7 +240,7 @@ class PaymentManager:
                 result.invalid_reason,
             )
         record["status"] = "authorized"
-        record["authorized_at"] = format_utc(utc_now())
+        record["authorized_at"] = format_utc(self._clock())
         self.store.save(record)
         self._log(record, "authorized")
         return _view(record)
@@ -310,7 +314,7 @@ class PaymentManager:
     def _record_capture(self, record: dict[str, Any], result: SettleResponse) -> StagedPayment:
         record["status"] = "captured"
         record["tx_hash"] = result.transaction
-        record["captured_at"] = format_utc(utc_now())
+        record["captured_at"] = format_utc(self._clock())
         record.pop("error", None)
         _scrub(record)
         self.store.save(record)
@@ -323,6 +327,7 @@ class PaymentManager:
                     "vendor": record["vendor"],
                     "amount_usd": record["amount_usd"],
                     "kind": "debit",
+                    "ts": format_utc(self._clock()),
                     "tx_hash": result.transaction,
                     "business_id": record.get("business_id"),
                 }
@@ -349,7 +354,7 @@ class PaymentManager:
                     "run capture again to learn it before cancelling"
                 )
             record["status"] = "cancelled"
-            record["cancelled_at"] = format_utc(utc_now())
+            record["cancelled_at"] = format_utc(self._clock())
             _scrub(record)
             self.store.save(record)
             self._log(record, "cancelled")
@@ -388,6 +393,7 @@ class PaymentManager:
 
     def _log(self, record: Mapping[str, Any], status: str, *, error: str | None = None) -> None:
         event = {
+            "ts": format_utc(self._clock()),
             "payment_id": record["payment_id"],
             "status": status,
             "agent": record["agent"],

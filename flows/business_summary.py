@@ -1,0 +1,41 @@
+"""business-summary: the spend of one generated business, kept, posted to the dashboard, reported.
+
+Runs on the Prefect event `genesis.business.generated` (its deployment trigger passes the event's
+`payload.business_id` as `business_id`) or by hand with a business id.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from prefect import flow
+
+from genesis_payments.reports import JobReport
+from genesis_payments.spend_summary import build_spend_summary
+from genesis_payments.timestamps import utc_now
+from tasks.business_summary import (
+    append_spend_summary,
+    post_spend_summary,
+    publish_summary_report,
+    read_approval_decisions,
+    read_payment_events,
+)
+
+
+@flow(name="business-summary")
+def business_summary(business_id: str) -> JobReport:
+    """Summarise one business's captured spend and intents; keep it, post it, report it."""
+    report = JobReport(job="business-summary", started_at=utc_now())
+    events = read_payment_events()
+    decisions = read_approval_decisions()
+    summary = build_spend_summary(business_id, events.records, decisions.records)
+    append_spend_summary(summary)
+    report.dashboard_posts = post_spend_summary(summary)  # a dashboard post, not an alert
+    report.bad_lines = [bad.to_dict() for bad in events.bad_lines + decisions.bad_lines]
+    report.summary = summary.to_json_dict()
+    publish_summary_report(report, summary)
+    return report
+
+
+if __name__ == "__main__":
+    business_summary(sys.argv[1])

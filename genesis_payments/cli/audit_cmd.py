@@ -1,0 +1,32 @@
+"""`genesis-payments audit verify`: check the approval log's hash chain; exit 1 naming the first bad line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from genesis_payments.audit import verify_approval_log
+from genesis_payments.cli.config_cmd import load_settings
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("audit", help="audit the approval log")
+    actions = parser.add_subparsers(dest="audit_action", required=True, metavar="ACTION")
+    verify = actions.add_parser("verify", help="check the approval log's hash chain")
+    verify.add_argument("--json", action="store_true", help="print the result as JSON")
+    verify.set_defaults(handler=run_verify)
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    report = verify_approval_log(settings)
+    if args.json:
+        print(json.dumps(report.to_dict()))
+    path = settings.approval_log_path
+    if report.ok:
+        if not args.json:
+            print(f"{path}: {report.lines} decisions, hash chain intact (head {report.head_hash})")
+        return 0
+    print(f"genesis-payments: {path} line {report.first_bad_line}: {report.reason}", file=sys.stderr)
+    return 1

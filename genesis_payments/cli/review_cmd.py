@@ -1,0 +1,88 @@
+"""`genesis-payments review list | approve ID | deny ID`: a person resolves `pending_review` decisions.
+
+ID is the intent id or the id of its `pending_review` decision. The answer is appended to the
+approval log as a new decision with `resolved_by` (`--by`, default the OS user). When the decision
+was asked for by a paused Prefect flow run, that run is resumed with the same answer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import sys
+
+from genesis_payments.cli.config_cmd import load_settings
+from genesis_payments.jsonl import canonical_json
+from genesis_payments.meta_agent import GenesisMetaAgent
+from genesis_payments.records import ApprovalDecision
+from genesis_payments.timestamps import utc_now
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("review", help="list and resolve decisions waiting for a person")
+    actions = parser.add_subparsers(dest="review_action", required=True, metavar="ACTION")
+    listing = actions.add_parser("list", help="decisions waiting for review")
+    listing.add_argument("--json", action="store_true", help="one decision per line as JSON")
+    listing.set_defaults(handler=run_list)
+    for verb in ("approve", "deny"):
+        action = actions.add_parser(verb, help=f"{verb} a pending intent")
+        action.add_argument("id", help="intent id or decision id")
+        action.add_argument("--by", default=None, help="reviewer name (default: the OS user)")
+        action.add_argument("--note", default=None, help="a note kept in the decision's reasons")
+        action.set_defaults(handler=run_resolve, approve=verb == "approve")
+
+
+def make_agent() -> GenesisMetaAgent:
+    return GenesisMetaAgent(load_settings())
+
+
+def run_list(args: argparse.Namespace) -> int:
+    agent = make_agent()
+    pending = agent.pending_reviews()
+    timeout = agent.policy.review_timeout_seconds
+    if args.json:
+        for decision in pending:
+            print(canonical_json(decision.to_json_dict()))
+        return 0
+    if not pending:
+        print("no decisions waiting for review")
+        return 0
+    now = utc_now()
+    for decision in pending:
+        left = int(timeout - (now - decision.ts).total_seconds())
+        print(
+            f"{decision.intent_id}  decision {decision.decision_id}  {decision.cost_usd} USDC  "
+            f"agent {decision.agent} → {decision.vendor}  business {decision.business_id}  "
+            f"{max(left, 0)}s left"
+        )
+    return 0
+
+
+def run_resolve(args: argparse.Namespace) -> int:
+    by = args.by or default_reviewer()
+    decision = make_agent().resolve_review(args.id, approve=args.approve, by=by, note=args.note)
+    print(canonical_json(decision.to_json_dict()))
+    _resume_waiting_flow(decision, by)
+    return 0
+
+
+def default_reviewer() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def _resume_waiting_flow(decision: ApprovalDecision, by: str) -> None:
+    """Best effort: a Prefect run paused on this review learns the answer now, not at its timeout."""
+    flow_run_id = (decision.model_extra or {}).get("flow_run_id")
+    if not flow_run_id:
+        return
+    try:
+        from prefect.flow_runs import resume_flow_run
+
+        resume_flow_run(flow_run_id, run_input={"approve": decision.decision == "approved", "reviewer": by})
+    except Exception as exc:  # the decision is already recorded; the run will find it when it wakes
+        print(f"genesis-payments: note: could not resume flow run {flow_run_id}: {json.dumps(str(exc))}",
+              file=sys.stderr)

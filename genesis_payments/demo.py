@@ -1,0 +1,234 @@
+"""`genesis-payments demo`: weeks of realistic fake activity, through the real code paths.
+
+Intents are decided by `GenesisMetaAgent`, approved ones are authorized and captured (or
+cancelled) by `PaymentManager` against the in-process fake facilitator, which debits the fake
+wallets; the ledgers are written by `BusinessMonitor` and `FinanceLedger` as in production. Both
+are given a replay clock so the activity spreads over past days; signatures stay on real time.
+
+A few problems are planted for every job to find, and listed in the returned `DemoResult`.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from genesis_payments.approval_log import ApprovalLog
+from genesis_payments.errors import PaymentsError
+from genesis_payments.ledgers import FinanceLedger
+from genesis_payments.meta_agent import GenesisMetaAgent
+from genesis_payments.money import format_usd, parse_usd
+from genesis_payments.payments.facilitator_client import FacilitatorClient
+from genesis_payments.payments.fake_facilitator import FakeFacilitator, fake_transport
+from genesis_payments.payments.fake_keys import fund_fake_wallets
+from genesis_payments.payments.manager import PaymentManager
+from genesis_payments.records import FinanceEntry, PaymentIntent
+from genesis_payments.settings import Settings
+from genesis_payments.timestamps import utc_now
+from genesis_payments.vendor_cache import FAKE_CATALOGUE
+
+# What each agent buys: vendor, SKU, component, and how many units an intent takes.
+AGENT_SHOPPING: dict[str, list[tuple[str, str, str, tuple[int, int]]]] = {
+    "research-agent": [
+        ("search:serpapi", "search", "market-research", (20, 200)),
+        ("llm:openai", "gpt-4o-1k-tokens", "analysis", (100, 900)),
+    ],
+    "media-agent": [
+        ("media:images:replicate", "sdxl-image", "hero-images", (50, 600)),
+        ("voice:elevenlabs", "tts-1k-chars", "voiceover", (2, 20)),
+    ],
+    "deploy-agent": [
+        ("payments:deploy:vercel", "deploy", "deployment", (1, 3)),
+        ("payments:deploy:vercel", "preview", "preview", (1, 6)),
+    ],
+    "support-agent": [
+        ("llm:openai", "gpt-4o-mini-1k-tokens", "support-replies", (200, 2000)),
+    ],
+}
+BUSINESSES = ("biz-aurora", "biz-nimbus", "biz-terra")
+STARTING_BALANCE = Decimal("2500")
+LOW_WALLET_AGENT = "support-agent"
+LOW_WALLET_BALANCE = Decimal("42")
+STREAK_VENDOR = "search:serpapi"
+# Sometimes an agent reaches for a vendor the policy does not allow: realistic denials.
+OFF_POLICY = ("llm:anthropic", "claude-sonnet-1k-tokens", "analysis", (100, 900))
+
+
+@dataclass
+class DemoResult:
+    days: int
+    payments: int = 0
+    captured: int = 0
+    cancelled: int = 0
+    denied: int = 0
+    planted: list[str] = field(default_factory=list)
+
+    def describe(self) -> str:
+        lines = [
+            f"demo: {self.days} days, {self.payments} payments ({self.captured} captured, "
+            f"{self.cancelled} cancelled), {self.denied} intents denied",
+            "planted for the jobs to find:",
+        ]
+        lines += [f"  - {item}" for item in self.planted]
+        return "\n".join(lines)
+
+
+class ReplayClock:
+    """A clock the demo moves forward through past days; never goes backwards."""
+
+    def __init__(self, start: datetime) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance_to(self, moment: datetime) -> None:
+        self.now = max(self.now + timedelta(microseconds=1), moment)
+
+
+class _DroppedLedger:
+    """Plants `missing_in_ledger`: a debit write that was lost."""
+
+    def record(self, entry: Any) -> None:
+        return None
+
+
+class _SkewedLedger:
+    """Plants `amount_mismatch`: a debit booked with the wrong amount."""
+
+    def __init__(self, ledger: FinanceLedger, delta: Decimal) -> None:
+        self._ledger = ledger
+        self._delta = delta
+
+    def record(self, entry: dict[str, Any]) -> FinanceEntry:
+        amount = parse_usd(entry["amount_usd"]) + self._delta
+        return self._ledger.record({**entry, "amount_usd": format_usd(amount)})
+
+
+def run_demo(
+    settings: Settings,
+    *,
+    days: int = 21,
+    seed: int = 7,
+    progress: Callable[[int, int], None] | None = None,
+) -> DemoResult:
+    """Fill `settings.root` with `days` days of activity ending now; returns what was planted."""
+    if days < 2:
+        raise PaymentsError("the demo needs at least 2 days (its planted problems span more than one)")
+    # Bulk demo data is the one place durability may be relaxed (contract §2 allows it only here).
+    settings = settings.model_copy(update={"fsync": False})
+    rng = random.Random(seed)
+    end = utc_now()
+    clock = ReplayClock(end - timedelta(days=days))
+    fake = FakeFacilitator(settings)
+    facilitator = FacilitatorClient(
+        "http://fake-facilitator.invalid", timeout_seconds=settings.http_timeout_seconds, transport=fake_transport(fake)
+    )
+    agent = GenesisMetaAgent(settings, clock=clock)
+    manager = PaymentManager(settings, facilitator=facilitator, approvals=ApprovalLog(settings), clock=clock)
+    balances = {name: STARTING_BALANCE for name in AGENT_SHOPPING}
+    balances[LOW_WALLET_AGENT] = LOW_WALLET_BALANCE
+    fund_fake_wallets(settings, balances)
+    result = DemoResult(days=days)
+
+    for day in range(days):
+        day_start = end - timedelta(days=days - day)
+        for moment in sorted(day_start + timedelta(seconds=rng.randrange(6 * 3600, 22 * 3600)) for _ in range(8)):
+            clock.advance_to(moment)
+            _one_purchase(rng, agent, manager, result, cancel=rng.random() < 0.06)
+        if progress:
+            progress(day + 1, days)
+
+    _plant_problems(rng, end, clock, agent, manager, fake, result)
+    return result
+
+
+def _intent(rng: random.Random, agent_name: str, choice: tuple[str, str, str, tuple[int, int]],
+            units: int | None = None) -> PaymentIntent:
+    vendor, sku, component, (low, high) = choice
+    price = parse_usd(FAKE_CATALOGUE[vendor]["pricing"][sku])
+    count = units if units is not None else rng.randint(low, high)
+    return PaymentIntent(
+        intent_id=f"intent-{uuid.UUID(int=rng.getrandbits(128)).hex[:16]}",
+        agent=agent_name,
+        vendor=vendor,
+        component=component,
+        strategy=rng.choice(["launch", "growth", "maintenance"]),
+        cost_usd=max(price * count, Decimal("0.01")).quantize(Decimal("0.000001")),
+        business_id=rng.choice(BUSINESSES),
+        reason=f"{count} × {sku}",
+    )
+
+
+def _one_purchase(rng: random.Random, agent: GenesisMetaAgent, manager: PaymentManager, result: DemoResult,
+                  *, cancel: bool = False, intent: PaymentIntent | None = None) -> str | None:
+    if intent is None:
+        name = rng.choice([a for a in AGENT_SHOPPING if a != LOW_WALLET_AGENT] * 3 + [LOW_WALLET_AGENT])
+        choice = OFF_POLICY if rng.random() < 0.04 else rng.choice(AGENT_SHOPPING[name])
+        intent = _intent(rng, name, choice)
+    decision = agent.approve_payment_intent(intent)
+    if decision.decision != "approved":
+        result.denied += decision.decision == "denied"
+        return None
+    try:
+        payment = manager.authorize(intent, idempotency_key=f"demo-{intent.intent_id}")
+        result.payments += 1
+        if cancel:
+            manager.cancel(payment.payment_id)
+            result.cancelled += 1
+        else:
+            manager.capture(payment.payment_id)
+            result.captured += 1
+        return payment.payment_id
+    except PaymentsError:
+        return None  # a refused or failed payment is part of realistic activity; it is on the ledger
+
+
+def _plant_problems(rng: random.Random, end: datetime, clock: ReplayClock, agent: GenesisMetaAgent,
+                    manager: PaymentManager, fake: FakeFacilitator, result: DemoResult) -> None:
+    research = AGENT_SHOPPING["research-agent"]
+    real_ledger = manager.ledger
+
+    clock.advance_to(end - timedelta(hours=6))
+    manager.ledger = _DroppedLedger()
+    paid = _one_purchase(rng, agent, manager, result, intent=_intent(rng, "research-agent", research[1], 300))
+    result.planted.append(f"ledger-sync missing_in_ledger: payment {paid} captured, its debit lost")
+
+    clock.advance_to(end - timedelta(hours=5))
+    manager.ledger = _SkewedLedger(real_ledger, Decimal("0.25"))
+    images = _intent(rng, "media-agent", AGENT_SHOPPING["media-agent"][0], 200)
+    paid = _one_purchase(rng, agent, manager, result, intent=images)
+    result.planted.append(f"ledger-sync amount_mismatch: payment {paid} debited 0.25 USDC too much")
+    manager.ledger = real_ledger
+
+    clock.advance_to(end - timedelta(hours=2))
+    intent = _intent(rng, "deploy-agent", AGENT_SHOPPING["deploy-agent"][0], 2)
+    if agent.approve_payment_intent(intent).decision == "approved":
+        stale = manager.authorize(intent, idempotency_key=f"demo-{intent.intent_id}")
+        result.payments += 1
+        result.planted.append(f"stale-payments stale_authorization: payment {stale.payment_id} authorized 2 h ago")
+
+    clock.advance_to(end - timedelta(minutes=90))
+    fake.fail_next("settle", "insufficient_funds", times=5)
+    for _ in range(5):
+        clock.advance_to(clock() + timedelta(minutes=7))
+        _one_purchase(rng, agent, manager, result, intent=_intent(rng, "research-agent", research[0], 100))
+    result.planted.append(f"monitor-alerts failure_streak: vendor {STREAK_VENDOR} failed 5 times in a row")
+    result.planted.append(
+        f"monitor-alerts low_balance: wallet of {LOW_WALLET_AGENT} holds under 50 USDC "
+        f"(funded with {format_usd(LOW_WALLET_BALANCE)})"
+    )
+
+    clock.advance_to(end - timedelta(minutes=5))
+    big = _intent(rng, "deploy-agent", AGENT_SHOPPING["deploy-agent"][0], 20)
+    decision = agent.approve_payment_intent(big)
+    if decision.decision == "pending_review":
+        result.planted.append(
+            f"review: intent {big.intent_id} ({format_usd(big.cost_usd)} USDC) waits for a person "
+            "(`genesis-payments review list`)"
+        )

@@ -1,0 +1,460 @@
+"""`GenesisMetaAgent` (§8): every payment intent is decided, and the decision logged, before any spend.
+
+The rules of the policy are checked in the contract's order and every one is always applied, so a
+denial lists every rule the intent broke:
+
+1. `vendor_not_allowlisted`, `vendor_unsupported` (not in the vendor cache for the chain and token)
+2. `agent_flagged`, `mandate_flagged`
+3. `over_intent_maximum`
+4. `<scope>_<period>_budget` for agent, vendor and business, daily and monthly
+5. above the review threshold the decision is `pending_review` (it reserves budget while it waits)
+
+The budget check and the append happen under the approval log's lock. Before each decision the
+agent applies whatever other processes appended to the approval log and the transaction log since
+its last look, so budgets hold across processes, and a new agent on the same root (a restart)
+rebuilds the same reservations from the two files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from pydantic import ValidationError
+
+from genesis_payments.approval_log import GENESIS_HASH, ApprovalLog, LogHandle
+from genesis_payments.errors import InvalidRecord, LedgerError, PaymentsError
+from genesis_payments.jsonl import IncrementalReader, describe_validation_error, iter_lines
+from genesis_payments.money import format_usd, from_micro, to_micro
+from genesis_payments.policy import Policy, load_policy_file, policy_file_identity
+from genesis_payments.records import ApprovalDecision, PaymentEvent, PaymentIntent
+from genesis_payments.settings import Settings
+from genesis_payments.spend_state import SpendState
+from genesis_payments.timestamps import format_utc, utc_now
+
+TIMEOUT_REVIEWER = "system:review-timeout"
+
+
+class VendorCatalog(Protocol):
+    """What the meta agent needs from the vendor capability cache."""
+
+    def supports(self, vendor: str, chain: str, token: str) -> bool: ...
+
+
+class IntentDenied(PaymentsError):
+    """An intent may not be paid: its decision is `denied` (or still waiting for review)."""
+
+    def __init__(self, decision: ApprovalDecision) -> None:
+        self.decision = decision
+        reasons = "; ".join(decision.reasons) or "no reason recorded"
+        super().__init__(f"intent {decision.intent_id} is {decision.decision}: {reasons}")
+
+
+class ReviewError(PaymentsError):
+    """A review could not be applied (unknown id, not waiting for review, window closed)."""
+
+
+def require_approved(decision: ApprovalDecision) -> ApprovalDecision:
+    """Halt execution unless the decision is `approved`: raise IntentDenied otherwise."""
+    if decision.decision != "approved":
+        raise IntentDenied(decision)
+    return decision
+
+
+class _MissingVendorCache:
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    def supports(self, vendor: str, chain: str, token: str) -> bool:
+        raise PaymentsError(f"the vendor capability cache is not available ({self.error}); cannot check {vendor}")
+
+
+def default_vendor_catalog(settings: Settings) -> VendorCatalog:
+    """The project's vendor capability cache (imported late: it is its own module)."""
+    try:
+        from genesis_payments.vendor_cache import VendorCapabilityCache
+    except ImportError as exc:
+        return _MissingVendorCache(exc)
+    return VendorCapabilityCache(settings)
+
+
+def coerce_intent(intent: PaymentIntent | Mapping[str, Any]) -> PaymentIntent:
+    if isinstance(intent, PaymentIntent):
+        return intent
+    if not isinstance(intent, Mapping):
+        raise InvalidRecord(f"a payment intent must be a PaymentIntent or a dict, not {type(intent).__name__}")
+    try:
+        return PaymentIntent.model_validate(intent)
+    except ValidationError as exc:
+        raise InvalidRecord(f"invalid payment intent: {describe_validation_error(exc)}") from None
+
+
+_DECISION_FIELDS = frozenset(ApprovalDecision.model_fields)
+_ZERO = timedelta(0)
+
+
+_READ_CHUNK = 8 << 20
+_UNSET: Any = object()
+
+
+def _previous_month(moment: datetime) -> str:
+    """The month before `moment`'s (UTC): budgets never look further back, even across a month end."""
+    moment = moment.astimezone(UTC)
+    first = moment.replace(day=1)
+    return (first - timedelta(days=1)).strftime("%Y-%m")
+
+
+def _format_ts(moment: datetime) -> str:
+    """`format_utc` for a UTC datetime, without strftime (hot path); always microseconds and +00:00."""
+    if moment.tzinfo is not UTC:
+        if moment.utcoffset() != _ZERO:
+            return format_utc(moment)
+        moment = moment.replace(tzinfo=UTC)
+    return moment.isoformat(timespec="microseconds")
+
+
+def _construct_decision(fields: dict[str, Any]) -> ApprovalDecision:
+    """An ApprovalDecision from values the agent produced and validated itself: no second validation.
+
+    This is what `model_construct` does, minus its per-field default handling (every field is set).
+    """
+    decision = ApprovalDecision.__new__(ApprovalDecision)
+    extra = {k: fields.pop(k) for k in fields.keys() - _DECISION_FIELDS}
+    keys = set(fields)
+    fields.setdefault("resolved_by", None)
+    object.__setattr__(decision, "__dict__", fields)
+    object.__setattr__(decision, "__pydantic_extra__", extra)
+    object.__setattr__(decision, "__pydantic_fields_set__", keys | extra.keys())
+    object.__setattr__(decision, "__pydantic_private__", None)
+    return decision
+
+
+class GenesisMetaAgent:
+    """Decides payment intents against the policy and appends every decision to the approval log."""
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        vendors: VendorCatalog | None = None,
+        policy: Policy | None = None,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.settings = settings or Settings()
+        self.vendors = vendors if vendors is not None else default_vendor_catalog(self.settings)
+        self.log = ApprovalLog(self.settings)
+        self._clock = clock
+        self._fixed_policy = policy
+        self._policy_path = str(self.settings.effective_policy_path)
+        self._policy_identity: tuple[int, int, int] | bool | None = False
+        self._policy: Policy = policy if policy is not None else self._reload_policy()
+        self._use_policy(self._policy)
+        self.state = SpendState(horizon=_previous_month(clock()))
+        self._log_offset = 0
+        self._log_identity: tuple[int, int] | None = None
+        self._last_hash = GENESIS_HASH
+        self._events = IncrementalReader(self.settings.transactions_path, PaymentEvent)
+        self._events_identity: tuple[int, int, int] | None = None
+        self._events_path = str(self._events.path)
+
+    @property
+    def policy(self) -> Policy:
+        return self._policy
+
+    # -- the decision ----------------------------------------------------------------------------
+
+    def approve_payment_intent(
+        self, intent: PaymentIntent | Mapping[str, Any], *, annotations: Mapping[str, str] | None = None
+    ) -> ApprovalDecision:
+        """Decide one intent and append the decision (durably) before returning it.
+
+        An intent id that already has a decision gets that decision back, unchanged and not
+        appended again: an intent is decided once. `annotations` are extra string fields kept on
+        the decision (e.g. the `flow_run_id` of a Prefect run waiting for its review).
+        """
+        intent = coerce_intent(intent)
+        with self.log.locked() as handle:
+            self._catch_up(handle)
+            known = self.state.location(intent.intent_id)
+            if known is not None:
+                return self._decision_at(handle, *known)
+            policy = self._policy
+            cost = to_micro(intent.cost_usd)
+            now = self._clock()
+            ts = _format_ts(now)
+            chain = intent.chain or policy.default_chain
+            token = intent.token or policy.default_token
+            reasons = self._failed_rules(intent, policy, cost, chain, token, ts)
+            if reasons:
+                decision = "denied"
+            elif self._threshold_micro is not None and cost > self._threshold_micro:
+                decision = "pending_review"
+                reasons = [
+                    f"review_threshold: {format_usd(intent.cost_usd)} USDC is above the review threshold "
+                    f"of {format_usd(policy.review_threshold_usd)} USDC; waiting for a person"
+                ]
+            else:
+                decision = "approved"
+            body = {
+                "decision_id": os.urandom(16).hex(),
+                "ts": ts,
+                "intent_id": intent.intent_id,
+                "agent": intent.agent,
+                "vendor": intent.vendor,
+                "component": intent.component,
+                "strategy": intent.strategy,
+                "cost_usd": format_usd(intent.cost_usd),
+                "business_id": intent.business_id,
+                "chain": chain,
+                "token": token,
+                "decision": decision,
+                "reasons": reasons,
+                "policy": policy.hash,
+                "prev_hash": self._last_hash,
+            }
+            if intent.mandate_id is not None:
+                body["mandate_id"] = intent.mandate_id
+            if annotations:
+                for key, value in annotations.items():
+                    if key not in body and isinstance(value, str):
+                        body[key] = value
+            return self._append(handle, body, now, intent.cost_usd, cost)
+
+    def _failed_rules(self, intent: PaymentIntent, policy: Policy, cost: int, chain: str, token: str,
+                      ts: str) -> list[str]:
+        reasons: list[str] = []
+        vendor = intent.vendor
+        if self._allowlist is not None and vendor not in self._allowlist:
+            reasons.append(f"vendor_not_allowlisted: vendor {vendor!r} is not on the policy's allowlist")
+        if not self.vendors.supports(vendor, chain, token):
+            reasons.append(
+                f"vendor_unsupported: vendor {vendor!r} is not known to the vendor cache for {token} on {chain}"
+            )
+        if intent.agent in self._flagged_agents:
+            reasons.append(f"agent_flagged: agent {intent.agent!r} is flagged")
+        if intent.mandate_id is not None and intent.mandate_id in self._flagged_mandates:
+            reasons.append(f"mandate_flagged: mandate {intent.mandate_id!r} is flagged")
+        if self._max_micro is not None and cost > self._max_micro:
+            reasons.append(
+                f"over_intent_maximum: {format_usd(intent.cost_usd)} USDC is over the per-intent maximum "
+                f"of {format_usd(policy.max_intent_usd)} USDC"
+            )
+        day, month = ts[:10], ts[:7]
+        spent = self.state.spent
+        limits = self._limits
+        for scope, key in (("agent", intent.agent), ("vendor", intent.vendor), ("business", intent.business_id)):
+            for period, when in (("daily", day), ("monthly", month)):
+                limit_key = (scope, key, period)
+                limit = limits.get(limit_key, _UNSET)
+                if limit is _UNSET:
+                    limit = limits[limit_key] = policy.limit_micro(scope, key, period)
+                if limit is None:
+                    continue
+                reserved = spent.get((scope, key, when), 0)
+                if reserved + cost > limit:
+                    reasons.append(
+                        f"{scope}_{period}_budget: {scope} {key!r} has {format_usd(from_micro(reserved))} USDC "
+                        f"reserved for {when}; {format_usd(intent.cost_usd)} more would exceed its {period} budget "
+                        f"of {format_usd(from_micro(limit))} USDC"
+                    )
+        return reasons
+
+    # -- reviews ---------------------------------------------------------------------------------
+
+    def pending_reviews(self) -> list[ApprovalDecision]:
+        """Decisions still waiting for a person (overdue ones are first resolved as denied)."""
+        with self.log.locked() as handle:
+            self._catch_up(handle)
+            pending = sorted(self.state.pending().values(), key=lambda s: s.offset)
+            return [self._decision_at(handle, s.offset, s.length) for s in pending]
+
+    def resolve_review(self, review_id: str, *, approve: bool, by: str, note: str | None = None) -> ApprovalDecision:
+        """Append the person's answer to a `pending_review` decision (id = intent id or decision id)."""
+        if not by or not by.strip():
+            raise ReviewError("a review needs the reviewer's name (--by)")
+        with self.log.locked() as handle:
+            self._catch_up(handle)
+            intent_id = self._find_intent(handle, review_id)
+            state = self.state.intents.get(intent_id)
+            if state is None or state.decision != "pending_review":
+                latest = self._decision_at(handle, *self.state.location(intent_id))
+                who = f" by {latest.resolved_by}" if latest.resolved_by else ""
+                raise ReviewError(
+                    f"intent {intent_id} is not waiting for review: it is already {latest.decision}{who} "
+                    f"(decision {latest.decision_id})"
+                )
+            verdict = "approved" if approve else "denied"
+            reason = f"review: {verdict} by {by}" + (f": {note}" if note else "")
+            return self._resolve(handle, state, verdict, [reason], by)
+
+    def deny_unanswered(self, intent_id: str) -> ApprovalDecision:
+        """The review window of a waiting Prefect run closed: deny the intent if nobody answered.
+
+        Returns the intent's latest decision: the new denial, or whatever a person decided first.
+        """
+        with self.log.locked() as handle:
+            self._catch_up(handle)
+            location = self.state.location(intent_id)
+            if location is None:
+                raise ReviewError(f"no decision for intent {intent_id!r} in {self.log.path}")
+            state = self.state.intents.get(intent_id)
+            if state is None or state.decision != "pending_review":
+                return self._decision_at(handle, *location)
+            reason = "review_timeout: nobody answered before the review window closed"
+            return self._resolve(handle, state, "denied", [reason], TIMEOUT_REVIEWER)
+
+    def latest_decision(self, intent_id: str) -> ApprovalDecision | None:
+        with self.log.locked() as handle:
+            self._catch_up(handle)
+            location = self.state.location(intent_id)
+            return None if location is None else self._decision_at(handle, *location)
+
+    def expire_overdue_reviews(self) -> list[ApprovalDecision]:
+        """Resolve as `denied` every review whose window has closed; returns the new decisions."""
+        with self.log.locked() as handle:
+            return self._catch_up(handle)
+
+    def _find_intent(self, handle: LogHandle, review_id: str) -> str:
+        if self.state.location(review_id) is not None:
+            return review_id
+        for intent_id, state in self.state.pending().items():
+            if self._decision_at(handle, state.offset, state.length).decision_id == review_id:
+                return intent_id
+        # A resolved decision id: find it so the error can say what happened to it.
+        for _, raw, complete in iter_lines(self.log.path):
+            if complete and review_id.encode() in raw:
+                try:
+                    record = json.loads(raw)
+                except ValueError:
+                    continue
+                if record.get("decision_id") == review_id and self.state.location(record.get("intent_id", "")):
+                    return record["intent_id"]
+        raise ReviewError(f"no decision or intent with id {review_id!r} in {self.log.path}")
+
+    def _resolve(self, handle: LogHandle, state: Any, verdict: str, reasons: list[str], by: str) -> ApprovalDecision:
+        pending = self._decision_at(handle, state.offset, state.length).to_json_dict()
+        now = self._clock()
+        body = {k: v for k, v in pending.items() if k not in ("hash", "resolved_by")}
+        body.update(
+            decision_id=uuid.uuid4().hex,
+            ts=format_utc(now),
+            decision=verdict,
+            reasons=reasons,
+            resolved_by=by,
+            policy=self._policy.hash,
+            prev_hash=self._last_hash,
+        )
+        body["resolves"] = pending["decision_id"]
+        return self._append(handle, body, now, None)
+
+    # -- log plumbing ----------------------------------------------------------------------------
+
+    def _append(self, handle: LogHandle, body: dict[str, Any], now: datetime, cost: Any,
+                micro: int | None = None) -> ApprovalDecision:
+        clean = self._log_offset == handle.size  # everything read, so the file ends with a whole line
+        digest, offset, length = self.log.append_body_locked(handle, body, flat=micro is not None, clean=clean)
+        self._last_hash = digest
+        self._log_offset = handle.size
+        self.state.apply_decision(body, offset, length, micro)
+        fields = dict(body, hash=digest, ts=now)
+        if cost is None:
+            return ApprovalDecision.model_validate(fields)
+        fields["cost_usd"] = cost
+        return _construct_decision(fields)
+
+    def _decision_at(self, handle: LogHandle, offset: int, length: int) -> ApprovalDecision:
+        raw = os.pread(handle.fd, length, offset).rstrip(b"\n")
+        return ApprovalDecision.model_validate_json(raw)
+
+    def _catch_up(self, handle: LogHandle) -> list[ApprovalDecision]:
+        """Under the lock: apply the policy file, other writers' decisions and new payment events."""
+        if self._fixed_policy is None:
+            identity = policy_file_identity(self._policy_path)
+            if identity != self._policy_identity:
+                self._use_policy(self._reload_policy())
+        if handle.identity != self._log_identity or handle.size < self._log_offset:
+            self._reload_log(handle)
+        elif handle.size > self._log_offset:
+            self._read_log(handle)
+        self._read_events()
+        if self.state.review_deadlines:
+            return self._expire(handle)
+        return []
+
+    def _use_policy(self, policy: Policy) -> None:
+        # Limits in micro-USDC, computed once per policy rather than once per decision.
+        self._policy = policy
+        self._limits: dict[tuple[str, str, str], int | None] = {}
+        self._allowlist = None if policy.vendor_allowlist is None else frozenset(policy.vendor_allowlist)
+        self._flagged_agents = frozenset(policy.flagged_agents)
+        self._flagged_mandates = frozenset(policy.flagged_mandates)
+        self._max_micro = None if policy.max_intent_usd is None else to_micro(policy.max_intent_usd)
+        self._threshold_micro = None if policy.review_threshold_usd is None else to_micro(policy.review_threshold_usd)
+
+    def _reload_policy(self) -> Policy:
+        # The identity is kept only after a successful load: a broken file fails every decision
+        # (ConfigError) until it is fixed, rather than leaving the old policy silently in force.
+        identity = policy_file_identity(self._policy_path)
+        policy = load_policy_file(self._policy_path)
+        self._policy_identity = identity
+        return policy
+
+    def _reload_log(self, handle: LogHandle) -> None:
+        events = list(self.state.latest_status.items())
+        self.state = SpendState(horizon=_previous_month(self._clock()))
+        self._log_identity = handle.identity
+        self._log_offset = 0
+        self._last_hash = GENESIS_HASH
+        for intent_id, status in events:
+            self.state.apply_event(intent_id, status)
+        self._read_log(handle)
+
+    def _read_log(self, handle: LogHandle) -> None:
+        # In chunks: a restart on a million-line log must not hold the whole file in memory.
+        apply = self.state.apply_decision_line
+        while self._log_offset < handle.size:
+            data = handle.read_from(self._log_offset, _READ_CHUNK)
+            end = data.rfind(b"\n") + 1  # a torn tail (no newline) is not a decision yet
+            if end == 0:
+                if len(data) < _READ_CHUNK:
+                    return
+                raise LedgerError(f"{self.log.path}: a line longer than {_READ_CHUNK} bytes at byte {self._log_offset}")
+            position = self._log_offset
+            for raw in data[:end].split(b"\n")[:-1]:
+                if raw.strip():
+                    digest = apply(raw, position)
+                    if digest is not None:
+                        self._last_hash = digest
+                position += len(raw) + 1
+            self._log_offset += end
+
+    def _read_events(self) -> None:
+        try:
+            stat = os.stat(self._events_path)
+            identity: tuple[int, int, int] | None = (stat.st_ino, stat.st_size, stat.st_mtime_ns)
+        except FileNotFoundError:
+            identity = None
+        if identity == self._events_identity:
+            return
+        self._events_identity = identity
+        result, reset = self._events.read_new()
+        pairs = [(event.intent_id, event.status) for event in result.records]
+        if reset:
+            self.state.reset_events(pairs)
+        else:
+            for intent_id, status in pairs:
+                self.state.apply_event(intent_id, status)
+
+    def _expire(self, handle: LogHandle) -> list[ApprovalDecision]:
+        overdue = self.state.overdue_reviews(self._clock(), self._policy.review_timeout_seconds)
+        decided = []
+        for intent_id in overdue:
+            state = self.state.intents[intent_id]
+            reason = f"review_timeout: nobody answered within {self._policy.review_timeout_seconds} seconds"
+            decided.append(self._resolve(handle, state, "denied", [reason], TIMEOUT_REVIEWER))
+        return decided
+

@@ -1,0 +1,109 @@
+"""The benchmark scripts run with a tiny N, so they cannot rot; the generator's promises are checked.
+
+The generated ledgers are checked against a small reference reconciliation written here from the
+contract (§5), independent of the jobs, so `expected.json` is known to be what a correct job finds.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+from genesis_payments.jsonl import encode_line, read_jsonl
+from genesis_payments.records import FinanceEntry, PaymentEvent
+
+REPO = Path(__file__).resolve().parents[1]
+STALE = timedelta(minutes=15)
+
+
+def _run(script: str, *args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / script), *args],
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def _reference_findings(events: list[PaymentEvent], entries: list[FinanceEntry], now: datetime) -> dict:
+    by_payment: dict[str, list[PaymentEvent]] = defaultdict(list)
+    for event in events:
+        by_payment[event.payment_id].append(event)
+    debits: dict[str, list[FinanceEntry]] = defaultdict(list)
+    for entry in entries:
+        if entry.kind == "debit":
+            debits[entry.payment_id].append(entry)
+    found: dict[str, set[str]] = defaultdict(set)
+    for pid in set(by_payment) | set(debits):
+        history = sorted(by_payment.get(pid, []), key=lambda e: e.ts)
+        captured = [e for e in history if e.status == "captured"]
+        paid = debits.get(pid, [])
+        if not history:
+            found["missing_in_transactions"].add(pid)
+        elif not captured:
+            if paid:
+                found["debit_without_capture"].add(pid)
+        elif not paid:
+            found["missing_in_ledger"].add(pid)
+        elif len(paid) > 1:
+            found["duplicate_entry"].add(pid)
+        elif paid[0].amount_usd != captured[-1].amount_usd:
+            found["amount_mismatch"].add(pid)
+        if history:
+            latest = history[-1]
+            if latest.status == "authorized":
+                if latest.valid_before is not None and latest.valid_before < now:
+                    found["expired_authorization"].add(pid)
+                elif now - latest.ts > STALE:
+                    found["stale_authorization"].add(pid)
+            elif latest.status == "settlement_pending" and now - latest.ts > STALE:
+                found["stale_settlement"].add(pid)
+    streaks: dict[str, int] = defaultdict(int)
+    for event in sorted(events, key=lambda e: e.ts):
+        if event.status == "failed":
+            streaks[event.vendor] += 1
+        elif event.status == "captured":
+            streaks[event.vendor] = 0
+    found["failure_streak"] = {f"{v}={n}" for v, n in streaks.items() if n >= 5}
+    return found
+
+
+def test_generate_writes_valid_canonical_lines_and_the_findings_it_reports(tmp_path):
+    root = tmp_path / "gen"
+    out = _run("generate.py", "--root", str(root), "--payments", "3000", "--seed", "7")
+    assert "3,000 payments" in out
+    expected = json.loads((root / "expected.json").read_text())
+    events = read_jsonl(root / "data/a2a-x402/transactions/transactions.jsonl", PaymentEvent)
+    entries = read_jsonl(root / "logs/finance_ledger.jsonl", FinanceEntry)
+    assert events.bad_lines == [] and entries.bad_lines == []
+    assert len(events.records) == expected["totals"]["events"]
+    assert len(entries.records) == expected["totals"]["debits"]
+    # Byte for byte what log_payment / FinanceLedger.record would have written.
+    raw = (root / "data/a2a-x402/transactions/transactions.jsonl").read_bytes().splitlines(keepends=True)
+    assert [encode_line(r) for r in events.records[:500]] == raw[:500]
+    assert len({e.payment_id for e in events.records} | {e.payment_id for e in entries.records}) == 3000
+
+    now = datetime.now(UTC)
+    found = _reference_findings(events.records, entries.records, now)
+    for job in ("ledger-sync", "stale-payments"):
+        for kind, findings in expected[job].items():
+            assert findings, kind
+            assert {f["payment_id"] for f in findings} == found[kind], kind
+    streak = expected["monitor-alerts"]["failure_streak"]
+    assert {f"{f['vendor']}={f['streak']}" for f in streak} == found["failure_streak"]
+    wallets = json.loads((root / "data/a2a-x402/fake/wallets.json").read_text())
+    low = {a for a, b in wallets.items() if Decimal(b) < 50}
+    assert low == {f["agent"] for f in expected["monitor-alerts"]["low_balance"]}
+
+
+def test_append_benchmark_runs_and_reports_both_rates(tmp_path):
+    out = _run("append.py", "--calls", "30", "--processes", "1,2", "--rounds", "1", "--existing", "500")
+    assert "generated 500 payments" in out
+    rows = [line.split() for line in out.splitlines() if line.strip()[:1].isdigit()]
+    assert [row[0] for row in rows] == ["1", "2"]
+    assert all(row[3].endswith("%") for row in rows)
