@@ -31,6 +31,7 @@ STRING_FIELDS = (
     "event_id", "ts", "payment_id", "status", "agent", "vendor", "chain", "token", "amount_usd",
     "business_id", "intent_id", "idempotency_key", "tx_hash", "valid_before", "error",
 )
+NESTING_SHORTCUT = 64  # brackets on one line beyond which the exact reader decides
 REQUIRED_IDS = ("event_id", "payment_id", "agent", "vendor", "token")
 OPTIONAL_IDS = ("business_id", "intent_id", "idempotency_key")
 
@@ -85,7 +86,7 @@ def read_event_block(data: bytes, first_line: int, path: Path) -> BlockRead:
 
 
 def _read_block(data: bytes, view: np.ndarray, ends: np.ndarray, first_line: int, path: Path) -> BlockRead:
-    if _needs_exact_reading(view, ends):
+    if _needs_exact_reading(data, view, ends):
         return _read_exactly(data, first_line, path)
     try:
         table = pj.read_json(io.BytesIO(data), read_options=_READ, parse_options=_PARSE)
@@ -96,7 +97,7 @@ def _read_block(data: bytes, view: np.ndarray, ends: np.ndarray, first_line: int
     return _validate_table(table, data, first_line, path)
 
 
-def _needs_exact_reading(view: np.ndarray, ends: np.ndarray) -> bool:
+def _needs_exact_reading(data: bytes, view: np.ndarray, ends: np.ndarray) -> bool:
     """Shapes pyarrow would silently accept but the contract rejects: blank, CRLF, BOM, long lines.
 
     Every line must open with `{` and close with `}` (blank, whitespace-only, BOM-prefixed and CRLF
@@ -106,7 +107,18 @@ def _needs_exact_reading(view: np.ndarray, ends: np.ndarray) -> bool:
     starts = np.concatenate(([0], ends[:-1] + 1))
     if (view[starts] != 0x7B).any() or (view[ends - 1] != 0x7D).any():
         return True
-    return int((ends - starts).max()) > MAX_LINE_BYTES
+    if int((ends - starts).max()) > MAX_LINE_BYTES:
+        return True
+    return _may_nest_deeply(data, view, starts)
+
+
+def _may_nest_deeply(data: bytes, view: np.ndarray, starts: np.ndarray) -> bool:
+    """A line with many brackets is left to the exact reader, whose nesting limit then decides
+    (pyarrow parses any depth; the per-line reader refuses deep nesting as a bad line)."""
+    if data.count(b"{") + data.count(b"[") <= len(starts) + NESTING_SHORTCUT:
+        return False  # one `{` per line, next to nothing else: no line can be deep
+    brackets = ((view == 0x7B) | (view == 0x5B)).view(np.uint8)
+    return int(np.add.reduceat(brackets, starts, dtype=np.int64).max()) > NESTING_SHORTCUT
 
 
 def _read_exactly(data: bytes, first_line: int, path: Path) -> BlockRead:

@@ -108,3 +108,12 @@ def test_a_byte_order_mark_inside_a_value_is_content_not_a_bad_line(tmp_path: Pa
     fast = fast_view(data)
     assert fast == exact_view(path)
     assert fast[1] == []
+
+
+@pytest.mark.parametrize("depth", [10, 63, 64, 65, 2000])
+def test_deeply_nested_extra_fields_are_decided_by_the_exact_reader(tmp_path: Path, depth: int) -> None:
+    nested = json.dumps({**GOOD, "extra": "NEST"}).encode().replace(b'"NEST"', b"[" * depth + b"]" * depth)
+    data = json.dumps(GOOD).encode() + b"\n" + nested + b"\n"
+    path = tmp_path / "t.jsonl"
+    path.write_bytes(data)
+    assert fast_view(data) == exact_view(path)
