@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: setup run test lint schemas
+.PHONY: setup run test lint schemas prometheus-tools
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -19,7 +19,19 @@ run: setup
 lint: setup
 	$(VENV)/bin/ruff check .
 
-test: lint
+# The exporter's tests run promtool and a real Prometheus (Debian's `prometheus` package). Install
+# it when missing if we are root (CI on a fresh machine); otherwise stop and say how.
+prometheus-tools:
+	@if ! command -v promtool >/dev/null || ! command -v prometheus >/dev/null; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y prometheus; \
+		else \
+			echo "promtool/prometheus not found: install Debian's package: sudo apt-get install -y prometheus" >&2; \
+			exit 1; \
+		fi; \
+	fi
+
+test: lint prometheus-tools
 	$(PY) -m pytest
 
 schemas: setup

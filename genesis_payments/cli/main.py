@@ -12,6 +12,7 @@ from genesis_payments.cli import (
     audit_cmd,
     config_cmd,
     demo_cmd,
+    exporter_cmd,
     payments_cmd,
     review_cmd,
     schemas_cmd,
@@ -22,7 +23,7 @@ from genesis_payments.redaction import redact
 
 # Each command group adds its sub-commands; keep one module per group.
 COMMAND_GROUPS = [
-    config_cmd, schemas_cmd, payments_cmd, approve_cmd, review_cmd, audit_cmd, demo_cmd, serve_cmd,
+    config_cmd, schemas_cmd, payments_cmd, approve_cmd, review_cmd, audit_cmd, demo_cmd, serve_cmd, exporter_cmd,
 ]
 
 

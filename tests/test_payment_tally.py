@@ -1,0 +1,135 @@
+"""Exact running totals: streaks in time order, stale and expired authorizations, closed payments."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+from genesis_payments.event_columns import read_event_block
+from genesis_payments.payment_tally import PaymentTally
+from tests.support.exporter import payment_event
+
+MINUTE = 60 * 1_000_000
+T0 = 1_795_662_000_000_000  # 2026-11-26T03:00:00Z in µs
+
+
+def at(minutes: int) -> str:
+    return f"2026-11-26T03:{minutes:02d}:00.000000+00:00"
+
+
+@pytest.fixture(params=["vectorised", "row-wise"], autouse=True)
+def path(request: pytest.FixtureRequest) -> str:
+    """Every test runs on both ways of adding a table (they must agree)."""
+    global ROW_WISE_BELOW
+    ROW_WISE_BELOW = 0 if request.param == "vectorised" else 10**9
+    return request.param
+
+
+ROW_WISE_BELOW = 0
+
+
+def tally_of(*batches: list[dict], stale_after: int = 900) -> PaymentTally:
+    tally = PaymentTally(stale_after, row_wise_below=ROW_WISE_BELOW)
+    line = 1
+    for batch in batches:
+        data = b"".join(json.dumps(e).encode() + b"\n" for e in batch)
+        read = read_event_block(data, line, Path("t.jsonl"))
+        assert not read.bad_lines
+        for table in read.tables:
+            tally.add(table)
+        line += len(batch)
+    return tally
+
+
+def test_streak_counts_failed_outcomes_after_the_latest_success_in_time_order() -> None:
+    e = payment_event
+    events = [e(f"f{i}", f"p{i}", "failed", at(10 + i)) for i in range(5)]
+    events.append(e("ok", "q", "captured", at(12)))  # written last, happened in the middle
+    assert tally_of(events).failure_streaks() == {"vendor-x": 2}
+
+
+def test_streak_is_the_same_whatever_the_batches() -> None:
+    e = payment_event
+    events = [e("a", "p1", "captured", at(1)), e("b", "p2", "failed", at(3)), e("c", "p3", "failed", at(2)),
+              e("d", "p4", "captured", at(2)), e("f", "p5", "failed", at(4))]
+    whole = tally_of(events).failure_streaks()
+    assert whole == {"vendor-x": 2}
+    for cut in range(1, len(events)):
+        assert tally_of(events[:cut], events[cut:]).failure_streaks() == whole
+
+
+def test_authorizations_neither_extend_nor_reset_a_streak() -> None:
+    e = payment_event
+    events = []
+    for i in range(6):
+        events += [e(f"a{i}", f"p{i}", "authorized", at(2 * i)), e(f"f{i}", f"p{i}", "failed", at(2 * i + 1))]
+    assert tally_of(events).failure_streaks() == {"vendor-x": 6}
+
+
+def test_a_success_at_the_same_time_written_later_resets_the_streak() -> None:
+    e = payment_event
+    assert tally_of([e("f", "p1", "failed", at(5)), e("s", "p2", "captured", at(5))]).failure_streaks() == {
+        "vendor-x": 0}
+    assert tally_of([e("s", "p2", "captured", at(5)), e("f", "p1", "failed", at(5))]).failure_streaks() == {
+        "vendor-x": 1}
+
+
+def test_stale_counts_old_and_expired_open_payments_only() -> None:
+    e = payment_event
+    tally = tally_of([
+        e("1", "old", "authorized", at(0)),
+        e("2", "young", "authorized", at(50)),
+        e("3", "expired", "authorized", at(55), valid_before=at(58)),
+        e("4", "pending", "settlement_pending", at(40)),
+        e("5", "done", "authorized", at(0)), e("6", "done", "captured", at(1)),
+    ])
+    assert tally.stale_by_agent(T0 + 60 * MINUTE) == {"agent-a": 3}
+
+
+def test_a_stale_payment_stops_counting_when_it_moves_on() -> None:
+    e = payment_event
+    tally = tally_of([e("1", "p", "authorized", at(0))])
+    assert tally.stale_by_agent(T0 + 16 * MINUTE) == {"agent-a": 1}
+    tally.add(read_event_block((json.dumps(e("2", "p", "captured", at(20))) + "\n").encode(), 2, Path("t")).tables[0])
+    assert tally.stale_by_agent(T0 + 30 * MINUTE) == {"agent-a": 0}
+
+
+def test_exactly_at_the_threshold_is_not_yet_stale() -> None:
+    tally = tally_of([payment_event("1", "p", "authorized", at(0))])
+    assert tally.stale_by_agent(T0 + 15 * MINUTE) == {"agent-a": 0}
+    assert tally.stale_by_agent(T0 + 15 * MINUTE + 1) == {"agent-a": 1}
+
+
+def test_a_terminal_payment_is_not_reopened_by_a_late_event() -> None:
+    e = payment_event
+    tally = tally_of([e("2", "p", "captured", at(5))], [e("1", "p", "authorized", at(0))])
+    assert tally.stale_by_agent(T0 + 60 * MINUTE) == {"agent-a": 0}
+
+
+def summary(tally: PaymentTally, now_us: int) -> tuple:
+    return (tally.counts, tally.spend_micro, tally.failure_streaks(), tally.stale_by_agent(now_us), tally.events,
+            tally.last_event_us)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_random_logs_give_the_same_figures_whatever_the_path_and_the_batches(seed: int) -> None:
+    rng = random.Random(seed)
+    statuses = ["authorized", "captured", "failed", "cancelled", "expired", "settlement_pending"]
+    events = []
+    for i in range(300):
+        extra = {"valid_before": at(rng.randrange(0, 60))} if rng.random() < 0.3 else {}
+        events.append(payment_event(
+            f"e{i}", f"p{rng.randrange(120)}", rng.choice(statuses), at(rng.randrange(0, 60)),
+            agent=rng.choice(["a1", "a2"]), vendor=rng.choice(["v1", "v2", "v3"]),
+            amount_usd=f"{rng.randrange(1, 10**7)}.{rng.randrange(10**6):06d}", **extra))
+    cuts = sorted(rng.sample(range(1, 300), 4))
+    batches = [events[a:b] for a, b in zip([0, *cuts], [*cuts, 300], strict=True)]
+    now = T0 + 61 * MINUTE
+    reference = summary(tally_of(events), now)
+    global ROW_WISE_BELOW
+    for row_wise_below in (0, 10**9, 50):
+        ROW_WISE_BELOW = row_wise_below
+        assert summary(tally_of(*batches), now) == reference
