@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pj
 
-from genesis_payments.jsonl import MAX_LINE_BYTES, BadLine, BadLineError, validate_line
+from genesis_payments.jsonl import MAX_LINE_BYTES, MAX_NESTING, BadLine, BadLineError, validate_line
 from genesis_payments.money import MAX_USD, MICRO_PER_USD, to_micro
 from genesis_payments.records import PAYMENT_STATUSES, PaymentEvent
 
@@ -31,7 +31,7 @@ STRING_FIELDS = (
     "event_id", "ts", "payment_id", "status", "agent", "vendor", "chain", "token", "amount_usd",
     "business_id", "intent_id", "idempotency_key", "tx_hash", "valid_before", "error",
 )
-NESTING_SHORTCUT = 64  # brackets on one line beyond which the exact reader decides
+NESTING_SHORTCUT = MAX_NESTING  # brackets on one line beyond which the exact reader decides
 REQUIRED_IDS = ("event_id", "payment_id", "agent", "vendor", "token")
 OPTIONAL_IDS = ("business_id", "intent_id", "idempotency_key")
 
@@ -115,8 +115,8 @@ def _needs_exact_reading(data: bytes, view: np.ndarray, ends: np.ndarray) -> boo
 def _may_nest_deeply(data: bytes, view: np.ndarray, starts: np.ndarray) -> bool:
     """A line with many brackets is left to the exact reader, whose nesting limit then decides
     (pyarrow parses any depth; the per-line reader refuses deep nesting as a bad line)."""
-    if data.count(b"{") + data.count(b"[") <= len(starts) + NESTING_SHORTCUT:
-        return False  # one `{` per line, next to nothing else: no line can be deep
+    if data.count(b"{") + data.count(b"[") <= len(starts) - 1 + NESTING_SHORTCUT:
+        return False  # every line has its own `{`, so none can hold more than the shortcut
     brackets = ((view == 0x7B) | (view == 0x5B)).view(np.uint8)
     return int(np.add.reduceat(brackets, starts, dtype=np.int64).max()) > NESTING_SHORTCUT
 
