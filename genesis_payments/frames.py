@@ -1,24 +1,63 @@
 """Ledgers as pandas frames for the jobs: money as int64 micro-USDC, times as UTC datetimes.
 
 Each reader returns the frame of good rows (with the `line` each came from) and the bad lines.
+
+The files can hold millions of lines, so they are read in blocks with pyarrow's JSON reader and
+validated column by column. A line is accepted on that fast path only when every check is
+certain; anything the fast path is unsure of (a block pyarrow refuses, a value in an unusual but
+perhaps valid form) goes through the per-line validator of `jsonl.py`, which gives the same
+verdict and reason as `read_jsonl` would. So the verdict on every line is `read_jsonl`'s, and a
+bad line is never counted into money.
+
+`columns=` reads a projection: only the JSON fields behind those columns are parsed and validated
+(plus the line being one well-formed JSON object). Jobs that need a few columns of a big ledger
+use it; without it every field of the record is validated.
 """
 
 from __future__ import annotations
 
+import io
+import re
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.json as pajson
 
-from genesis_payments.jsonl import BadLine, read_jsonl
-from genesis_payments.money import to_micro
-from genesis_payments.records import FinanceEntry, PaymentEvent, Record
+from genesis_payments.errors import LedgerError
+from genesis_payments.jsonl import BOM, BadLine, BadLineError, validate_line
+from genesis_payments.money import MICRO_PER_USD, to_micro
+from genesis_payments.records import PAYMENT_STATUSES, FinanceEntry, PaymentEvent, Record
 
 EVENT_COLUMNS = (
     "event_id", "ts", "payment_id", "status", "agent", "vendor", "chain", "token",
     "amount_micro", "business_id", "intent_id", "valid_before", "line",
 )
 ENTRY_COLUMNS = ("entry_id", "ts", "payment_id", "agent", "vendor", "amount_micro", "kind", "line")
+
+BLOCK_BYTES = 32 << 20
+_TIME_COLUMNS = ("ts", "valid_before")
+_MAX_MICRO = 1_000_000_000 * MICRO_PER_USD
+# A top-level `null` can crash pyarrow's JSON reader (seen on pyarrow 26): such blocks never reach it.
+_TOP_LEVEL_NULL = re.compile(rb"(?:^|[\n}\]])[ \t\r\n]*null")
+_CAIP2 = r"^[-a-z0-9]{3,8}:[-_a-zA-Z0-9]{1,32}$"
+
+# What each JSON field must hold, per record kind; mirrors the pydantic models of records.py.
+_EVENT_FIELDS: dict[str, str] = {
+    "event_id": "id", "ts": "time", "payment_id": "id", "status": "status", "agent": "id", "vendor": "id",
+    "chain": "caip2", "token": "id", "amount_usd": "usd", "business_id": "opt_id", "intent_id": "opt_id",
+    "idempotency_key": "opt_id", "tx_hash": "opt_str", "valid_before": "opt_time", "error": "opt_str",
+}
+_ENTRY_FIELDS: dict[str, str] = {
+    "entry_id": "id", "ts": "time", "payment_id": "id", "agent": "id", "vendor": "id",
+    "amount_usd": "usd", "kind": "kind",
+}
+_ENUMS = {"status": pa.array(PAYMENT_STATUSES), "kind": pa.array(["debit", "refund"])}
 
 
 @dataclass
@@ -27,40 +66,301 @@ class FrameRead:
     bad_lines: list[BadLine] = field(default_factory=list)
 
 
-def read_payment_events_frame(path: Path) -> FrameRead:
-    """`transactions.jsonl` as a frame with the columns of `EVENT_COLUMNS`."""
-    return _read_frame(path, PaymentEvent, EVENT_COLUMNS)
+def read_payment_events_frame(path: Path, columns: Sequence[str] | None = None) -> FrameRead:
+    """`transactions.jsonl` as a frame with the columns of `EVENT_COLUMNS` (or the `columns` asked for)."""
+    return _read_frame(Path(path), PaymentEvent, _EVENT_FIELDS, EVENT_COLUMNS, columns)
 
 
-def read_finance_entries_frame(path: Path) -> FrameRead:
-    """`finance_ledger.jsonl` as a frame with the columns of `ENTRY_COLUMNS`."""
-    return _read_frame(path, FinanceEntry, ENTRY_COLUMNS)
+def read_finance_entries_frame(path: Path, columns: Sequence[str] | None = None) -> FrameRead:
+    """`finance_ledger.jsonl` as a frame with the columns of `ENTRY_COLUMNS` (or the `columns` asked for)."""
+    return _read_frame(Path(path), FinanceEntry, _ENTRY_FIELDS, ENTRY_COLUMNS, columns)
 
 
-def _read_frame(path: Path, model: type[Record], columns: tuple[str, ...]) -> FrameRead:
-    # A record-by-record read that keeps line numbers; fast enough for demo-sized ledgers.
-    result = read_jsonl(path, model)
-    bad_numbers = {b.line for b in result.bad_lines}
-    line_numbers = _good_line_numbers(len(result.records), bad_numbers)
-    rows = []
-    for number, record in zip(line_numbers, result.records, strict=True):
-        row = {name: getattr(record, name, None) for name in columns if name not in ("amount_micro", "line")}
-        row["amount_micro"] = to_micro(record.amount_usd)
-        row["line"] = number
+@dataclass
+class _Spec:
+    path: Path
+    model: type[Record]
+    checks: dict[str, str]  # JSON field → kind of check
+    columns: tuple[str, ...]  # output columns, in order
+
+    @property
+    def schema(self) -> pa.Schema:
+        return pa.schema([(name, pa.string()) for name in self.checks])
+
+
+def _read_frame(
+    path: Path, model: type[Record], fields: dict[str, str], all_columns: tuple[str, ...],
+    columns: Sequence[str] | None,
+) -> FrameRead:
+    wanted = tuple(all_columns if columns is None else columns)
+    unknown = [c for c in wanted if c not in all_columns]
+    if unknown:
+        raise ValueError(f"unknown columns {unknown}; choose from {list(all_columns)}")
+    if columns is None:
+        checks = dict(fields)
+    else:
+        sources = {"amount_usd" if c == "amount_micro" else c for c in wanted if c != "line"}
+        checks = {name: kind for name, kind in fields.items() if name in sources}
+    spec = _Spec(path, model, checks, wanted)
+    parts: list[pd.DataFrame] = []
+    bad: list[BadLine] = []
+    if path.exists():
+        try:
+            for block, first_line, count in _blocks(path, bad):
+                frame, block_bad = _read_block(spec, block, first_line, count)
+                parts.append(frame)
+                bad.extend(block_bad)
+        except OSError as exc:
+            raise LedgerError(f"cannot read {path}: {exc.strerror}") from exc
+    bad.sort(key=lambda b: b.line)
+    frame = pd.concat(parts, ignore_index=True) if parts else _empty_frame(wanted)
+    return FrameRead(frame, bad)
+
+
+def _blocks(path: Path, bad: list[BadLine]) -> Iterator[tuple[bytes, int, int]]:
+    """Blocks of whole lines, the number of the first and the count; a torn last line becomes a BadLine."""
+    line = 1
+    carry = b""
+    with open(path, "rb") as handle:
+        while True:
+            data = handle.read(BLOCK_BYTES)
+            if not data:
+                break
+            data = carry + data
+            end = data.rfind(b"\n") + 1
+            carry = data[end:]
+            if end:
+                block = data[:end]
+                count = block.count(b"\n")
+                yield block, line, count
+                line += count
+    if carry:
+        bad.append(BadLine(str(path), line, "incomplete last line (no newline): a torn write"))
+
+
+def _read_block(spec: _Spec, block: bytes, first_line: int, count: int) -> tuple[pd.DataFrame, list[BadLine]]:
+    table = _parse_block(spec, block, count)
+    if table is None:
+        return _read_lines_slowly(spec, _split_lines(block), first_line)
+    ok, values = _validate(spec, table)
+    lines = pa.array(np.arange(first_line, first_line + table.num_rows, dtype=np.int64))
+    frame = _to_frame(spec, table, values, lines, ok)
+    if bool(pc.all(ok).as_py()):
+        return frame, []
+    # The fast checks were unsure of some rows: the per-line validator decides each of them.
+    failed = np.flatnonzero(~ok.to_numpy(zero_copy_only=False))
+    raw_lines = _split_lines(block)
+    slow, bad = _read_lines_slowly(spec, [(i, raw_lines[i]) for i in failed], first_line, indexed=True)
+    if len(slow):
+        frame = pd.concat([frame, slow], ignore_index=True).sort_values("line", ignore_index=True)
+    return frame, bad
+
+
+def _parse_block(spec: _Spec, block: bytes, count: int) -> pa.Table | None:
+    """The block as a table of string columns, or None when pyarrow cannot be trusted with it."""
+    if block.startswith(BOM) or b"\r" in block:
+        return None
+    if b"null" in block and _TOP_LEVEL_NULL.search(block):
+        return None
+    if b"NaN" in block or b"Infinity" in block:
+        return None  # pyarrow accepts them in fields it skips; the contract refuses them anywhere
+    try:
+        table = pajson.read_json(
+            io.BytesIO(block),
+            read_options=pajson.ReadOptions(block_size=min(len(block), 8 << 20) + 1),
+            parse_options=pajson.ParseOptions(explicit_schema=spec.schema, unexpected_field_behavior="ignore"),
+        )
+    except (pa.ArrowInvalid, UnicodeDecodeError):
+        return None
+    # Blank lines are skipped and two objects on one line are two rows: either breaks line numbers.
+    if table.num_rows != count:
+        return None
+    return table
+
+
+def _validate(spec: _Spec, table: pa.Table) -> tuple[pa.Array, dict[str, Any]]:
+    """A boolean per row (every check passed) and the converted values (micro-USDC, times)."""
+    ok = pa.array(np.ones(table.num_rows, dtype=bool))
+    values: dict[str, Any] = {}
+    for name, kind in spec.checks.items():
+        column = table.column(name).combine_chunks() if table.num_rows else pa.array([], pa.string())
+        if kind == "usd":
+            good, values["amount_micro"] = _money(column)
+        elif kind in ("time", "opt_time"):
+            good, values[name] = _times(column, optional=kind == "opt_time")
+        elif kind in _ENUMS:
+            good = pc.fill_null(pc.is_in(column, value_set=_ENUMS[kind]), False)
+        elif kind == "caip2":
+            good = pc.fill_null(pc.match_substring_regex(column, _CAIP2), False)
+        elif kind in ("id", "opt_id"):
+            length = pc.utf8_length(column)
+            good = pc.and_(pc.greater(length, 0), pc.less_equal(length, 256))
+            good = pc.and_(good, pc.invert(pc.utf8_is_space(column)))
+            good = pc.fill_null(good, kind == "opt_id")
+        else:  # opt_str: any string or null; pyarrow already refused other JSON types
+            continue
+        ok = pc.and_(ok, good)
+    return ok, values
+
+
+def _money(column: pa.Array) -> tuple[pa.Array, np.ndarray]:
+    """Plain decimal strings (`12`, `12.5`, `0.000001`) as micro-USDC; any other form is left unsure."""
+    good, micro = _canonical_money(column)
+    rest = np.flatnonzero(~good)
+    if len(rest):
+        subset = column.take(pa.array(rest))
+        parts = pc.extract_regex(subset, r"^(?P<i>[0-9]{1,10})(?:\.(?P<f>[0-9]{1,6}))?$")
+        whole = pc.cast(pc.fill_null(parts.field("i"), "0"), pa.int64()).to_numpy(zero_copy_only=False)
+        fraction = pc.utf8_rpad(pc.fill_null(parts.field("f"), ""), width=6, padding="0")
+        value = whole * MICRO_PER_USD + pc.cast(fraction, pa.int64()).to_numpy(zero_copy_only=False)
+        matched = pc.is_valid(parts).to_numpy(zero_copy_only=False) & (value <= _MAX_MICRO)
+        micro[rest] = np.where(matched, value, 0)
+        good[rest] = matched
+    return pa.array(good), micro
+
+
+_MONEY_WIDTH = 17  # "1000000000.000000"
+_POWERS = 10 ** np.arange(9, -1, -1, dtype=np.int64)
+_FRACTION_POWERS = 10 ** np.arange(5, -1, -1, dtype=np.int64)
+
+
+def _canonical_money(column: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """The `format_usd` form (`12.500000`), decoded on the raw bytes; other rows are marked not good."""
+    n = len(column)
+    good = np.zeros(n, dtype=bool)
+    micro = np.zeros(n, dtype=np.int64)
+    if n == 0:
+        return good, micro
+    offsets, data = _string_buffers(column)
+    lengths = np.diff(offsets)
+    valid = column.is_valid().to_numpy(zero_copy_only=False)
+    usable = valid & (lengths >= 8) & (lengths <= _MONEY_WIDTH)
+    # Right-align every string in a fixed-width matrix; positions left of the string read as "0".
+    pad = _MONEY_WIDTH - lengths
+    index = offsets[:-1, None] - pad[:, None] + np.arange(_MONEY_WIDTH)[None, :]
+    inside = np.arange(_MONEY_WIDTH)[None, :] >= pad[:, None]
+    chars = np.where(inside & usable[:, None], data[np.clip(index, 0, max(len(data) - 1, 0))], ord("0"))
+    digits = chars.astype(np.int64) - ord("0")
+    integer, point, fraction = digits[:, :10], chars[:, 10], digits[:, 11:]
+    shape_ok = (point == ord(".")) & ((integer >= 0) & (integer <= 9)).all(axis=1)
+    shape_ok &= ((fraction >= 0) & (fraction <= 9)).all(axis=1)
+    value = (np.where(shape_ok[:, None], integer, 0) @ _POWERS) * MICRO_PER_USD
+    value += np.where(shape_ok[:, None], fraction, 0) @ _FRACTION_POWERS
+    good = usable & shape_ok & (value <= _MAX_MICRO)
+    return good, np.where(good, value, 0)
+
+
+def _string_buffers(column: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """Offsets (rebased to 0) and UTF-8 bytes of a string array, without copying the bytes."""
+    if column.type != pa.string():
+        column = column.cast(pa.string())
+    buffers = column.buffers()
+    offsets = np.frombuffer(buffers[1], dtype=np.int32)[column.offset: column.offset + len(column) + 1].astype(np.int64)
+    data = np.frombuffer(buffers[2], dtype=np.uint8) if buffers[2] is not None else np.zeros(0, dtype=np.uint8)
+    return offsets, data
+
+
+_TS_WIDTH = 32  # "2026-11-26T03:00:00.123456+00:00", the form `format_utc` writes
+
+
+def _times(column: pa.Array, *, optional: bool) -> tuple[pa.Array, np.ndarray]:
+    """RFC 3339 strings with an offset as UTC datetimes; naive or odd forms are left unsure."""
+    good, micros = _canonical_times(column)
+    rest = np.flatnonzero(~good)
+    if len(rest):
+        subset = column.take(pa.array(rest))
+        has_offset = pc.fill_null(pc.match_substring_regex(
+            subset, r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?(Z|[+-]\d\d:\d\d)$"), False)
+        mask = has_offset.to_numpy(zero_copy_only=False)
+        text = pd.Series(subset.to_pylist(), dtype=object).where(mask)
+        parsed = pd.to_datetime(text, utc=True, format="ISO8601", errors="coerce")
+        values = parsed.to_numpy(dtype="datetime64[us]")
+        micros[rest] = values
+        good[rest] = mask & ~np.isnat(values)
+        if optional:
+            good[rest] |= subset.is_null().to_numpy(zero_copy_only=False)
+    return pa.array(good), micros
+
+
+def _canonical_times(column: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """The `format_utc` form (`…T03:00:00.123456+00:00`), parsed by arrow; other rows are marked not good."""
+    n = len(column)
+    good = np.zeros(n, dtype=bool)
+    micros = np.full(n, np.datetime64("NaT"), dtype="datetime64[us]")
+    if n == 0:
+        return good, micros
+    shaped = pc.and_(pc.equal(pc.utf8_length(column), _TS_WIDTH), pc.ends_with(column, "+00:00"))
+    shaped = pc.and_(shaped, pc.equal(pc.utf8_slice_codeunits(column, 10, 11), "T"))
+    rows = np.flatnonzero(pc.fill_null(shaped, False).to_numpy(zero_copy_only=False))
+    if not len(rows):
+        return good, micros
+    subset = column if len(rows) == n else column.take(pa.array(rows))
+    try:
+        parsed = pc.cast(pc.utf8_slice_codeunits(subset, 0, 26), pa.timestamp("us"))
+    except pa.ArrowInvalid:
+        return good, micros  # some value is out of range: the slower parse sorts out which
+    good[rows] = True
+    micros[rows] = parsed.to_numpy(zero_copy_only=False)
+    return good, micros
+
+
+def _to_frame(spec: _Spec, table: pa.Table, values: dict[str, Any], lines: pa.Array, ok: pa.Array) -> pd.DataFrame:
+    data: dict[str, Any] = {}
+    keep = ok.to_numpy(zero_copy_only=False)
+    for name in spec.columns:
+        if name == "line":
+            data[name] = lines.to_numpy()[keep]
+        elif name == "amount_micro":
+            data[name] = values["amount_micro"][keep].astype(np.int64)
+        elif name in _TIME_COLUMNS:
+            data[name] = pd.DatetimeIndex(values[name][keep]).tz_localize("UTC")
+        else:
+            data[name] = pc.filter(table.column(name), ok).to_pandas()
+    return pd.DataFrame(data, columns=list(spec.columns))
+
+
+def _split_lines(block: bytes) -> list[bytes]:
+    return block.split(b"\n")[:-1]
+
+
+def _read_lines_slowly(
+    spec: _Spec, lines: Iterable[Any], first_line: int, *, indexed: bool = False
+) -> tuple[pd.DataFrame, list[BadLine]]:
+    """The per-line validator of `jsonl.py` on each line: the reference verdict and reason."""
+    rows: list[dict[str, Any]] = []
+    bad: list[BadLine] = []
+    pairs = lines if indexed else enumerate(lines)
+    for index, raw in pairs:
+        number = first_line + int(index)
+        try:
+            record = validate_line(raw, spec.model)
+        except BadLineError as exc:
+            bad.append(BadLine(str(spec.path), number, str(exc)))
+            continue
+        row = {}
+        for name in spec.columns:
+            if name == "line":
+                row[name] = number
+            elif name == "amount_micro":
+                row[name] = to_micro(record.amount_usd)
+            else:
+                row[name] = getattr(record, name, None)
         rows.append(row)
-    frame = pd.DataFrame(rows, columns=list(columns))
-    for name in ("ts", "valid_before"):
+    return _typed(pd.DataFrame(rows, columns=list(spec.columns))), bad
+
+
+def _typed(frame: pd.DataFrame) -> pd.DataFrame:
+    for name in _TIME_COLUMNS:
         if name in frame:
-            frame[name] = pd.to_datetime(frame[name], utc=True)
-    frame["amount_micro"] = frame["amount_micro"].astype("int64")
-    frame["line"] = frame["line"].astype("int64")
-    return FrameRead(frame, result.bad_lines)
+            frame[name] = pd.to_datetime(frame[name], utc=True).astype("datetime64[us, UTC]")
+    for name in ("amount_micro", "line"):
+        if name in frame:
+            frame[name] = frame[name].astype("int64")
+    for name in frame.columns:
+        if frame[name].dtype == object:
+            frame[name] = frame[name].astype("str")
+    return frame
 
 
-def _good_line_numbers(count: int, bad: set[int]) -> list[int]:
-    numbers, line = [], 0
-    while len(numbers) < count:
-        line += 1
-        if line not in bad:
-            numbers.append(line)
-    return numbers
+def _empty_frame(columns: tuple[str, ...]) -> pd.DataFrame:
+    return _typed(pd.DataFrame({name: pd.Series([], dtype=object) for name in columns}))
