@@ -7,12 +7,12 @@ import os
 import sys
 from collections.abc import Sequence
 
-from genesis_payments.cli import config_cmd, schemas_cmd
+from genesis_payments.cli import config_cmd, run_cmd, schemas_cmd
 from genesis_payments.errors import ConfigError, PaymentsError
 from genesis_payments.redaction import redact
 
 # Each command group adds its sub-commands; keep one module per group.
-COMMAND_GROUPS = [config_cmd, schemas_cmd]
+COMMAND_GROUPS = [config_cmd, schemas_cmd, run_cmd]
 
 
 def build_parser() -> argparse.ArgumentParser:

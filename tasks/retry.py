@@ -1,0 +1,40 @@
+"""One retry rule for every task that touches the disk or the network (conventions: I/O only)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from prefect.tasks import exponential_backoff
+
+from genesis_payments.balances import BalanceError
+from genesis_payments.discord import DiscordError
+from genesis_payments.errors import LedgerError
+
+IO_RETRIES = 2
+IO_RETRY_DELAYS = exponential_backoff(backoff_factor=2)
+IO_RETRY_JITTER = 0.5
+
+
+def retry_transient(task: Any, task_run: Any, state: Any) -> bool:
+    """Retry I/O that may heal (disk, network, Discord 429/5xx), never a refusal or a bug.
+
+    Discord answering 4xx other than 429 (a deleted webhook) and configuration errors are final.
+    """
+    try:
+        state.result()
+    except DiscordError as exc:
+        return exc.retryable
+    except (LedgerError, BalanceError, OSError, httpx.TransportError):
+        return True
+    except Exception:
+        return False
+    return False
+
+
+IO_TASK_OPTIONS: dict[str, Any] = {
+    "retries": IO_RETRIES,
+    "retry_delay_seconds": IO_RETRY_DELAYS,
+    "retry_jitter_factor": IO_RETRY_JITTER,
+    "retry_condition_fn": retry_transient,
+}
