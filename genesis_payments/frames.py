@@ -142,7 +142,10 @@ def _read_block(spec: _Spec, block: bytes, first_line: int, count: int) -> tuple
     table = _parse_block(spec, block, count)
     if table is None:
         return _read_lines_slowly(spec, _split_lines(block), first_line)
-    ok, values = _validate(spec, table)
+    try:
+        ok, values = _validate(spec, table)
+    except pa.ArrowInvalid:
+        return _read_lines_slowly(spec, _split_lines(block), first_line)
     lines = pa.array(np.arange(first_line, first_line + table.num_rows, dtype=np.int64))
     frame = _to_frame(spec, table, values, lines, ok)
     if bool(pc.all(ok).as_py()):
@@ -164,6 +167,11 @@ def _parse_block(spec: _Spec, block: bytes, count: int) -> pa.Table | None:
         return None
     if b"NaN" in block or b"Infinity" in block:
         return None  # pyarrow accepts them in fields it skips; the contract refuses them anywhere
+    if not block.isascii():
+        try:
+            block.decode("utf-8")  # pyarrow does not check UTF-8 inside strings
+        except UnicodeDecodeError:
+            return None
     try:
         table = pajson.read_json(
             io.BytesIO(block),
@@ -206,16 +214,18 @@ def _validate(spec: _Spec, table: pa.Table) -> tuple[pa.Array, dict[str, Any]]:
 def _money(column: pa.Array) -> tuple[pa.Array, np.ndarray]:
     """Plain decimal strings (`12`, `12.5`, `0.000001`) as micro-USDC; any other form is left unsure."""
     good, micro = _canonical_money(column)
+    pattern = r"^(?P<i>[0-9]{1,10})(?:\.(?P<f>[0-9]{1,6}))?$"
     rest = np.flatnonzero(~good)
     if len(rest):
-        subset = column.take(pa.array(rest))
-        parts = pc.extract_regex(subset, r"^(?P<i>[0-9]{1,10})(?:\.(?P<f>[0-9]{1,6}))?$")
-        whole = pc.cast(pc.fill_null(parts.field("i"), "0"), pa.int64()).to_numpy(zero_copy_only=False)
+        matched = pc.fill_null(pc.match_substring_regex(column.take(pa.array(rest)), pattern), False)
+        rest = rest[matched.to_numpy(zero_copy_only=False)]
+    if len(rest):
+        parts = pc.extract_regex(column.take(pa.array(rest)), pattern)
+        whole = pc.cast(parts.field("i"), pa.int64()).to_numpy(zero_copy_only=False)
         fraction = pc.utf8_rpad(pc.fill_null(parts.field("f"), ""), width=6, padding="0")
         value = whole * MICRO_PER_USD + pc.cast(fraction, pa.int64()).to_numpy(zero_copy_only=False)
-        matched = pc.is_valid(parts).to_numpy(zero_copy_only=False) & (value <= _MAX_MICRO)
-        micro[rest] = np.where(matched, value, 0)
-        good[rest] = matched
+        micro[rest] = np.where(value <= _MAX_MICRO, value, 0)
+        good[rest] = value <= _MAX_MICRO
     return pa.array(good), micro
 
 

@@ -14,9 +14,6 @@ from genesis_payments.cli.config_cmd import load_settings
 from genesis_payments.errors import PaymentsError
 from genesis_payments.redaction import redact
 
-# The job names of §5 with flows in this project; kept in step with flows/registry.py by a test.
-JOB_NAMES = ("monitor-alerts", "stale-payments", "ledger-sync", "weekly-report", "business-summary", "exporter")
-
 
 def register(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("run", help="run one scheduled job once, as a Prefect flow run")
