@@ -16,7 +16,6 @@ use it; without it every field of the record is validated.
 
 from __future__ import annotations
 
-import io
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -106,8 +105,8 @@ def _read_frame(
     bad: list[BadLine] = []
     if path.exists():
         try:
-            for block, first_line, count in _blocks(path, bad):
-                frame, block_bad = _read_block(spec, block, first_line, count)
+            for data, end, first_line, count in _blocks(path, bad):
+                frame, block_bad = _read_block(spec, _Block(data, end), first_line, count)
                 parts.append(frame)
                 bad.extend(block_bad)
         except OSError as exc:
@@ -117,65 +116,93 @@ def _read_frame(
     return FrameRead(frame, bad)
 
 
-def _blocks(path: Path, bad: list[BadLine]) -> Iterator[tuple[bytes, int, int]]:
-    """Blocks of whole lines, the number of the first and the count; a torn last line becomes a BadLine."""
+def _blocks(path: Path, bad: list[BadLine]) -> Iterator[tuple[bytes, int, int, int]]:
+    """(data, end, first line number, line count): `data[:end]` is whole lines; a torn last line is a BadLine.
+
+    The block is not sliced (a copy of tens of MB): readers are given `end` instead, and the file is
+    rewound to the start of the unfinished line for the next block.
+    """
     line = 1
-    carry = b""
     with open(path, "rb") as handle:
         while True:
             data = handle.read(BLOCK_BYTES)
             if not data:
                 break
-            data = carry + data
             end = data.rfind(b"\n") + 1
-            carry = data[end:]
-            if end:
-                block = data[:end]
-                count = block.count(b"\n")
-                yield block, line, count
-                line += count
-    if carry:
-        bad.append(BadLine(str(path), line, "incomplete last line (no newline): a torn write"))
+            if end == 0:
+                if len(data) < BLOCK_BYTES:  # the file ends in a line without its newline
+                    bad.append(BadLine(str(path), line, "incomplete last line (no newline): a torn write"))
+                    break
+                data += handle.readline()  # one line longer than a block: take all of it
+                end = data.rfind(b"\n") + 1 or len(data) + 1
+                if end > len(data):
+                    bad.append(BadLine(str(path), line, "incomplete last line (no newline): a torn write"))
+                    break
+            elif end < len(data):
+                handle.seek(end - len(data), 1)
+            count = data.count(b"\n", 0, end)
+            yield data, end, line, count
+            line += count
 
 
-def _read_block(spec: _Spec, block: bytes, first_line: int, count: int) -> tuple[pd.DataFrame, list[BadLine]]:
+@dataclass
+class _Block:
+    """The first `end` bytes of `data`: whole lines, looked at without copying them."""
+
+    data: bytes
+    end: int
+
+    def has(self, needle: bytes) -> bool:
+        return self.data.find(needle, 0, self.end) >= 0
+
+    def lines(self) -> list[bytes]:
+        return self.data[: self.end].split(b"\n")[:-1]
+
+    def buffer(self) -> pa.Buffer:
+        return pa.py_buffer(self.data).slice(0, self.end)
+
+
+def _read_block(spec: _Spec, block: _Block, first_line: int, count: int) -> tuple[pd.DataFrame, list[BadLine]]:
     table = _parse_block(spec, block, count)
     if table is None:
-        return _read_lines_slowly(spec, _split_lines(block), first_line)
+        return _read_lines_slowly(spec, block.lines(), first_line)
     try:
         ok, values = _validate(spec, table)
     except pa.ArrowInvalid:
-        return _read_lines_slowly(spec, _split_lines(block), first_line)
+        return _read_lines_slowly(spec, block.lines(), first_line)
     lines = pa.array(np.arange(first_line, first_line + table.num_rows, dtype=np.int64))
     frame = _to_frame(spec, table, values, lines, ok)
     if bool(pc.all(ok).as_py()):
         return frame, []
     # The fast checks were unsure of some rows: the per-line validator decides each of them.
     failed = np.flatnonzero(~ok.to_numpy(zero_copy_only=False))
-    raw_lines = _split_lines(block)
+    raw_lines = block.lines()
     slow, bad = _read_lines_slowly(spec, [(i, raw_lines[i]) for i in failed], first_line, indexed=True)
     if len(slow):
         frame = pd.concat([frame, slow], ignore_index=True).sort_values("line", ignore_index=True)
     return frame, bad
 
 
-def _parse_block(spec: _Spec, block: bytes, count: int) -> pa.Table | None:
+def _parse_block(spec: _Spec, block: _Block, count: int) -> pa.Table | None:
     """The block as a table of string columns, or None when pyarrow cannot be trusted with it."""
-    if block.startswith(BOM) or b"\r" in block:
+    data = block.data
+    if data.startswith(BOM) or block.has(b"\r"):
         return None
-    if b"null" in block and _TOP_LEVEL_NULL.search(block):
+    if block.has(b"null") and _TOP_LEVEL_NULL.search(data, 0, block.end):
         return None
-    if b"NaN" in block or b"Infinity" in block:
-        return None  # pyarrow accepts them in fields it skips; the contract refuses them anywhere
-    if not block.isascii():
+    # pyarrow accepts NaN and Infinity in fields it skips; the contract refuses them anywhere. The
+    # one-byte search is much faster than the word search, and capitals are rare in ledgers.
+    if (block.has(b"N") and block.has(b"NaN")) or (block.has(b"I") and block.has(b"Infinity")):
+        return None
+    if not data.isascii():
         try:
-            block.decode("utf-8")  # pyarrow does not check UTF-8 inside strings
+            data[: block.end].decode("utf-8")  # pyarrow does not check UTF-8 inside strings
         except UnicodeDecodeError:
             return None
     try:
         table = pajson.read_json(
-            io.BytesIO(block),
-            read_options=pajson.ReadOptions(block_size=min(len(block), 8 << 20) + 1),
+            pa.BufferReader(block.buffer()),
+            read_options=pajson.ReadOptions(block_size=min(block.end, 8 << 20) + 1),
             parse_options=pajson.ParseOptions(explicit_schema=spec.schema, unexpected_field_behavior="ignore"),
         )
     except (pa.ArrowInvalid, UnicodeDecodeError):
@@ -212,6 +239,24 @@ def _validate(spec: _Spec, table: pa.Table) -> tuple[pa.Array, dict[str, Any]]:
 
 
 def _money(column: pa.Array) -> tuple[pa.Array, np.ndarray]:
+    """Money strings as micro-USDC; a value in a form arrow will not cast is left to the per-line check.
+
+    Arrow's decimal cast accepts a subset of what `Decimal()` accepts, with the same value, and
+    refuses more than 6 decimals; negative amounts and amounts over the limit are marked not good.
+    """
+    try:
+        exact = pc.cast(column, pa.decimal128(18, 6))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return _money_by_pattern(column)
+    # Values up to 1e15 micro fit in the low 64 bits of the 128-bit little-endian integers.
+    words = np.frombuffer(exact.buffers()[1], dtype=np.int64)[2 * exact.offset: 2 * (exact.offset + len(exact))]
+    micro = words[0::2].copy()
+    valid = exact.is_valid().to_numpy(zero_copy_only=False)
+    good = valid & (micro >= 0) & (micro <= _MAX_MICRO)
+    return pa.array(good), np.where(good, micro, 0)
+
+
+def _money_by_pattern(column: pa.Array) -> tuple[pa.Array, np.ndarray]:
     """Plain decimal strings (`12`, `12.5`, `0.000001`) as micro-USDC; any other form is left unsure."""
     good, micro = _canonical_money(column)
     pattern = r"^(?P<i>[0-9]{1,10})(?:\.(?P<f>[0-9]{1,6}))?$"
@@ -327,10 +372,6 @@ def _to_frame(spec: _Spec, table: pa.Table, values: dict[str, Any], lines: pa.Ar
         else:
             data[name] = pc.filter(table.column(name), ok).to_pandas()
     return pd.DataFrame(data, columns=list(spec.columns))
-
-
-def _split_lines(block: bytes) -> list[bytes]:
-    return block.split(b"\n")[:-1]
 
 
 def _read_lines_slowly(
