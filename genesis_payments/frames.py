@@ -39,7 +39,7 @@ EVENT_COLUMNS = (
 )
 ENTRY_COLUMNS = ("entry_id", "ts", "payment_id", "agent", "vendor", "amount_micro", "kind", "line")
 
-BLOCK_BYTES = 32 << 20
+BLOCK_BYTES = 8 << 20  # bounds the memory of one block's parse; bigger is not faster
 _TIME_COLUMNS = ("ts", "valid_before")
 _MAX_MICRO = 1_000_000_000 * MICRO_PER_USD
 # A top-level `null` can crash pyarrow's JSON reader (seen on pyarrow 26): such blocks never reach it.
@@ -202,7 +202,7 @@ def _parse_block(spec: _Spec, block: _Block, count: int) -> pa.Table | None:
     try:
         table = pajson.read_json(
             pa.BufferReader(block.buffer()),
-            read_options=pajson.ReadOptions(block_size=min(block.end, 8 << 20) + 1),
+            read_options=pajson.ReadOptions(block_size=max(block.end // 2, 1 << 16)),
             parse_options=pajson.ParseOptions(explicit_schema=spec.schema, unexpected_field_behavior="ignore"),
         )
     except (pa.ArrowInvalid, UnicodeDecodeError):
@@ -369,6 +369,10 @@ def _to_frame(spec: _Spec, table: pa.Table, values: dict[str, Any], lines: pa.Ar
             data[name] = values["amount_micro"][keep].astype(np.int64)
         elif name in _TIME_COLUMNS:
             data[name] = pd.DatetimeIndex(values[name][keep]).tz_localize("UTC")
+        elif name in _ENUMS:  # a few known values: categorical, one byte a row
+            codes = pc.index_in(pc.filter(table.column(name), ok), value_set=_ENUMS[name])
+            data[name] = pd.Categorical.from_codes(codes.to_numpy(zero_copy_only=False).astype(np.int8),
+                                                   categories=_ENUMS[name].to_pylist())
         else:
             data[name] = pc.filter(table.column(name), ok).to_pandas()
     return pd.DataFrame(data, columns=list(spec.columns))
@@ -408,7 +412,9 @@ def _typed(frame: pd.DataFrame) -> pd.DataFrame:
         if name in frame:
             frame[name] = frame[name].astype("int64")
     for name in frame.columns:
-        if frame[name].dtype == object:
+        if name in _ENUMS:
+            frame[name] = pd.Categorical(frame[name], categories=_ENUMS[name].to_pylist())
+        elif frame[name].dtype == object:
             frame[name] = frame[name].astype("str")
     return frame
 
