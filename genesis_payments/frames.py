@@ -16,8 +16,9 @@ use it; without it every field of the record is validated.
 
 from __future__ import annotations
 
-import re
+import os
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,7 @@ import pyarrow.compute as pc
 import pyarrow.json as pajson
 
 from genesis_payments.errors import LedgerError
-from genesis_payments.jsonl import BOM, BadLine, BadLineError, validate_line
+from genesis_payments.jsonl import BadLine, BadLineError, validate_line
 from genesis_payments.money import MICRO_PER_USD, to_micro
 from genesis_payments.records import PAYMENT_STATUSES, FinanceEntry, PaymentEvent, Record
 
@@ -39,11 +40,10 @@ EVENT_COLUMNS = (
 )
 ENTRY_COLUMNS = ("entry_id", "ts", "payment_id", "agent", "vendor", "amount_micro", "kind", "line")
 
+_SMALL_BLOCK = 64 << 10  # a doubtful block this small is read line by line
 BLOCK_BYTES = 8 << 20  # bounds the memory of one block's parse; bigger is not faster
 _TIME_COLUMNS = ("ts", "valid_before")
 _MAX_MICRO = 1_000_000_000 * MICRO_PER_USD
-# A top-level `null` can crash pyarrow's JSON reader (seen on pyarrow 26): such blocks never reach it.
-_TOP_LEVEL_NULL = re.compile(rb"(?:^|[\n}\]])[ \t\r\n]*null")
 _CAIP2 = r"^[-a-z0-9]{3,8}:[-_a-zA-Z0-9]{1,32}$"
 
 # What each JSON field must hold, per record kind; mirrors the pydantic models of records.py.
@@ -104,91 +104,110 @@ def _read_frame(
     parts: list[pd.DataFrame] = []
     bad: list[BadLine] = []
     if path.exists():
+        line = 1
+        torn: list[bool] = []
         try:
-            for data, end, first_line, count in _blocks(path, bad):
-                frame, block_bad = _read_block(spec, _Block(data, end), first_line, count)
+            for block in _blocks(path, torn):
+                frame, block_bad, count = _read_block(spec, block, line)
                 parts.append(frame)
                 bad.extend(block_bad)
+                line += count
         except OSError as exc:
             raise LedgerError(f"cannot read {path}: {exc.strerror}") from exc
+        if torn:
+            bad.append(BadLine(str(path), line, "incomplete last line (no newline): a torn write"))
     bad.sort(key=lambda b: b.line)
     frame = pd.concat(parts, ignore_index=True) if parts else _empty_frame(wanted)
     return FrameRead(frame, bad)
 
 
-def _blocks(path: Path, bad: list[BadLine]) -> Iterator[tuple[bytes, int, int, int]]:
-    """(data, end, first line number, line count): `data[:end]` is whole lines; a torn last line is a BadLine.
+def _blocks(path: Path, torn: list[bool]) -> Iterator[_Block]:
+    """Blocks of whole lines; a last line without its newline (a torn write) appends to `torn`.
 
-    The block is not sliced (a copy of tens of MB): readers are given `end` instead, and the file is
-    rewound to the start of the unfinished line for the next block.
+    A block is not sliced (a copy of megabytes): it keeps its bounds, and the file is rewound to
+    the start of the unfinished line for the next block.
     """
-    line = 1
     with open(path, "rb") as handle:
         while True:
             data = handle.read(BLOCK_BYTES)
             if not data:
-                break
+                return
             end = data.rfind(b"\n") + 1
-            if end == 0:
-                if len(data) < BLOCK_BYTES:  # the file ends in a line without its newline
-                    bad.append(BadLine(str(path), line, "incomplete last line (no newline): a torn write"))
-                    break
+            if end == 0 and len(data) == BLOCK_BYTES:
                 data += handle.readline()  # one line longer than a block: take all of it
-                end = data.rfind(b"\n") + 1 or len(data) + 1
-                if end > len(data):
-                    bad.append(BadLine(str(path), line, "incomplete last line (no newline): a torn write"))
-                    break
-            elif end < len(data):
+                end = data.rfind(b"\n") + 1
+            if end == 0:
+                torn.append(True)
+                return
+            if end < len(data):
                 handle.seek(end - len(data), 1)
-            count = data.count(b"\n", 0, end)
-            yield data, end, line, count
-            line += count
+            yield _Block(data, 0, end)
 
 
 @dataclass
 class _Block:
-    """The first `end` bytes of `data`: whole lines, looked at without copying them."""
+    """Bytes `start:end` of `data`: whole lines, looked at without copying them."""
 
     data: bytes
+    start: int
     end: int
 
     def has(self, needle: bytes) -> bool:
-        return self.data.find(needle, 0, self.end) >= 0
+        return self.data.find(needle, self.start, self.end) >= 0
 
     def lines(self) -> list[bytes]:
-        return self.data[: self.end].split(b"\n")[:-1]
+        return self.data[self.start: self.end].split(b"\n")[:-1]
 
     def buffer(self) -> pa.Buffer:
-        return pa.py_buffer(self.data).slice(0, self.end)
+        return pa.py_buffer(self.data).slice(self.start, self.end - self.start)
+
+    def halves(self) -> tuple[_Block, _Block] | None:
+        """Two blocks of whole lines, split near the middle; None for a single line."""
+        middle = self.data.rfind(b"\n", self.start, (self.start + self.end) // 2) + 1
+        if middle <= self.start:
+            middle = self.data.find(b"\n", (self.start + self.end) // 2, self.end - 1) + 1
+        if not self.start < middle < self.end:
+            return None
+        return _Block(self.data, self.start, middle), _Block(self.data, middle, self.end)
 
 
-def _read_block(spec: _Spec, block: _Block, first_line: int, count: int) -> tuple[pd.DataFrame, list[BadLine]]:
-    table = _parse_block(spec, block, count)
-    if table is None:
-        return _read_lines_slowly(spec, block.lines(), first_line)
+def _read_block(spec: _Spec, block: _Block, first_line: int) -> tuple[pd.DataFrame, list[BadLine], int]:
+    """The block's good rows, its bad lines, and how many lines it has."""
+    parsed = _parse_block(spec, block)
+    if parsed is None:
+        halves = block.halves() if block.end - block.start > _SMALL_BLOCK else None
+        if halves is None:
+            lines = block.lines()
+            frame, bad = _read_lines_slowly(spec, lines, first_line)
+            return frame, bad, len(lines)
+        # Narrow a doubtful block down by halves, so one bad line costs a few small slow reads.
+        left_frame, left_bad, left_count = _read_block(spec, halves[0], first_line)
+        right_frame, right_bad, right_count = _read_block(spec, halves[1], first_line + left_count)
+        return pd.concat([left_frame, right_frame], ignore_index=True), left_bad + right_bad, left_count + right_count
+    table, count = parsed
     try:
         ok, values = _validate(spec, table)
     except pa.ArrowInvalid:
-        return _read_lines_slowly(spec, block.lines(), first_line)
+        lines = block.lines()
+        frame, bad = _read_lines_slowly(spec, lines, first_line)
+        return frame, bad, len(lines)
     lines = pa.array(np.arange(first_line, first_line + table.num_rows, dtype=np.int64))
     frame = _to_frame(spec, table, values, lines, ok)
     if bool(pc.all(ok).as_py()):
-        return frame, []
+        return frame, [], count
     # The fast checks were unsure of some rows: the per-line validator decides each of them.
     failed = np.flatnonzero(~ok.to_numpy(zero_copy_only=False))
     raw_lines = block.lines()
     slow, bad = _read_lines_slowly(spec, [(i, raw_lines[i]) for i in failed], first_line, indexed=True)
     if len(slow):
         frame = pd.concat([frame, slow], ignore_index=True).sort_values("line", ignore_index=True)
-    return frame, bad
+    return frame, bad, count
 
 
-def _parse_block(spec: _Spec, block: _Block, count: int) -> pa.Table | None:
-    """The block as a table of string columns, or None when pyarrow cannot be trusted with it."""
+def _parse_block(spec: _Spec, block: _Block) -> tuple[pa.Table, int] | None:
+    """The block as a table of string columns and its line count, or None when pyarrow cannot be trusted."""
     data = block.data
-    if data.startswith(BOM) or block.has(b"\r"):
-        return None
-    if block.has(b"null") and _TOP_LEVEL_NULL.search(data, 0, block.end):
+    if block.has(b"\r"):
         return None
     # pyarrow accepts NaN and Infinity in fields it skips; the contract refuses them anywhere. The
     # one-byte search is much faster than the word search, and capitals are rare in ledgers.
@@ -196,21 +215,62 @@ def _parse_block(spec: _Spec, block: _Block, count: int) -> pa.Table | None:
         return None
     if not data.isascii():
         try:
-            data[: block.end].decode("utf-8")  # pyarrow does not check UTF-8 inside strings
+            data[block.start: block.end].decode("utf-8")  # pyarrow does not check UTF-8 inside strings
         except UnicodeDecodeError:
             return None
+    pieces = _split(block, _parse_threads())
+    results = list(_pool().map(lambda piece: _parse_piece(spec, piece), pieces))
+    if any(r is None for r in results):
+        return None
+    table = pa.concat_tables([r[0] for r in results]) if len(results) > 1 else results[0][0]
+    return table, sum(r[1] for r in results)
+
+
+def _parse_piece(spec: _Spec, piece: _Block) -> tuple[pa.Table, int] | None:
+    """One piece, parsed by pyarrow as a single chunk in a worker thread (pyarrow and numpy free the GIL).
+
+    A JSON `null` as the first value of a pyarrow chunk crashes the process (pyarrow 26), so a piece
+    is one chunk and must start with `{`; a `null` later in a chunk is just a row too many, caught
+    by the line count.
+    """
+    if piece.data[piece.start] != ord("{"):
+        return None
+    count = int(np.count_nonzero(
+        np.frombuffer(piece.data, dtype=np.uint8, count=piece.end - piece.start, offset=piece.start) == ord("\n")))
     try:
         table = pajson.read_json(
-            pa.BufferReader(block.buffer()),
-            read_options=pajson.ReadOptions(block_size=max(block.end // 2, 1 << 16)),
+            pa.BufferReader(piece.buffer()),
+            read_options=pajson.ReadOptions(block_size=piece.end - piece.start + 1, use_threads=False),
             parse_options=pajson.ParseOptions(explicit_schema=spec.schema, unexpected_field_behavior="ignore"),
         )
     except (pa.ArrowInvalid, UnicodeDecodeError):
         return None
     # Blank lines are skipped and two objects on one line are two rows: either breaks line numbers.
-    if table.num_rows != count:
-        return None
-    return table
+    return (table, count) if table.num_rows == count else None
+
+
+def _split(block: _Block, pieces: int) -> list[_Block]:
+    parts = [block]
+    while len(parts) < pieces and parts[0].end - parts[0].start > _SMALL_BLOCK:
+        halves = [h for part in parts for h in (part.halves() or (part,))]
+        if len(halves) == len(parts):
+            break
+        parts = halves
+    return parts
+
+
+_POOL: ThreadPoolExecutor | None = None
+
+
+def _parse_threads() -> int:
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+def _pool() -> ThreadPoolExecutor:
+    global _POOL
+    if _POOL is None:
+        _POOL = ThreadPoolExecutor(max_workers=_parse_threads(), thread_name_prefix="frames-parse")
+    return _POOL
 
 
 def _validate(spec: _Spec, table: pa.Table) -> tuple[pa.Array, dict[str, Any]]:

@@ -42,6 +42,7 @@ def zoo() -> list:
         json.dumps(GOOD) + "\r\n",  # CRLF
         json.dumps(GOOD) + " " + json.dumps(GOOD) + "\n",  # two objects on one line
         b'{"event_id": "\xff"}\n',  # invalid UTF-8
+        b"\xef\xbb\xbf" + json.dumps(GOOD).encode() + b"\n",  # byte order mark
         "   \n",
         event("p16", "captured", at(5), "5.5"),
         json.dumps(GOOD),  # torn last line: no newline
@@ -111,3 +112,24 @@ def test_rows_the_fast_checks_doubt_are_judged_one_by_one_in_a_parsed_block(sett
     assert [(b.line, b.reason) for b in read.bad_lines] == bad
     assert read.frame["line"].is_monotonic_increasing
     assert int(read.frame["amount_micro"].sum()) == 288 * 1_000_000 + 6 * 2_500_000
+
+
+def test_a_bad_line_in_a_big_block_costs_only_a_small_slow_read(settings, monkeypatch):
+    monkeypatch.setattr(frames, "BLOCK_BYTES", 64 << 10)
+    monkeypatch.setattr(frames, "_SMALL_BLOCK", 2 << 10)
+    slow_lines = []
+
+    def counting(raw, model):
+        slow_lines.append(raw)
+        return frames_validate(raw, model)
+
+    frames_validate = frames.validate_line
+    monkeypatch.setattr(frames, "validate_line", counting)
+    lines = [event(f"g{i}", "captured", at(i), "1") for i in range(600)]
+    lines[300:300] = ["\n", "null\n"]
+    path = write_lines(settings.transactions_path, lines)
+    ids, bad = reference(path, PaymentEvent)
+    read = read_payment_events_frame(path)
+    assert read.frame["payment_id"].tolist() == ids and len(ids) == 600
+    assert [(b.line, b.reason) for b in read.bad_lines] == bad and [b[0] for b in bad] == [301, 302]
+    assert len(slow_lines) < 60  # not the whole 64 KB block (about 250 lines)
