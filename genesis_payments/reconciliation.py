@@ -69,9 +69,8 @@ def reconcile(events: pd.DataFrame, entries: pd.DataFrame, *, now: datetime, gra
     captured[last_capture.index.to_numpy()] = True
     captured_micro[last_capture.index.to_numpy()] = last_capture.to_numpy()
 
-    kinds = entries["kind"].to_numpy(dtype=object)
     amounts = entries["amount_micro"].to_numpy(dtype=np.int64)
-    is_debit = kinds == "debit"
+    is_debit = (entries["kind"] == "debit").to_numpy(dtype=bool)
     debit_count = np.bincount(entry_codes[is_debit], minlength=n)
     entry_count = np.bincount(entry_codes, minlength=n)
     net_micro = _sum_by(n, entry_codes, np.where(is_debit, amounts, -amounts))
@@ -113,12 +112,14 @@ def _finding(kind: str, payment_id: str, captured_micro: int, ledger_micro: int,
 
 
 def _max_by(current: np.ndarray, codes: np.ndarray, times: pd.Series) -> np.ndarray:
+    """Latest time per code, folded into `current` (NaT where a code has none)."""
     if not len(codes):
         return current
-    values = pd.Series(times.to_numpy(dtype="datetime64[us]")).groupby(codes).max()
-    index = values.index.to_numpy()
-    current[index] = np.fmax(current[index], values.to_numpy(dtype="datetime64[us]"))
-    return current
+    values = times.to_numpy(dtype="datetime64[us]").view(np.int64)
+    latest = current.view(np.int64).copy()
+    latest[np.isnat(current)] = np.iinfo(np.int64).min
+    np.maximum.at(latest, codes, values)
+    return np.where(latest == np.iinfo(np.int64).min, np.datetime64("NaT"), latest.view("datetime64[us]"))
 
 
 def _sum_by(n: int, codes: np.ndarray, values: np.ndarray) -> np.ndarray:
