@@ -426,19 +426,26 @@ def _canonical_times(column: pa.Array) -> tuple[np.ndarray, np.ndarray]:
 def _to_frame(spec: _Spec, table: pa.Table, values: dict[str, Any], lines: pa.Array, ok: pa.Array) -> pd.DataFrame:
     data: dict[str, Any] = {}
     keep = ok.to_numpy(zero_copy_only=False)
+    everything = bool(keep.all())  # the usual case: no filtering, no copies
+
+    def rows(array: np.ndarray) -> np.ndarray:
+        return array if everything else array[keep]
+
+    def column(name: str) -> pa.ChunkedArray:
+        return table.column(name) if everything else pc.filter(table.column(name), ok)
+
     for name in spec.columns:
         if name == "line":
-            data[name] = lines.to_numpy()[keep]
+            data[name] = rows(lines.to_numpy())
         elif name == "amount_micro":
-            data[name] = values["amount_micro"][keep].astype(np.int64)
+            data[name] = rows(values["amount_micro"]).astype(np.int64, copy=False)
         elif name in _TIME_COLUMNS:
-            data[name] = pd.DatetimeIndex(values[name][keep]).tz_localize("UTC")
+            data[name] = pd.DatetimeIndex(rows(values[name]), tz="UTC")
         elif name in _ENUMS:  # a few known values: categorical, one byte a row
-            codes = pc.index_in(pc.filter(table.column(name), ok), value_set=_ENUMS[name])
-            data[name] = pd.Categorical.from_codes(codes.to_numpy(zero_copy_only=False).astype(np.int8),
-                                                   categories=_ENUMS[name].to_pylist())
+            codes = pc.index_in(column(name), value_set=_ENUMS[name]).to_numpy(zero_copy_only=False)
+            data[name] = pd.Categorical.from_codes(codes.astype(np.int8), categories=_ENUMS[name].to_pylist())
         else:
-            data[name] = pc.filter(table.column(name), ok).to_pandas()
+            data[name] = column(name).to_pandas()
     return pd.DataFrame(data, columns=list(spec.columns))
 
 
