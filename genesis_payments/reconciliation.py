@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from genesis_payments.money import format_usd, from_micro
 
@@ -48,9 +50,7 @@ class Reconciliation:
 def reconcile(events: pd.DataFrame, entries: pd.DataFrame, *, now: datetime, grace_seconds: int) -> Reconciliation:
     """Every ledger-sync finding between the payment events and the finance entries."""
     cutoff = pd.Timestamp(now - timedelta(seconds=grace_seconds))
-    codes, uniques = pd.factorize(
-        pd.concat([events["payment_id"], entries["payment_id"]], ignore_index=True), use_na_sentinel=False
-    )
+    codes, uniques = _payment_codes(events["payment_id"], entries["payment_id"])
     n = len(uniques)
     event_codes, entry_codes = codes[: len(events)], codes[len(events):]
 
@@ -86,8 +86,8 @@ def reconcile(events: pd.DataFrame, entries: pd.DataFrame, *, now: datetime, gra
     findings: list[dict[str, Any]] = []
     for kind, mask in kind_masks.items():
         for code in np.flatnonzero(mask):
-            findings.append(_finding(kind, str(uniques[code]), int(captured_micro[code]), int(net_micro[code]),
-                                     int(debit_count[code])))
+            findings.append(_finding(kind, uniques[int(code)].as_py(), int(captured_micro[code]),
+                                     int(net_micro[code]), int(debit_count[code])))
     findings.sort(key=lambda f: (f["payment_id"], f["kind"]))
     checked = {
         "payments": int((settled & (has_event | has_entry)).sum()),
@@ -109,6 +109,26 @@ def _finding(kind: str, payment_id: str, captured_micro: int, ledger_micro: int,
     if kind == "duplicate_entry":
         finding.update(debits=debits, transaction_amount_usd=captured)
     return finding
+
+
+def _payment_codes(*ids: pd.Series) -> tuple[np.ndarray, pa.Array]:
+    """One integer code per payment id across all the series, and the ids by code.
+
+    Arrow's dictionary encoding over the strings' own chunks: no copy of the ids, int32 codes, and
+    a good deal less memory than `pd.factorize` on their concatenation (it matters at millions).
+    """
+    chunks = [chunk for series in ids for chunk in _chunks(series)]
+    if not chunks or not sum(len(c) for c in chunks):
+        return np.zeros(0, dtype=np.int32), pa.array([], type=pa.string())
+    encoded = pc.dictionary_encode(pa.chunked_array(chunks, type=pa.string()))
+    codes = np.concatenate([c.indices.to_numpy(zero_copy_only=False) for c in encoded.chunks])
+    # Every chunk shares the one memo table, so the last chunk's dictionary holds every id.
+    return codes, encoded.chunk(encoded.num_chunks - 1).dictionary
+
+
+def _chunks(series: pd.Series) -> list[pa.Array]:
+    array = pa.array(series.array, type=pa.string())  # zero-copy for pandas' Arrow-backed strings
+    return list(array.chunks) if isinstance(array, pa.ChunkedArray) else [array]
 
 
 def _max_by(current: np.ndarray, codes: np.ndarray, times: pd.Series) -> np.ndarray:

@@ -112,3 +112,16 @@ def test_sums_are_exact_for_many_micro_amounts(settings):
     entries += [entry("tiny", "0.999999", n=99)]
     result, _ = run(settings, events, entries)
     assert [f["kind"] for f in result.findings] == ["duplicate_entry"]
+
+
+def test_payment_codes_are_one_code_per_id_across_every_chunk():
+    import pandas as pd
+    import pyarrow as pa
+
+    from genesis_payments.reconciliation import _payment_codes
+
+    first = pd.Series(pd.arrays.ArrowStringArray(pa.chunked_array([["a", "b"], ["c", "a"]])))
+    second = pd.Series(["c", "d", "b"], dtype="str")
+    codes, ids = _payment_codes(first, second)
+    assert [ids[int(c)].as_py() for c in codes] == ["a", "b", "c", "a", "c", "d", "b"]
+    assert len(ids) == 4
