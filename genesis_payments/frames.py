@@ -321,62 +321,22 @@ def _money(column: pa.Array) -> tuple[pa.Array, np.ndarray]:
 
 
 def _money_by_pattern(column: pa.Array) -> tuple[pa.Array, np.ndarray]:
-    """Plain decimal strings (`12`, `12.5`, `0.000001`) as micro-USDC; any other form is left unsure."""
-    good, micro = _canonical_money(column)
+    """Plain decimal strings (`12`, `12.5`, `0.000001`) as micro-USDC; any other form is left unsure.
+
+    For a block where arrow's cast refused some value: the other rows are still read fast.
+    """
     pattern = r"^(?P<i>[0-9]{1,10})(?:\.(?P<f>[0-9]{1,6}))?$"
-    rest = np.flatnonzero(~good)
-    if len(rest):
-        matched = pc.fill_null(pc.match_substring_regex(column.take(pa.array(rest)), pattern), False)
-        rest = rest[matched.to_numpy(zero_copy_only=False)]
-    if len(rest):
-        parts = pc.extract_regex(column.take(pa.array(rest)), pattern)
+    good = pc.fill_null(pc.match_substring_regex(column, pattern), False).to_numpy(zero_copy_only=False)
+    micro = np.zeros(len(column), dtype=np.int64)
+    rows = np.flatnonzero(good)
+    if len(rows):
+        parts = pc.extract_regex(column.take(pa.array(rows)), pattern)
         whole = pc.cast(parts.field("i"), pa.int64()).to_numpy(zero_copy_only=False)
         fraction = pc.utf8_rpad(pc.fill_null(parts.field("f"), ""), width=6, padding="0")
         value = whole * MICRO_PER_USD + pc.cast(fraction, pa.int64()).to_numpy(zero_copy_only=False)
-        micro[rest] = np.where(value <= _MAX_MICRO, value, 0)
-        good[rest] = value <= _MAX_MICRO
+        micro[rows] = np.where(value <= _MAX_MICRO, value, 0)
+        good[rows] = value <= _MAX_MICRO
     return pa.array(good), micro
-
-
-_MONEY_WIDTH = 17  # "1000000000.000000"
-_POWERS = 10 ** np.arange(9, -1, -1, dtype=np.int64)
-_FRACTION_POWERS = 10 ** np.arange(5, -1, -1, dtype=np.int64)
-
-
-def _canonical_money(column: pa.Array) -> tuple[np.ndarray, np.ndarray]:
-    """The `format_usd` form (`12.500000`), decoded on the raw bytes; other rows are marked not good."""
-    n = len(column)
-    good = np.zeros(n, dtype=bool)
-    micro = np.zeros(n, dtype=np.int64)
-    if n == 0:
-        return good, micro
-    offsets, data = _string_buffers(column)
-    lengths = np.diff(offsets)
-    valid = column.is_valid().to_numpy(zero_copy_only=False)
-    usable = valid & (lengths >= 8) & (lengths <= _MONEY_WIDTH)
-    # Right-align every string in a fixed-width matrix; positions left of the string read as "0".
-    pad = _MONEY_WIDTH - lengths
-    index = offsets[:-1, None] - pad[:, None] + np.arange(_MONEY_WIDTH)[None, :]
-    inside = np.arange(_MONEY_WIDTH)[None, :] >= pad[:, None]
-    chars = np.where(inside & usable[:, None], data[np.clip(index, 0, max(len(data) - 1, 0))], ord("0"))
-    digits = chars.astype(np.int64) - ord("0")
-    integer, point, fraction = digits[:, :10], chars[:, 10], digits[:, 11:]
-    shape_ok = (point == ord(".")) & ((integer >= 0) & (integer <= 9)).all(axis=1)
-    shape_ok &= ((fraction >= 0) & (fraction <= 9)).all(axis=1)
-    value = (np.where(shape_ok[:, None], integer, 0) @ _POWERS) * MICRO_PER_USD
-    value += np.where(shape_ok[:, None], fraction, 0) @ _FRACTION_POWERS
-    good = usable & shape_ok & (value <= _MAX_MICRO)
-    return good, np.where(good, value, 0)
-
-
-def _string_buffers(column: pa.Array) -> tuple[np.ndarray, np.ndarray]:
-    """Offsets (rebased to 0) and UTF-8 bytes of a string array, without copying the bytes."""
-    if column.type != pa.string():
-        column = column.cast(pa.string())
-    buffers = column.buffers()
-    offsets = np.frombuffer(buffers[1], dtype=np.int32)[column.offset: column.offset + len(column) + 1].astype(np.int64)
-    data = np.frombuffer(buffers[2], dtype=np.uint8) if buffers[2] is not None else np.zeros(0, dtype=np.uint8)
-    return offsets, data
 
 
 _TS_WIDTH = 32  # "2026-11-26T03:00:00.123456+00:00", the form `format_utc` writes

@@ -133,3 +133,14 @@ def test_a_bad_line_in_a_big_block_costs_only_a_small_slow_read(settings, monkey
     assert read.frame["payment_id"].tolist() == ids and len(ids) == 600
     assert [(b.line, b.reason) for b in read.bad_lines] == bad and [b[0] for b in bad] == [301, 302]
     assert len(slow_lines) < 60  # not the whole 64 KB block (about 250 lines)
+
+
+def test_a_block_with_an_amount_arrow_cannot_cast_still_reads_the_rest_exactly(settings):
+    amounts = ["1.000000", "12.5", "1.1234567", "-1", "7", "1e2", "0.000001", "1000000000.000001"]
+    lines = [event(f"p{i}", "captured", at(i), amount) for i, amount in enumerate(amounts)]
+    path = write_lines(settings.transactions_path, lines)
+    ids, bad = reference(path, PaymentEvent)
+    read = read_payment_events_frame(path)
+    assert read.frame["payment_id"].tolist() == ids == ["p0", "p1", "p4", "p5", "p6"]
+    assert read.frame["amount_micro"].tolist() == [1_000_000, 12_500_000, 7_000_000, 100_000_000, 1]
+    assert [(b.line, b.reason) for b in read.bad_lines] == bad
