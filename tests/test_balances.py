@@ -57,3 +57,36 @@ def test_rpc_errors_name_the_address_not_the_url():
 def test_live_mode_without_addresses_is_a_config_error():
     with pytest.raises(ConfigError, match="GENESIS_AGENT_ADDRESSES"):
         wallet_balances(Settings(use_fake=False, rpc_url="http://127.0.0.1:1"))
+
+
+def test_live_mode_asks_a_json_rpc_node_for_each_agent(monkeypatch):
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    calls = []
+
+    class Node(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_POST(self):
+            body = json.loads(self.rfile.read(int(self.headers["content-length"])))
+            calls.append(body["params"][0])
+            balance = 12_345_678 if body["params"][0]["data"].endswith("ab" * 20) else 0
+            data = json.dumps({"jsonrpc": "2.0", "id": body["id"], "result": hex(balance)}).encode()
+            self.send_response(200)
+            self.send_header("content-length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Node)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        settings = Settings(use_fake=False, rpc_url=f"http://127.0.0.1:{server.server_address[1]}/v1/key",
+                            agent_addresses={"a": ADDRESS, "b": "0x" + "cd" * 20})
+        assert wallet_balances(settings) == {"a": Decimal("12.345678"), "b": Decimal(0)}
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert [c["to"] for c in calls] == [TOKEN, TOKEN]
