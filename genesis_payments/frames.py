@@ -364,22 +364,22 @@ def _times(column: pa.Array, *, optional: bool) -> tuple[pa.Array, np.ndarray]:
 def _canonical_times(column: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     """The `format_utc` form (`…T03:00:00.123456+00:00`), parsed by arrow; other rows are marked not good."""
     n = len(column)
-    good = np.zeros(n, dtype=bool)
-    micros = np.full(n, np.datetime64("NaT"), dtype="datetime64[us]")
     if n == 0:
-        return good, micros
+        return np.zeros(0, dtype=bool), np.zeros(0, dtype="datetime64[us]")
     shaped = pc.and_(pc.equal(pc.utf8_length(column), _TS_WIDTH), pc.ends_with(column, "+00:00"))
-    shaped = pc.and_(shaped, pc.equal(pc.utf8_slice_codeunits(column, 10, 11), "T"))
-    rows = np.flatnonzero(pc.fill_null(shaped, False).to_numpy(zero_copy_only=False))
-    if not len(rows):
-        return good, micros
-    subset = column if len(rows) == n else column.take(pa.array(rows))
+    shaped = pc.fill_null(pc.and_(shaped, pc.equal(pc.utf8_slice_codeunits(column, 10, 11), "T")), False)
+    good = shaped.to_numpy(zero_copy_only=False)
+    everything = bool(good.all())
+    subset = column if everything else column.filter(shaped)
     try:
-        parsed = pc.cast(pc.utf8_slice_codeunits(subset, 0, 26), pa.timestamp("us"))
-    except pa.ArrowInvalid:
-        return good, micros  # some value is out of range: the slower parse sorts out which
-    good[rows] = True
-    micros[rows] = parsed.to_numpy(zero_copy_only=False)
+        parsed = pc.cast(subset, pa.timestamp("us", tz="UTC")).to_numpy(zero_copy_only=False)
+    except pa.ArrowInvalid:  # some value is out of range: the slower parse sorts out which
+        return np.zeros(n, dtype=bool), np.full(n, np.datetime64("NaT"), dtype="datetime64[us]")
+    parsed = parsed.astype("datetime64[us]")
+    if everything:
+        return good, parsed
+    micros = np.full(n, np.datetime64("NaT"), dtype="datetime64[us]")
+    micros[good] = parsed
     return good, micros
 
 
