@@ -11,30 +11,32 @@ import sys
 from prefect import flow
 
 from genesis_payments.reports import JobReport
+from genesis_payments.settings import Settings
 from genesis_payments.spend_summary import build_spend_summary
 from genesis_payments.timestamps import utc_now
 from tasks.business_summary import (
     append_spend_summary,
     post_spend_summary,
     publish_summary_report,
-    read_approval_decisions,
-    read_payment_events,
+    read_payment_event_records,
 )
+from tasks.ledgers import read_approval_decisions
 
 
 @flow(name="business-summary")
-def business_summary(business_id: str) -> JobReport:
+def business_summary(business_id: str) -> dict:
     """Summarise one business's captured spend and intents; keep it, post it, report it."""
+    settings = Settings().require_ready()
     report = JobReport(job="business-summary", started_at=utc_now())
-    events = read_payment_events()
-    decisions = read_approval_decisions()
+    events = read_payment_event_records(settings)
+    decisions = read_approval_decisions(settings)
     summary = build_spend_summary(business_id, events.records, decisions.records)
-    append_spend_summary(summary)
-    report.dashboard_posts = post_spend_summary(summary)  # a dashboard post, not an alert
+    append_spend_summary(summary, settings)
+    report.dashboard_posts = post_spend_summary(summary, settings)  # a dashboard post, not an alert
     report.bad_lines = [bad.to_dict() for bad in events.bad_lines + decisions.bad_lines]
     report.summary = summary.to_json_dict()
-    publish_summary_report(report, summary)
-    return report
+    publish_summary_report(report, summary, settings)
+    return report.to_json_dict()
 
 
 if __name__ == "__main__":

@@ -70,6 +70,14 @@ class Settings(BaseSettings):
     discord_alerts_webhook_url: SecretStr | None = Field(None, description="Alerts channel webhook.")
     rpc_url: SecretStr | None = Field(None, description="EVM JSON-RPC URL for balances.")
     http_timeout_seconds: float = Field(10.0, gt=0, description="Timeout of every outbound HTTP call.")
+    agent_addresses: dict[str, str] = Field(
+        default_factory=dict, description="Live balances: agent → wallet address (JSON object)."
+    )
+    usdc_contract: str = Field(
+        "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913", description="USDC token contract for balances (Base)."
+    )
+    discord_attempts: int = Field(5, ge=1, description="Discord: tries per message (429, 5xx, network).")
+    discord_backoff_seconds: float = Field(1.0, ge=0, description="Discord: first retry delay, doubled each time.")
 
     exporter_host: str = Field("0.0.0.0", description="Exporter bind address.")
     exporter_port: int = Field(9100, ge=0, le=65535, description="Exporter port (node_exporter's too).")

@@ -10,21 +10,14 @@ from genesis_payments.meta_agent import GenesisMetaAgent, ReviewError
 from genesis_payments.records import ApprovalDecision
 from genesis_payments.review_request import review_request_markdown
 from genesis_payments.settings import Settings
-from tasks.retry import IO_RETRIES, IO_RETRY_JITTER, io_retry_delays, retry_on_io_error
-
-_io = dict(
-    retries=IO_RETRIES,
-    retry_delay_seconds=io_retry_delays(IO_RETRIES),
-    retry_jitter_factor=IO_RETRY_JITTER,
-    retry_condition_fn=retry_on_io_error,
-)
+from tasks.retry import IO_TASK_OPTIONS
 
 
 def meta_agent() -> GenesisMetaAgent:
     return GenesisMetaAgent(Settings())
 
 
-@task(name="decide-intent", **_io)
+@task(name="decide-intent", **IO_TASK_OPTIONS)
 def decide_intent(intent: dict[str, Any], flow_run_id: str | None = None) -> ApprovalDecision:
     """Decide one intent (idempotent per intent id, so a retry cannot decide it twice)."""
     annotations = {"flow_run_id": flow_run_id} if flow_run_id else None
@@ -41,7 +34,7 @@ def describe_review(decision: ApprovalDecision, timeout_seconds: int) -> str:
     return review_request_markdown(decision, timeout_seconds)
 
 
-@task(name="record-review", **_io)
+@task(name="record-review", **IO_TASK_OPTIONS)
 def record_review(intent_id: str, approve: bool, reviewer: str, note: str | None = None) -> ApprovalDecision:
     """Append the reviewer's answer; if someone answered first (CLI), their decision stands."""
     agent = meta_agent()
@@ -54,7 +47,7 @@ def record_review(intent_id: str, approve: bool, reviewer: str, note: str | None
         return latest
 
 
-@task(name="record-review-timeout", **_io)
+@task(name="record-review-timeout", **IO_TASK_OPTIONS)
 def record_review_timeout(intent_id: str) -> ApprovalDecision:
     """Nobody answered in time: the intent is denied (unless a person answered meanwhile)."""
     return meta_agent().deny_unanswered(intent_id)

@@ -1,4 +1,4 @@
-"""Tasks of the business-summary job: read the logs, keep the summary, post it, report it."""
+"""Tasks of the business-summary flow: read the ledgers, keep the summary, post it, publish it."""
 
 from __future__ import annotations
 
@@ -6,52 +6,41 @@ from pathlib import Path
 
 from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.cache_policies import NO_CACHE
 
-from genesis_payments.approval_log import ApprovalLog
 from genesis_payments.discord import GenesisDiscord
 from genesis_payments.jsonl import JsonlAppender, ReadResult
 from genesis_payments.ledgers import BusinessMonitor
-from genesis_payments.records import ApprovalDecision, PaymentEvent, SpendSummary
+from genesis_payments.records import PaymentEvent, SpendSummary
 from genesis_payments.reports import JobReport, write_report
 from genesis_payments.settings import Settings
 from genesis_payments.spend_summary import spend_summary_markdown, spend_summary_table
-from tasks.retry import IO_RETRIES, IO_RETRY_JITTER, io_retry_delays, retry_on_io_error
-
-_io = dict(
-    retries=IO_RETRIES,
-    retry_delay_seconds=io_retry_delays(IO_RETRIES),
-    retry_jitter_factor=IO_RETRY_JITTER,
-    retry_condition_fn=retry_on_io_error,
-)
+from tasks.discord import webhook_urls
+from tasks.retry import IO_TASK_OPTIONS
 
 
-@task(name="read-payment-events", **_io)
-def read_payment_events() -> ReadResult[PaymentEvent]:
-    return BusinessMonitor(Settings()).read_events()
+@task(name="read-payment-event-records", cache_policy=NO_CACHE, **IO_TASK_OPTIONS)
+def read_payment_event_records(settings: Settings) -> ReadResult[PaymentEvent]:
+    """Every payment event as a record (a summary needs each event's intent and business)."""
+    return BusinessMonitor(settings).read_events()
 
 
-@task(name="read-approval-decisions", **_io)
-def read_approval_decisions() -> ReadResult[ApprovalDecision]:
-    return ApprovalLog(Settings()).read()
-
-
-@task(name="append-spend-summary", **_io)
-def append_spend_summary(summary: SpendSummary) -> None:
-    settings = Settings()
+@task(name="append-spend-summary", cache_policy=NO_CACHE, **IO_TASK_OPTIONS)
+def append_spend_summary(summary: SpendSummary, settings: Settings) -> None:
     JsonlAppender(settings.spend_summaries_path, fsync=settings.fsync).append(summary)
 
 
-@task(name="post-spend-summary", retries=3, retry_delay_seconds=io_retry_delays(3), retry_jitter_factor=0.5)
-def post_spend_summary(summary: SpendSummary) -> int:
-    """Dashboard channel; the Discord client does its own 429/5xx handling, this retries what is left."""
-    GenesisDiscord(Settings()).payment_business_summary(summary)
+@task(name="post-spend-summary", cache_policy=NO_CACHE, **IO_TASK_OPTIONS)
+def post_spend_summary(summary: SpendSummary, settings: Settings) -> int:
+    """Dashboard channel; the Discord client handles 429/5xx itself, this retries what is left."""
+    GenesisDiscord(settings, webhook_urls=webhook_urls(settings)).payment_business_summary(summary)
     return 1
 
 
-@task(name="publish-summary-report", **_io)
-def publish_summary_report(report: JobReport, summary: SpendSummary) -> Path:
+@task(name="publish-summary-report", cache_policy=NO_CACHE, **IO_TASK_OPTIONS)
+def publish_summary_report(report: JobReport, summary: SpendSummary, settings: Settings) -> Path:
     create_markdown_artifact(markdown=spend_summary_markdown(summary), key="business-summary",
                              description=f"Spend summary of {summary.business_id}")
     create_table_artifact(table=spend_summary_table(summary), key="business-summary-breakdown",
                           description=f"Captured spend of {summary.business_id} by vendor, agent and component")
-    return write_report(Settings().reports_dir, report)
+    return write_report(settings.reports_dir, report)

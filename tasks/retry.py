@@ -1,25 +1,40 @@
-"""Retry only what is worth retrying: file I/O problems, never a rule or a bad record."""
+"""One retry rule for every task that touches the disk or the network (conventions: I/O only)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import httpx
+from prefect.tasks import exponential_backoff
+
+from genesis_payments.balances import BalanceError
+from genesis_payments.discord import DiscordError
 from genesis_payments.errors import LedgerError
 
-IO_RETRIES = 3
+IO_RETRIES = 2
+IO_RETRY_DELAYS = exponential_backoff(backoff_factor=2)
 IO_RETRY_JITTER = 0.5
 
 
-def io_retry_delays(retries: int) -> list[float]:
-    """Exponential backoff (0.5 s, 1 s, 2 s …); Prefect adds the jitter."""
-    return [0.5 * 2**attempt for attempt in range(retries)]
+def retry_transient(task: Any, task_run: Any, state: Any) -> bool:
+    """Retry I/O that may heal (disk, network, Discord 429/5xx), never a refusal or a bug.
 
-
-def retry_on_io_error(task: Any, task_run: Any, state: Any) -> bool:
+    Discord answering 4xx other than 429 (a deleted webhook) and configuration errors are final.
+    """
     try:
         state.result()
-    except LedgerError:
+    except DiscordError as exc:
+        return exc.retryable
+    except (LedgerError, BalanceError, OSError, httpx.TransportError):
         return True
     except Exception:
         return False
     return False
+
+
+IO_TASK_OPTIONS: dict[str, Any] = {
+    "retries": IO_RETRIES,
+    "retry_delay_seconds": IO_RETRY_DELAYS,
+    "retry_jitter_factor": IO_RETRY_JITTER,
+    "retry_condition_fn": retry_transient,
+}

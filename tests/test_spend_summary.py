@@ -94,8 +94,8 @@ def test_business_summary_flow_appends_posts_and_reports(flow_env, settings) -> 
 
     report = business_summary("b")
 
-    assert report.summary["total_spent_usd"] == "1.250000"
-    assert report.summary["by_component"] == {"logo": "1.250000"}
+    assert report["summary"]["total_spent_usd"] == "1.250000"
+    assert report["summary"]["by_component"] == {"logo": "1.250000"}
     lines = settings.spend_summaries_path.read_text().splitlines()
     assert len(lines) == 1 and json.loads(lines[0])["business_id"] == "b"
     outbox = [json.loads(line) for line in settings.outbox_path.read_text().splitlines()]

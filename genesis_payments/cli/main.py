@@ -15,6 +15,7 @@ from genesis_payments.cli import (
     exporter_cmd,
     payments_cmd,
     review_cmd,
+    run_cmd,
     schemas_cmd,
     serve_cmd,
 )
@@ -23,7 +24,8 @@ from genesis_payments.redaction import redact
 
 # Each command group adds its sub-commands; keep one module per group.
 COMMAND_GROUPS = [
-    config_cmd, schemas_cmd, payments_cmd, approve_cmd, review_cmd, audit_cmd, demo_cmd, serve_cmd, exporter_cmd,
+    config_cmd, schemas_cmd, run_cmd, payments_cmd, approve_cmd, review_cmd, audit_cmd, demo_cmd, serve_cmd,
+    exporter_cmd,
 ]
 
 

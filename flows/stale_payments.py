@@ -1,0 +1,35 @@
+"""Hourly: alert on payments stuck after authorization (stale, expired) or stuck settling."""
+
+from __future__ import annotations
+
+from prefect import flow
+
+from flows._delivery import Message, deliver
+from genesis_payments.alert_state import fingerprint
+from genesis_payments.cli.config_cmd import load_settings
+from genesis_payments.job_messages import stale_alert
+from genesis_payments.job_results import job_report
+from genesis_payments.reports import JobReport
+from genesis_payments.stale import STALE_KINDS, stale_payment_findings
+from tasks.ledgers import read_payment_events
+
+JOB = "stale-payments"
+COLUMNS = ("payment_id", "status", "agent", "vendor", "amount_micro", "ts", "valid_before", "line")
+
+
+@flow(name=JOB)
+def stale_payments() -> dict:
+    """Payments still authorized after 15 minutes or past valid_before; settlements pending too long."""
+    settings = load_settings()
+    report = JobReport(job=JOB)
+    events = read_payment_events(settings, columns=COLUMNS)
+    findings = stale_payment_findings(events.frame, now=report.started_at,
+                                      stale_after_seconds=settings.stale_after_seconds)
+    report = job_report(report, STALE_KINDS, findings, events.bad_lines)
+    if not findings:
+        return deliver(report, settings, [], resolved=[JOB])
+    return deliver(report, settings, [Message(JOB, fingerprint(findings), "alerts", stale_alert(findings))])
+
+
+if __name__ == "__main__":
+    stale_payments()

@@ -1,0 +1,38 @@
+"""Weekly (Mondays): last 7 complete UTC days against the 7 before, to the dashboard with a chart."""
+
+from __future__ import annotations
+
+from prefect import flow
+
+from flows._delivery import Message, deliver
+from genesis_payments.cli.config_cmd import load_settings
+from genesis_payments.discord import Attachment
+from genesis_payments.job_messages import weekly_message
+from genesis_payments.job_results import job_report
+from genesis_payments.reports import JobReport
+from genesis_payments.weekly import decisions_frame, spend_chart_png, weekly_totals
+from tasks.ledgers import read_approval_decisions, read_payment_events
+
+JOB = "weekly-report"
+COLUMNS = ("payment_id", "status", "agent", "vendor", "amount_micro", "ts", "line")
+CHART = "spend-by-day.png"
+
+
+@flow(name=JOB)
+def weekly_report() -> dict:
+    """Spend by agent, vendor and day, approvals and denials, failures, top vendors, change in %."""
+    settings = load_settings()
+    report = JobReport(job=JOB)
+    events = read_payment_events(settings, columns=COLUMNS)
+    decisions = read_approval_decisions(settings)
+    totals = weekly_totals(events.frame, decisions_frame(decisions.records), now=report.started_at,
+                           days=settings.weekly_days)
+    report = job_report(report, (), [], events.bad_lines + decisions.bad_lines, totals=totals)
+    chart = Attachment(CHART, spend_chart_png(totals), "image/png")
+    post = Message(f"{JOB}-{totals['window_start'][:10]}", "posted", "dashboard", weekly_message(totals, CHART),
+                   files=(chart,))
+    return deliver(report, settings, [post])
+
+
+if __name__ == "__main__":
+    weekly_report()

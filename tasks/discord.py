@@ -1,0 +1,58 @@
+"""Send a message to a Discord channel, at most once per change (network: retried on 429/5xx only)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from genesis_payments.alert_state import AlertState
+from genesis_payments.discord import Attachment, GenesisDiscord
+from genesis_payments.settings import Settings
+from tasks.retry import IO_TASK_OPTIONS
+
+SECRET_BLOCKS = {"dashboard": "genesis-discord-dashboard-webhook", "alerts": "genesis-discord-alerts-webhook"}
+
+
+@task(name="send-discord-message", cache_policy=NO_CACHE, **IO_TASK_OPTIONS)
+def send_alert(
+    settings: Settings, key: str, fingerprint: str, channel: str, payload: dict[str, Any],
+    files: Sequence[Attachment] = (),
+) -> int:
+    """Post `payload` unless the same alert (key and fingerprint) went out within the cooldown; 1 if sent.
+
+    The state is recorded right after Discord accepted the message, so a retry of this task (or a
+    duplicate run of the job) finds it and does not post twice.
+    """
+    logger = get_run_logger()
+    state = AlertState(settings.state_dir, settings.alert_cooldown_seconds)
+    if not state.due(key, fingerprint):
+        logger.info("%s: unchanged since it was last sent and within the cooldown; not sent again", key)
+        return 0
+    GenesisDiscord(settings, webhook_urls=webhook_urls(settings)).send(channel, payload, files=files)
+    state.mark_sent(key, fingerprint)
+    logger.info("%s: sent to the %s channel%s", key, channel, " (outbox, fake mode)" if settings.use_fake else "")
+    return 1
+
+
+def clear_alert(settings: Settings, key: str) -> None:
+    """The condition behind `key` is gone, so its next occurrence is news."""
+    AlertState(settings.state_dir, settings.alert_cooldown_seconds).clear(key)
+
+
+def webhook_urls(settings: Settings) -> dict[str, str]:
+    """Webhook URLs from the Prefect Secret blocks where they exist; the rest come from settings."""
+    if settings.use_fake:
+        return {}
+    from prefect.blocks.system import Secret
+    from prefect.exceptions import ObjectNotFound
+
+    urls = {}
+    for channel, block in SECRET_BLOCKS.items():
+        try:
+            urls[channel] = str(Secret.load(block).get())
+        except (ValueError, LookupError, ObjectNotFound):
+            continue  # no such block: GenesisDiscord falls back to GENESIS_DISCORD_*_WEBHOOK_URL
+    return urls

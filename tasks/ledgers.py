@@ -1,0 +1,41 @@
+"""Read the ledgers, the approval log and the wallets (disk and network: retried)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from genesis_payments.approval_log import ApprovalLog
+from genesis_payments.balances import wallet_balances
+from genesis_payments.frames import FrameRead, read_finance_entries_frame, read_payment_events_frame
+from genesis_payments.jsonl import ReadResult
+from genesis_payments.records import ApprovalDecision
+from genesis_payments.settings import Settings
+from tasks.retry import IO_TASK_OPTIONS
+
+
+@task(name="read-payment-events", cache_policy=NO_CACHE, **IO_TASK_OPTIONS)
+def read_payment_events(settings: Settings, columns: Sequence[str] | None = None) -> FrameRead:
+    """`transactions.jsonl` as a frame, bad lines counted and kept aside."""
+    return read_payment_events_frame(settings.transactions_path, columns=columns)
+
+
+@task(name="read-finance-entries", cache_policy=NO_CACHE, **IO_TASK_OPTIONS)
+def read_finance_entries(settings: Settings, columns: Sequence[str] | None = None) -> FrameRead:
+    """`finance_ledger.jsonl` as a frame, bad lines counted and kept aside."""
+    return read_finance_entries_frame(settings.finance_ledger_path, columns=columns)
+
+
+@task(name="read-approval-log", cache_policy=NO_CACHE, **IO_TASK_OPTIONS)
+def read_approval_decisions(settings: Settings) -> ReadResult[ApprovalDecision]:
+    """Every decision of the approval log, bad lines kept aside."""
+    return ApprovalLog(settings).read()
+
+
+@task(name="read-wallet-balances", cache_policy=NO_CACHE, **IO_TASK_OPTIONS)
+def read_wallet_balances(settings: Settings) -> dict[str, Decimal]:
+    """Each agent's USDC balance (fake wallets file, or the chain over JSON-RPC)."""
+    return wallet_balances(settings)

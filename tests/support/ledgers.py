@@ -1,0 +1,42 @@
+"""Craft ledgers line by line for job tests: known problems, exact amounts, chosen timestamps."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from genesis_payments.timestamps import format_utc
+
+T0 = datetime(2026, 11, 26, 3, 0, tzinfo=UTC)
+
+
+def at(minutes: float = 0, base: datetime = T0) -> str:
+    return format_utc(base + timedelta(minutes=minutes))
+
+
+def event(payment_id: str, status: str, ts: str, amount: str = "10", agent: str = "agent-a",
+          vendor: str = "openai", **extra: Any) -> dict[str, Any]:
+    return {"event_id": f"{payment_id}-{status}-{ts}", "ts": ts, "payment_id": payment_id, "status": status,
+            "agent": agent, "vendor": vendor, "chain": "eip155:8453", "token": "USDC", "amount_usd": amount, **extra}
+
+
+def entry(payment_id: str, amount: str = "10", ts: str | None = None, kind: str = "debit", n: int = 0,
+          agent: str = "agent-a", vendor: str = "openai") -> dict[str, Any]:
+    return {"entry_id": f"{payment_id}-{kind}-{n}", "ts": ts or at(1), "payment_id": payment_id, "agent": agent,
+            "vendor": vendor, "amount_usd": amount, "kind": kind}
+
+
+def write_lines(path: Path, lines: list[dict[str, Any] | str | bytes]) -> Path:
+    """Records as canonical JSON lines; str/bytes items are written as they are (bad lines)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as handle:
+        for item in lines:
+            if isinstance(item, bytes):
+                handle.write(item)
+            elif isinstance(item, str):
+                handle.write(item.encode())
+            else:
+                handle.write(json.dumps(item, separators=(",", ":")).encode() + b"\n")
+    return path

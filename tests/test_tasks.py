@@ -1,0 +1,48 @@
+"""Task-layer rules: which failures are retried, and where webhook URLs come from."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from genesis_payments.discord import DiscordRejected, DiscordUnavailable
+from genesis_payments.errors import ConfigError, LedgerError
+from genesis_payments.settings import Settings
+from tasks.retry import retry_transient
+
+
+class FailedState:
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+    def result(self):
+        raise self.error
+
+
+@pytest.mark.parametrize(("error", "retried"), [
+    (DiscordUnavailable("Discord alerts channel: HTTP 502 after 5 tries"), True),
+    (DiscordRejected("HTTP 404"), False),
+    (LedgerError("cannot read"), True),
+    (httpx.ConnectError("refused"), True),
+    (ConfigError("no webhook"), False),
+    (KeyError("bug"), False),
+])
+def test_only_transient_failures_are_retried(error, retried):
+    assert retry_transient(None, None, FailedState(error)) is retried
+
+
+def test_a_secret_block_wins_over_the_environment(flow_env, monkeypatch):
+    from prefect.blocks.system import Secret
+    from prefect.client.orchestration import get_client
+
+    from tasks.discord import webhook_urls
+
+    monkeypatch.setenv("PAYMENTS_USE_FAKE", "false")
+    monkeypatch.setenv("GENESIS_DISCORD_ALERTS_WEBHOOK_URL", "http://127.0.0.1:9/api/webhooks/env/url")
+    block_id = Secret(value="http://127.0.0.1:9/api/webhooks/block/url").save("genesis-discord-alerts-webhook")
+    try:
+        assert webhook_urls(Settings()) == {"alerts": "http://127.0.0.1:9/api/webhooks/block/url"}
+    finally:
+        with get_client(sync_client=True) as client:
+            client.delete_block_document(block_id)
+    assert webhook_urls(Settings()) == {}  # none: GenesisDiscord falls back to the environment
