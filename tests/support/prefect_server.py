@@ -86,25 +86,35 @@ class PrefectStack:
         raise AssertionError(f"Prefect server did not start:\n{self.tail_logs()}")
 
     def api(self, method: str, path: str, **kwargs) -> httpx.Response:
-        response = httpx.request(method, f"{self.api_url}{path}", timeout=30, **kwargs)
+        # SQLite under a busy worker answers 503 now and then; Prefect's own client retries too.
+        for attempt in range(10):
+            response = httpx.request(method, f"{self.api_url}{path}", timeout=30, **kwargs)
+            if response.status_code not in (429, 503) or attempt == 9:
+                break
+            time.sleep(0.5 * (attempt + 1))
         response.raise_for_status()
         return response
 
     def deployment_ids(self) -> dict[str, str]:
         return {d["name"]: d["id"] for d in self.api("POST", "/deployments/filter", json={}).json()}
 
-    def create_run(self, deployment_id: str, job_variables: dict | None = None) -> str:
-        body = {"job_variables": job_variables} if job_variables else {}
+    def create_run(self, deployment_id: str, parameters: dict | None = None, job_variables: dict | None = None) -> str:
+        body: dict = {"parameters": parameters or {}}
+        if job_variables:
+            body["job_variables"] = job_variables
         return self.api("POST", f"/deployments/{deployment_id}/create_flow_run", json=body).json()["id"]
 
     def flow_run(self, run_id: str) -> dict:
         return self.api("GET", f"/flow_runs/{run_id}").json()
 
-    def wait_for_state(self, run_id: str, timeout: float = 240) -> dict:
+    def wait_for_state(self, run_id: str, timeout: float = 240, after_retry: bool = False) -> dict:
+        """Wait for a terminal state; `after_retry` waits for the run to have left the old one first."""
         deadline = time.monotonic() + timeout
+        started = not after_retry
         while time.monotonic() < deadline:
             run = self.flow_run(run_id)
-            if run["state_type"] in TERMINAL:
+            started = started or run["state_type"] not in TERMINAL
+            if started and run["state_type"] in TERMINAL:
                 return run
             time.sleep(1)
         raise AssertionError(f"flow run {run_id} still {run['state_type']} after {timeout} s:\n{self.tail_logs()}")

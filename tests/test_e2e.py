@@ -1,0 +1,147 @@
+"""End to end, as an operator runs it: a real Prefect server, the `genesis-payments` process pool,
+`prefect --no-prompt deploy --all`, a worker, and runs triggered through the REST API.
+
+The root is filled by `genesis-payments demo`, so every job has real findings to report.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from deployments.project import PROJECT_ROOT
+from tests.support.fake_discord import FakeDiscord
+from tests.support.prefect_server import PREFECT, PrefectStack, free_port
+
+JOB_PARAMETERS = {
+    "monitor-alerts": {},
+    "stale-payments": {},
+    "ledger-sync": {},
+    "weekly-report": {},
+    "business-summary": {"business_id": "biz-aurora"},
+}
+TEST_WALLET_KEY = "0x" + "11" * 32  # a throwaway key for the live-mode run; never funded anywhere
+
+
+@pytest.fixture(scope="module")
+def discord():
+    with FakeDiscord() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def e2e(tmp_path_factory: pytest.TempPathFactory, discord: FakeDiscord):
+    root = tmp_path_factory.mktemp("e2e-root")
+    demo = subprocess.run(
+        [sys.executable, "-m", "genesis_payments", "--root", str(root), "demo", "--days", "10"],
+        capture_output=True, text=True, timeout=300, env=_clean_env(),
+    )
+    assert demo.returncode == 0, demo.stderr[-2000:]
+    exporter_port = free_port()
+    stack = PrefectStack.start(
+        tmp_path_factory.mktemp("e2e-prefect-home"),
+        PROJECT_ROOT,
+        {
+            **_clean_env(),
+            "GENESIS_ROOT": str(root),
+            "PAYMENTS_USE_FAKE": "true",
+            "GENESIS_EXPORTER_HOST": "127.0.0.1",
+            "GENESIS_EXPORTER_PORT": str(exporter_port),
+        },
+    )
+    try:
+        stack.run([*PREFECT, "work-pool", "create", "genesis-payments", "--type", "process"])
+        stack.run([*PREFECT, "--no-prompt", "deploy", "--all"])
+        stack.spawn("worker", [*PREFECT, "worker", "start", "--pool", "genesis-payments"])
+        yield stack, root, exporter_port, demo.stdout
+    finally:
+        stack.stop()
+
+
+def _clean_env() -> dict[str, str]:
+    import os
+
+    return {k: v for k, v in os.environ.items()
+            if not (k.startswith(("GENESIS_", "PREFECT_")) or k == "PAYMENTS_USE_FAKE")}
+
+
+def test_every_job_deployment_runs_to_completed_with_its_report(e2e):
+    stack, root, _, planted = e2e
+    ids = stack.deployment_ids()
+    runs = {job: stack.create_run(ids[job], parameters=params) for job, params in JOB_PARAMETERS.items()}
+    for job, run_id in runs.items():
+        run = stack.wait_for_state(run_id)
+        assert run["state_type"] == "COMPLETED", f"{job}: {run['state']['message']}\n{stack.tail_logs()}"
+    reports = {job: _latest_report(root, job) for job in JOB_PARAMETERS}
+    assert reports["ledger-sync"]["counts"]["missing_in_ledger"] >= 1
+    assert reports["ledger-sync"]["counts"]["amount_mismatch"] >= 1
+    assert reports["stale-payments"]["counts"]["stale_authorization"] >= 1
+    assert {f["kind"] for f in reports["monitor-alerts"]["findings"]} == {"low_balance", "failure_streak"}
+    assert reports["weekly-report"]["totals"]["spend_usd"] != "0.000000"
+    assert reports["business-summary"]["summary"]["business_id"] == "biz-aurora"
+    outbox = [json.loads(line) for line in (root / "data/a2a-x402/outbox/discord.jsonl").read_text().splitlines()]
+    assert {m["channel"] for m in outbox} == {"alerts", "dashboard"}
+    assert "missing_in_ledger" in planted
+
+
+def test_the_exporter_deployment_answers_on_its_port(e2e):
+    stack, _, port, _ = e2e
+    ids = stack.deployment_ids()
+    stack.create_run(ids["exporter"])  # CANCEL_NEW drops it if the schedule already started one
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            page = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5)
+            if page.status_code == 200 and "payments_total{" in page.text:
+                assert 'payment_wallet_balance{agent="support-agent"}' in page.text
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(1)
+    pytest.fail(f"the exporter never answered on 127.0.0.1:{port}\n{stack.tail_logs()}")
+
+
+def test_a_sync_failing_on_discord_ends_failed_and_a_retry_completes(e2e, discord: FakeDiscord, tmp_path: Path):
+    stack, root, _, _ = e2e
+    # The same ledgers in a root of its own, so no alert state from the fake-mode runs applies.
+    live_root = tmp_path / "live-root"
+    for part in ("data/a2a-x402/transactions", "logs"):
+        shutil.copytree(root / part, live_root / part)
+    live = {
+        "GENESIS_ROOT": str(live_root),
+        "PAYMENTS_USE_FAKE": "false",
+        "GENESIS_FACILITATOR_URL": "http://127.0.0.1:9/unused",
+        "GENESIS_WALLET_PRIVATE_KEY": TEST_WALLET_KEY,
+        "GENESIS_RPC_URL": "http://127.0.0.1:9/unused",
+        "GENESIS_DISCORD_DASHBOARD_WEBHOOK_URL": discord.webhook_url("dashboard"),
+        "GENESIS_DISCORD_ALERTS_WEBHOOK_URL": discord.webhook_url("alerts"),
+        "GENESIS_DISCORD_ATTEMPTS": "2",
+        "GENESIS_DISCORD_BACKOFF_SECONDS": "0.1",
+    }
+    discord.fail_next(500, times=None)
+    run_id = stack.create_run(stack.deployment_ids()["ledger-sync"], job_variables={"env": live})
+    failed = stack.wait_for_state(run_id)
+    assert failed["state_type"] == "FAILED", stack.tail_logs()
+    assert "500" in (failed["state"]["message"] or "") or failed["state"]["message"]
+    assert discord.messages == []
+
+    discord.heal()
+    stack.retry(run_id)
+    done = stack.wait_for_state(run_id, after_retry=True)
+    assert done["state_type"] == "COMPLETED", stack.tail_logs()
+    assert [m["channel"] for m in discord.messages].count("alerts") == 1
+    logs = "\n".join(log.read_text(errors="replace") for log in stack.logs if log.exists())
+    assert "secret-token" not in logs
+
+
+def _latest_report(root: Path, job: str) -> dict:
+    reports = sorted((root / "data/a2a-x402/reports" / job).glob("*.json"))
+    assert reports, f"no report for {job}"
+    return json.loads(reports[-1].read_text())
