@@ -84,21 +84,39 @@ def build_runner_deployments(specs: list[DeploymentSpec]) -> list:
     return deployments
 
 
-def run_each_once(specs: list[DeploymentSpec], flow_names: dict[str, str], log: Callable[[str], None]) -> None:
-    """Once the runner has registered the deployments, start one run of each scheduled job."""
+def after_registration(specs: list[DeploymentSpec], flow_names: dict[str, str], log: Callable[[str], None]) -> None:
+    """Once the runner has registered the deployments: create the automations (they point at the
+    notifier deployment), then start one run of each scheduled job so the UI has results at once."""
     from prefect.deployments import run_deployment
 
+    from deployments.automations import ensure_automations
+
+    names = {spec.name: f"{flow_names[spec.name]}/{spec.name}" for spec in specs}
+    if not _wait_for_deployments(list(names.values())):
+        log("the deployments did not appear within 2 minutes; no automations or first runs")
+        return
+    for automation in ensure_automations():
+        log(f"automation ready: {automation}")
     for spec in specs:
-        if not spec.schedules:
-            continue  # event-triggered jobs (business-summary) wait for their event
-        name = f"{flow_names[spec.name]}/{spec.name}"
-        for _ in range(120):
+        if spec.schedules:  # event-triggered and manual deployments wait for their event or a person
+            run = run_deployment(names[spec.name], timeout=0, as_subflow=False)
+            log(f"started {names[spec.name]}: flow run {run.name}")
+
+
+def _wait_for_deployments(names: list[str], timeout: float = 120) -> bool:
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
+
+    deadline = time.monotonic() + timeout
+    with get_client(sync_client=True) as client:
+        while time.monotonic() < deadline:
             try:
-                run = run_deployment(name, timeout=0, as_subflow=False)
-                log(f"started {name}: flow run {run.name}")
-                break
-            except Exception:  # the runner has not registered it yet
+                for name in names:
+                    client.read_deployment_by_name(name)
+                return True
+            except ObjectNotFound:
                 time.sleep(1)
+    return False
 
 
 def serve(*, prefect_port: int = 4200, log: Callable[[str], None] = print) -> None:
@@ -113,11 +131,10 @@ def serve(*, prefect_port: int = 4200, log: Callable[[str], None] = print) -> No
         log(f"Prefect UI: http://127.0.0.1:{prefect_port}")
     try:
         _fill_empty_root(settings, log)
-        _ensure_automations(log)
         specs = load_deployment_specs()
         deployments = build_runner_deployments(specs)
         flow_names = {spec.name: dep.flow_name for spec, dep in zip(specs, deployments, strict=True)}
-        threading.Thread(target=run_each_once, args=(specs, flow_names, log), daemon=True).start()
+        threading.Thread(target=after_registration, args=(specs, flow_names, log), daemon=True).start()
         from prefect import serve as prefect_serve
 
         # Schedules stay active when this process stops: a restart must not need a manual resume.
@@ -143,9 +160,3 @@ def _fill_empty_root(settings, log: Callable[[str], None]) -> None:
     planted = run_demo(settings)
     log(planted.describe() if hasattr(planted, "describe") else str(planted))
 
-
-def _ensure_automations(log: Callable[[str], None]) -> None:
-    from deployments.automations import ensure_automations
-
-    for name in ensure_automations():
-        log(f"automation ready: {name}")
