@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 
 run: setup
-	$(VENV)/bin/genesis-payments config
+	$(VENV)/bin/genesis-payments serve
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -121,15 +121,17 @@ def _wait_for_deployments(names: list[str], timeout: float = 120) -> bool:
 
 def serve(*, prefect_port: int = 4200, log: Callable[[str], None] = print) -> None:
     from genesis_payments.settings import Settings
+    from tasks.runtime_settings import load_runtime_settings
 
-    settings = Settings().require_ready()
     server = None
     if not os.environ.get("PREFECT_API_URL"):
         log(f"starting a local Prefect server on 127.0.0.1:{prefect_port} …")
-        server = start_local_server(prefect_port, settings.state_dir / "prefect-server.log")
+        server = start_local_server(prefect_port, Settings().state_dir / "prefect-server.log")
         os.environ["PREFECT_API_URL"] = f"http://127.0.0.1:{prefect_port}/api"
         log(f"Prefect UI: http://127.0.0.1:{prefect_port}")
     try:
+        # Live secrets may live in Secret blocks, so this waits for the server; exit 2 if one is missing.
+        settings = load_runtime_settings().require_ready()
         _fill_empty_root(settings, log)
         specs = load_deployment_specs()
         deployments = build_runner_deployments(specs)

@@ -11,7 +11,6 @@ import sys
 from prefect import flow
 
 from genesis_payments.reports import JobReport
-from genesis_payments.settings import Settings
 from genesis_payments.spend_summary import build_spend_summary
 from genesis_payments.timestamps import utc_now
 from tasks.business_summary import (
@@ -21,12 +20,13 @@ from tasks.business_summary import (
     read_payment_event_records,
 )
 from tasks.ledgers import read_approval_decisions
+from tasks.runtime_settings import load_runtime_settings
 
 
 @flow(name="business-summary")
 def business_summary(business_id: str) -> dict:
     """Summarise one business's captured spend and intents; keep it, post it, report it."""
-    settings = Settings().require_ready()
+    settings = load_runtime_settings().require_ready()
     report = JobReport(job="business-summary", started_at=utc_now())
     events = read_payment_event_records(settings)
     decisions = read_approval_decisions(settings)

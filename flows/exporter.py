@@ -17,7 +17,7 @@ from prefect import flow, get_run_logger
 
 from genesis_payments.exporter import ExporterServer, serve_until
 from genesis_payments.metrics import PaymentsCollector
-from genesis_payments.settings import Settings
+from tasks.runtime_settings import load_runtime_settings
 
 # Set to end the flow cleanly from another thread (tests; an embedding process).
 stop_requested = threading.Event()
@@ -26,7 +26,7 @@ stop_requested = threading.Event()
 @flow(name="exporter", retries=0, timeout_seconds=None)
 def exporter(host: str | None = None, port: int | None = None) -> None:
     """Serve `/metrics` from the transaction log and wallet balances until cancelled."""
-    settings = Settings().require_ready()
+    settings = load_runtime_settings().require_ready()
     logger = get_run_logger()
     server = ExporterServer(
         PaymentsCollector(settings),

@@ -6,7 +6,6 @@ from prefect import flow
 
 from flows._delivery import Message, deliver
 from genesis_payments.alert_state import fingerprint
-from genesis_payments.cli.config_cmd import load_settings
 from genesis_payments.job_messages import ledger_sync_alert, ledger_sync_summary
 from genesis_payments.job_results import job_report
 from genesis_payments.reconciliation import (
@@ -17,6 +16,7 @@ from genesis_payments.reconciliation import (
 )
 from genesis_payments.reports import JobReport
 from tasks.ledgers import read_finance_entries, read_payment_events
+from tasks.runtime_settings import load_runtime_settings
 
 JOB = "ledger-sync"
 
@@ -24,7 +24,7 @@ JOB = "ledger-sync"
 @flow(name=JOB)
 def ledger_sync() -> dict:
     """Captured payments vs finance debits net of refunds; recent activity waits for the next run."""
-    settings = load_settings()
+    settings = load_runtime_settings()
     report = JobReport(job=JOB)
     events = read_payment_events(settings, columns=EVENT_COLUMNS_NEEDED)
     entries = read_finance_entries(settings, columns=ENTRY_COLUMNS_NEEDED)

@@ -6,13 +6,13 @@ from prefect import flow
 
 from flows._delivery import Message, deliver
 from genesis_payments.alert_state import fingerprint
-from genesis_payments.cli.config_cmd import load_settings
 from genesis_payments.job_messages import monitor_alert
 from genesis_payments.job_results import job_report
 from genesis_payments.money import format_usd
 from genesis_payments.monitoring import MONITOR_KINDS, failure_streak_findings, low_balance_findings
 from genesis_payments.reports import JobReport
 from tasks.ledgers import read_payment_events, read_wallet_balances
+from tasks.runtime_settings import load_runtime_settings
 
 JOB = "monitor-alerts"
 
@@ -20,7 +20,7 @@ JOB = "monitor-alerts"
 @flow(name=JOB)
 def monitor_alerts() -> dict:
     """Wallet balances per agent below the threshold; vendors on a failure streak, in time order."""
-    settings = load_settings()
+    settings = load_runtime_settings()
     report = JobReport(job=JOB)
     balances = read_wallet_balances(settings)
     events = read_payment_events(settings, columns=("vendor", "status", "ts", "line"))

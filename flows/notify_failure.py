@@ -10,14 +10,14 @@ import sys
 
 from prefect import flow
 
-from genesis_payments.settings import Settings
 from tasks.discord import send_alert
+from tasks.runtime_settings import load_runtime_settings
 
 
 @flow(name="notify-failure", retries=0)
 def notify_failure(flow_run_id: str, flow_run_name: str = "", state: str = "") -> int:
     """Tell the alerts channel which run failed and where to look; 1 if a message was sent."""
-    settings = Settings().require_ready()
+    settings = load_runtime_settings().require_ready()
     run_id = flow_run_id.removeprefix("prefect.flow-run.")
     state_name = state.rsplit(".", 1)[-1] or "Failed"
     embed = {

@@ -6,12 +6,12 @@ from prefect import flow
 
 from flows._delivery import Message, deliver
 from genesis_payments.alert_state import fingerprint
-from genesis_payments.cli.config_cmd import load_settings
 from genesis_payments.job_messages import stale_alert
 from genesis_payments.job_results import job_report
 from genesis_payments.reports import JobReport
 from genesis_payments.stale import STALE_KINDS, stale_payment_findings
 from tasks.ledgers import read_payment_events
+from tasks.runtime_settings import load_runtime_settings
 
 JOB = "stale-payments"
 COLUMNS = ("payment_id", "status", "agent", "vendor", "amount_micro", "ts", "valid_before", "line")
@@ -20,7 +20,7 @@ COLUMNS = ("payment_id", "status", "agent", "vendor", "amount_micro", "ts", "val
 @flow(name=JOB)
 def stale_payments() -> dict:
     """Payments still authorized after 15 minutes or past valid_before; settlements pending too long."""
-    settings = load_settings()
+    settings = load_runtime_settings()
     report = JobReport(job=JOB)
     events = read_payment_events(settings, columns=COLUMNS)
     findings = stale_payment_findings(events.frame, now=report.started_at,

@@ -5,13 +5,13 @@ from __future__ import annotations
 from prefect import flow
 
 from flows._delivery import Message, deliver
-from genesis_payments.cli.config_cmd import load_settings
 from genesis_payments.discord import Attachment
 from genesis_payments.job_messages import weekly_message
 from genesis_payments.job_results import job_report
 from genesis_payments.reports import JobReport
 from genesis_payments.weekly import decisions_frame, spend_chart_png, weekly_totals
 from tasks.ledgers import read_approval_decisions, read_payment_events
+from tasks.runtime_settings import load_runtime_settings
 
 JOB = "weekly-report"
 COLUMNS = ("payment_id", "status", "agent", "vendor", "amount_micro", "ts", "line")
@@ -21,7 +21,7 @@ CHART = "spend-by-day.png"
 @flow(name=JOB)
 def weekly_report() -> dict:
     """Spend by agent, vendor and day, approvals and denials, failures, top vendors, change in %."""
-    settings = load_settings()
+    settings = load_runtime_settings()
     report = JobReport(job=JOB)
     events = read_payment_events(settings, columns=COLUMNS)
     decisions = read_approval_decisions(settings)

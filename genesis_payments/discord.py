@@ -89,7 +89,7 @@ class GenesisDiscord:
         sleep: Callable[[float], None] = time.sleep,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        """`webhook_urls` (channel → URL) come from a Prefect Secret block when the task layer has one."""
+        """`webhook_urls` (channel → URL) override the settings' URLs (tests point them at a fake server)."""
         self.settings = settings or Settings()
         self._webhook_urls = dict(webhook_urls or {})
         self._outbox = JsonlAppender(self.settings.outbox_path, fsync=self.settings.fsync)

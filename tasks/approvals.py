@@ -9,12 +9,12 @@ from prefect import task
 from genesis_payments.meta_agent import GenesisMetaAgent, ReviewError
 from genesis_payments.records import ApprovalDecision
 from genesis_payments.review_request import review_request_markdown
-from genesis_payments.settings import Settings
 from tasks.retry import IO_TASK_OPTIONS
+from tasks.runtime_settings import load_runtime_settings
 
 
 def meta_agent() -> GenesisMetaAgent:
-    return GenesisMetaAgent(Settings())
+    return GenesisMetaAgent(load_runtime_settings())
 
 
 @task(name="decide-intent", **IO_TASK_OPTIONS)

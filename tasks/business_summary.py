@@ -15,7 +15,6 @@ from genesis_payments.records import PaymentEvent, SpendSummary
 from genesis_payments.reports import JobReport, write_report
 from genesis_payments.settings import Settings
 from genesis_payments.spend_summary import spend_summary_markdown, spend_summary_table
-from tasks.discord import webhook_urls
 from tasks.retry import IO_TASK_OPTIONS
 
 
@@ -33,7 +32,7 @@ def append_spend_summary(summary: SpendSummary, settings: Settings) -> None:
 @task(name="post-spend-summary", cache_policy=NO_CACHE, **IO_TASK_OPTIONS)
 def post_spend_summary(summary: SpendSummary, settings: Settings) -> int:
     """Dashboard channel; the Discord client handles 429/5xx itself, this retries what is left."""
-    GenesisDiscord(settings, webhook_urls=webhook_urls(settings)).payment_business_summary(summary)
+    GenesisDiscord(settings).payment_business_summary(summary)
     return 1
 
 

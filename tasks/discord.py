@@ -13,8 +13,6 @@ from genesis_payments.discord import Attachment, GenesisDiscord
 from genesis_payments.settings import Settings
 from tasks.retry import IO_TASK_OPTIONS
 
-SECRET_BLOCKS = {"dashboard": "genesis-discord-dashboard-webhook", "alerts": "genesis-discord-alerts-webhook"}
-
 
 @task(name="send-discord-message", cache_policy=NO_CACHE, **IO_TASK_OPTIONS)
 def send_alert(
@@ -31,7 +29,7 @@ def send_alert(
     if not state.due(key, fingerprint):
         logger.info("%s: unchanged since it was last sent and within the cooldown; not sent again", key)
         return 0
-    GenesisDiscord(settings, webhook_urls=webhook_urls(settings)).send(channel, payload, files=files)
+    GenesisDiscord(settings).send(channel, payload, files=files)
     state.mark_sent(key, fingerprint)
     logger.info("%s: sent to the %s channel%s", key, channel, " (outbox, fake mode)" if settings.use_fake else "")
     return 1
@@ -41,18 +39,3 @@ def clear_alert(settings: Settings, key: str) -> None:
     """The condition behind `key` is gone, so its next occurrence is news."""
     AlertState(settings.state_dir, settings.alert_cooldown_seconds).clear(key)
 
-
-def webhook_urls(settings: Settings) -> dict[str, str]:
-    """Webhook URLs from the Prefect Secret blocks where they exist; the rest come from settings."""
-    if settings.use_fake:
-        return {}
-    from prefect.blocks.system import Secret
-    from prefect.exceptions import ObjectNotFound
-
-    urls = {}
-    for channel, block in SECRET_BLOCKS.items():
-        try:
-            urls[channel] = str(Secret.load(block).get())
-        except (ValueError, LookupError, ObjectNotFound):
-            continue  # no such block: GenesisDiscord falls back to GENESIS_DISCORD_*_WEBHOOK_URL
-    return urls

@@ -17,7 +17,7 @@ from prefect.transactions import Transaction, get_transaction
 from genesis_payments.errors import PaymentsError
 from genesis_payments.payments import FacilitatorUnavailable, PaymentManager, StagedPayment
 from genesis_payments.records import PaymentIntent
-from genesis_payments.settings import Settings
+from tasks.runtime_settings import load_runtime_settings
 
 RETRIES = 3
 
@@ -33,7 +33,7 @@ def _facilitator_unavailable(_task: Any, _run: Any, state: Any) -> bool:
 
 
 def payment_manager() -> PaymentManager:
-    return PaymentManager(Settings())
+    return PaymentManager(load_runtime_settings())
 
 
 @task(retries=RETRIES, retry_delay_seconds=exponential_backoff(1), retry_jitter_factor=0.5,

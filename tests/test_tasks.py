@@ -7,7 +7,6 @@ import pytest
 
 from genesis_payments.discord import DiscordRejected, DiscordUnavailable
 from genesis_payments.errors import ConfigError, LedgerError
-from genesis_payments.settings import Settings
 from tasks.retry import retry_transient
 
 
@@ -31,18 +30,26 @@ def test_only_transient_failures_are_retried(error, retried):
     assert retry_transient(None, None, FailedState(error)) is retried
 
 
-def test_a_secret_block_wins_over_the_environment(flow_env, monkeypatch):
+def test_a_secret_block_wins_over_the_environment_and_a_variable_sets_thresholds(flow_env, monkeypatch):
     from prefect.blocks.system import Secret
     from prefect.client.orchestration import get_client
+    from prefect.variables import Variable
 
-    from tasks.discord import webhook_urls
+    from tasks.runtime_settings import load_runtime_settings
 
     monkeypatch.setenv("PAYMENTS_USE_FAKE", "false")
     monkeypatch.setenv("GENESIS_DISCORD_ALERTS_WEBHOOK_URL", "http://127.0.0.1:9/api/webhooks/env/url")
+    monkeypatch.setenv("GENESIS_FAILURE_STREAK", "9")
     block_id = Secret(value="http://127.0.0.1:9/api/webhooks/block/url").save("genesis-discord-alerts-webhook")
+    Variable.set("genesis_settings", {"low_balance_usd": "75", "failure_streak": 3}, overwrite=True)
     try:
-        assert webhook_urls(Settings()) == {"alerts": "http://127.0.0.1:9/api/webhooks/block/url"}
+        settings = load_runtime_settings()
+        assert settings.discord_alerts_webhook_url.get_secret_value() == "http://127.0.0.1:9/api/webhooks/block/url"
+        assert str(settings.low_balance_usd) == "75.000000"
+        assert settings.failure_streak == 9  # the environment keeps its value
     finally:
         with get_client(sync_client=True) as client:
             client.delete_block_document(block_id)
-    assert webhook_urls(Settings()) == {}  # none: GenesisDiscord falls back to the environment
+        Variable.unset("genesis_settings")
+    settings = load_runtime_settings()  # no block: the environment's URL stands
+    assert settings.discord_alerts_webhook_url.get_secret_value() == "http://127.0.0.1:9/api/webhooks/env/url"

@@ -24,7 +24,10 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def run_job(args: argparse.Namespace) -> int:
-    load_settings().require_ready()  # a missing live setting is exit 2, before anything runs
+    load_settings()  # invalid environment: exit 2 before Prefect is even imported
+    from tasks.runtime_settings import load_runtime_settings
+
+    load_runtime_settings().require_ready()  # a missing live setting (env or Secret block) is exit 2
     from flows.registry import JOB_PARAMETERS, JOBS, load_flow  # Prefect is imported only for this command
 
     if args.job not in JOBS:

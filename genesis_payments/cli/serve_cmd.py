@@ -15,7 +15,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 def run_serve(args: argparse.Namespace) -> int:
     from genesis_payments.cli.config_cmd import load_settings
 
-    load_settings().require_ready()  # exit 2 naming what is missing, before anything starts
+    load_settings()  # an invalid environment is exit 2 before anything starts
     from deployments.serve import serve
 
     serve(prefect_port=args.prefect_port)
