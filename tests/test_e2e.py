@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -145,3 +146,63 @@ def _latest_report(root: Path, job: str) -> dict:
     reports = sorted((root / "data/a2a-x402/reports" / job).glob("*.json"))
     assert reports, f"no report for {job}"
     return json.loads(reports[-1].read_text())
+
+
+def test_serve_starts_its_own_server_runs_every_job_once_and_stops_on_ctrl_c(e2e, tmp_path: Path):
+    """The README's first command, minus the install: `genesis-payments serve` with no PREFECT_API_URL."""
+    _, root, _, _ = e2e
+    served_root = tmp_path / "served-root"
+    for part in ("data/a2a-x402/transactions", "data/a2a-x402/fake", "logs"):
+        shutil.copytree(root / part, served_root / part)
+    shutil.copy(root / "data/a2a-x402/approval_log.jsonl", served_root / "data/a2a-x402/approval_log.jsonl")
+    prefect_port, exporter_port = free_port(), free_port()
+    env = {
+        **_clean_env(),
+        "PREFECT_HOME": str(tmp_path / "prefect-home"),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "GENESIS_ROOT": str(served_root),
+        "GENESIS_EXPORTER_HOST": "127.0.0.1",
+        "GENESIS_EXPORTER_PORT": str(exporter_port),
+    }
+    log = tmp_path / "serve.log"
+    with open(log, "wb") as out:
+        serve = subprocess.Popen(
+            [sys.executable, "-m", "genesis_payments", "serve", "--prefect-port", str(prefect_port)],
+            cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT,
+        )
+    try:
+        api = f"http://127.0.0.1:{prefect_port}/api"
+        completed = _wait_for_completed_jobs(api, set(PLAYBOOK_JOBS), serve, log)
+        assert completed == set(PLAYBOOK_JOBS)
+        deployments = httpx.post(f"{api}/deployments/filter", json={}, timeout=30).json()
+        assert {d["name"] for d in deployments} >= {*PLAYBOOK_JOBS, "business-summary", "exporter"}
+        assert not any(d["paused"] for d in deployments)
+        assert httpx.get(f"http://127.0.0.1:{exporter_port}/metrics", timeout=10).status_code == 200
+        assert f"Prefect UI: http://127.0.0.1:{prefect_port}" in log.read_text()
+    finally:
+        serve.send_signal(signal.SIGINT)
+        try:
+            code = serve.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            serve.kill()
+            raise
+    assert code in (0, 130), log.read_text()[-3000:]
+
+
+PLAYBOOK_JOBS = ("monitor-alerts", "stale-payments", "ledger-sync", "weekly-report")
+
+
+def _wait_for_completed_jobs(api: str, jobs: set[str], serve: subprocess.Popen, log: Path) -> set[str]:
+    deadline = time.monotonic() + 240
+    completed: set[str] = set()
+    while time.monotonic() < deadline and completed != jobs:
+        assert serve.poll() is None, log.read_text()[-3000:]
+        try:
+            runs = httpx.post(f"{api}/flow_runs/filter", json={}, timeout=10).json()
+            flows = {f["id"]: f["name"] for f in httpx.post(f"{api}/flows/filter", json={}, timeout=10).json()}
+            completed = {flows.get(r["flow_id"]) for r in runs if r["state_type"] == "COMPLETED"} & jobs
+        except httpx.HTTPError:
+            pass
+        time.sleep(2)
+    assert completed == jobs, f"completed {completed}\n{log.read_text()[-3000:]}"
+    return completed
