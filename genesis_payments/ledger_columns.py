@@ -186,8 +186,8 @@ class _BlockReader:
             lines = block.lines()
             text = b"\n".join(b"{}" if d else raw for raw, d in zip(lines, doubtful, strict=True)) + b"\n"
             source = _Block(text, 0, len(text))
-        table = _parse(self.spec, source, count)
-        if table is None:
+        parsed = _parse(self.spec, source, count)
+        if parsed is None:
             halves = block.halves() if block.end - block.start > self.small_block else None
             if halves is None:
                 self._exactly(block.lines(), range(count), first_line, tables, bad)
@@ -195,6 +195,9 @@ class _BlockReader:
             # Narrow a doubtful block down by halves, so one bad line costs a few small exact reads.
             left = self.read(halves[0], first_line, tables, bad)
             return left + self.read(halves[1], first_line + left, tables, bad)
+        table, nested = parsed
+        if nested:
+            doubtful |= _deeply_nested(block, ends)
         ok, columns = _validate(self.spec, table)
         ok &= ~doubtful
         lines_column = np.arange(first_line, first_line + count, dtype=np.int64)
@@ -228,9 +231,9 @@ def _doubtful_lines(block: _Block, view: np.ndarray, ends: np.ndarray) -> np.nda
 
     A line must open with `{` and close with `}` (so blank, whitespace-only, BOM-prefixed and CRLF
     lines, and a JSON `null` — which crashes pyarrow 26 as a chunk's first value — are doubtful), be
-    at most `LONG_LINE` bytes, nest no deeper than the per-line reader allows, hold no byte sequence
-    of `_DOUBTFUL_TEXT`, and be valid UTF-8 (pyarrow does not check inside strings). Two objects on
-    one line are caught afterwards by the row count; duplicate keys by pyarrow's parse.
+    at most `LONG_LINE` bytes, hold no byte sequence of `_DOUBTFUL_TEXT`, and be valid UTF-8
+    (pyarrow does not check inside strings). Two objects on one line are caught afterwards by the
+    row count, duplicate keys by pyarrow's parse, deep nesting by `_deeply_nested`.
     """
     starts = np.empty_like(ends)
     starts[0] = 0
@@ -244,17 +247,25 @@ def _doubtful_lines(block: _Block, view: np.ndarray, ends: np.ndarray) -> np.nda
             doubtful[np.searchsorted(ends, positions)] = True
 
     for needle in _DOUBTFUL_TEXT:
-        mark(_occurrences(data, needle, lo, hi))
-    brackets = data.count(b"{", lo, hi) + data.count(b"[", lo, hi)
-    if brackets > len(ends) + MAX_NESTING:  # every line has its own `{`: only then can one hold more
-        per_line = np.add.reduceat(((view == 0x7B) | (view == 0x5B)).view(np.uint8), starts, dtype=np.int64)
-        doubtful |= per_line > MAX_NESTING
+        if data.find(needle[:1], lo, hi) >= 0:  # one byte is found far faster than a word
+            mark(_occurrences(data, needle, lo, hi))
     if not data[lo:hi].isascii():
         try:
             data[lo:hi].decode("utf-8")
         except UnicodeDecodeError:
             mark(np.flatnonzero(view >= 0x80))
     return doubtful
+
+
+def _deeply_nested(block: _Block, ends: np.ndarray) -> np.ndarray:
+    """Lines with more brackets than the per-line reader's nesting limit (it decides them: pyarrow
+    parses any depth). Only looked for when pyarrow found a nested value in some line."""
+    view = block.view()
+    starts = np.empty_like(ends)
+    starts[0] = 0
+    starts[1:] = ends[:-1] + 1
+    brackets = ((view == 0x7B) | (view == 0x5B)).view(np.uint8)
+    return np.add.reduceat(brackets, starts, dtype=np.int64) > MAX_NESTING
 
 
 def _occurrences(data: bytes, needle: bytes, lo: int, hi: int) -> Iterable[int]:
@@ -264,17 +275,19 @@ def _occurrences(data: bytes, needle: bytes, lo: int, hi: int) -> Iterable[int]:
         at = data.find(needle, at + 1, hi)
 
 
-def _parse(spec: RecordSpec, block: _Block, count: int) -> pa.Table | None:
-    """The block's fields as string columns, one row per line; None when pyarrow refuses a piece."""
+def _parse(spec: RecordSpec, block: _Block, count: int) -> tuple[pa.Table, bool] | None:
+    """The block's fields as string columns, one row per line, and whether some line holds a nested
+    value (an object or a list); None when pyarrow refuses a piece."""
     pieces = _split(block, _parse_threads())
     results = list(_pool().map(lambda piece: _parse_piece(spec, piece), pieces))
     if any(r is None for r in results):
         return None
-    table = pa.concat_tables(results) if len(results) > 1 else results[0]
-    return table if table.num_rows == count else None
+    tables = [r[0] for r in results]
+    table = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
+    return (table, any(r[1] for r in results)) if table.num_rows == count else None
 
 
-def _parse_piece(spec: RecordSpec, piece: _Block) -> pa.Table | None:
+def _parse_piece(spec: RecordSpec, piece: _Block) -> tuple[pa.Table, bool] | None:
     """One piece, parsed by pyarrow as a single chunk in a worker thread (pyarrow frees the GIL).
 
     Fields outside the record are inferred, not ignored: only then does pyarrow refuse a duplicate
@@ -288,9 +301,10 @@ def _parse_piece(spec: RecordSpec, piece: _Block) -> pa.Table | None:
         )
     except (pa.ArrowException, UnicodeDecodeError):
         return None
+    nested = any(pa.types.is_nested(f.type) for f in table.schema)  # known fields are strings
     if table.num_columns != len(spec.fields):
         table = table.select(list(spec.fields))
-    return table
+    return table, nested
 
 
 def _split(block: _Block, pieces: int) -> list[_Block]:
