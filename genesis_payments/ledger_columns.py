@@ -278,8 +278,11 @@ def _occurrences(data: bytes, needle: bytes, lo: int, hi: int) -> Iterable[int]:
 def _parse(spec: RecordSpec, block: _Block, count: int) -> tuple[pa.Table, bool] | None:
     """The block's fields as string columns, one row per line, and whether some line holds a nested
     value (an object or a list); None when pyarrow refuses a piece."""
-    pieces = _split(block, _parse_threads())
-    results = list(_pool().map(lambda piece: _parse_piece(spec, piece), pieces))
+    if block.end - block.start <= _PARALLEL_FROM:  # a scrape's few new lines: no thread hand-off
+        results = [_parse_piece(spec, block)]
+    else:
+        pieces = _split(block, _PARSE_THREADS)
+        results = list(_pool().map(lambda piece: _parse_piece(spec, piece), pieces))
     if any(r is None for r in results):
         return None
     tables = [r[0] for r in results]
@@ -318,16 +321,14 @@ def _split(block: _Block, pieces: int) -> list[_Block]:
 
 
 _POOL: ThreadPoolExecutor | None = None
-
-
-def _parse_threads() -> int:
-    return max(1, min(4, os.cpu_count() or 1))
+_PARSE_THREADS = max(1, min(4, os.cpu_count() or 1))
+_PARALLEL_FROM = 1 << 20  # smaller blocks are parsed in the calling thread
 
 
 def _pool() -> ThreadPoolExecutor:
     global _POOL
     if _POOL is None:
-        _POOL = ThreadPoolExecutor(max_workers=_parse_threads(), thread_name_prefix="ledger-parse")
+        _POOL = ThreadPoolExecutor(max_workers=_PARSE_THREADS, thread_name_prefix="ledger-parse")
     return _POOL
 
 
@@ -337,11 +338,17 @@ def _pool() -> ThreadPoolExecutor:
 
 def _validate(spec: RecordSpec, table: pa.Table) -> tuple[np.ndarray, dict[str, pa.Array]]:
     """A boolean per row (every check certain) and each output column, unfiltered."""
-    ok = np.ones(table.num_rows, dtype=bool)
+    n = table.num_rows
+    ok = np.ones(n, dtype=bool)
     columns: dict[str, pa.Array] = {}
+    ids: list[tuple[pa.Array, bool]] = []
     for name, kind in spec.fields.items():
         column = table.column(name).combine_chunks()
+        columns[name] = column
         optional = kind.startswith("opt_")
+        if kind in ("id", "opt_id"):
+            ids.append((column, optional))  # all checked together below: fewer kernel calls
+            continue
         if kind == "usd":
             good, columns["amount_micro"] = money_micro(column)
         elif kind in ("time", "opt_time"):
@@ -350,15 +357,18 @@ def _validate(spec: RecordSpec, table: pa.Table) -> tuple[np.ndarray, dict[str, 
             good = pc.is_in(column, value_set=pa.array(spec.enums[kind]))
         elif kind == "caip2":
             good = pc.match_substring_regex(column, _CAIP2)
-        elif kind in ("id", "opt_id"):
-            good = plain_ids(column)
         else:  # str / opt_str: any string; pyarrow already refused other JSON types
             good = pc.is_valid(column)
-        if name not in columns:
-            columns[name] = column
         if optional:
             good = pc.or_kleene(pc.is_null(column), good)
         ok &= pc.fill_null(good, False).to_numpy(zero_copy_only=False)
+    if ids and n:
+        # The id columns end to end (no copy): one pass of each kernel, then a row of results per column.
+        together = pa.chunked_array([column for column, _ in ids], pa.string())
+        good = pc.fill_null(plain_ids(together), False).to_numpy(zero_copy_only=False).reshape(len(ids), n)
+        absent = pc.is_null(together).to_numpy(zero_copy_only=False).reshape(len(ids), n)
+        optional = np.array([opt for _, opt in ids])[:, None]
+        ok &= (good | (absent & optional)).all(axis=0)
     return ok, columns
 
 
