@@ -120,7 +120,18 @@ def read_block(
     block = _Block(data, start, len(data) if end is None else end)
     tables: list[pa.Table] = []
     bad: list[BadLine] = []
-    count = reader.read(block, first_line, tables, bad)
+    if block.end - block.start <= _PARALLEL_FROM:  # a scrape's few new lines: no thread hand-off
+        count = reader.read(block, first_line, tables, bad)
+    else:
+        # Pieces parsed and checked in worker threads (pyarrow and its kernels free the GIL).
+        pieces = _split(block, _PARSE_THREADS)
+        firsts = np.cumsum([first_line] + [_line_count(piece) for piece in pieces[:-1]])
+        parts = list(_pool().map(lambda job: reader.read_alone(*job), zip(pieces, firsts.tolist(), strict=True)))
+        count = 0
+        for piece_tables, piece_bad, piece_count in parts:
+            tables += piece_tables
+            bad += piece_bad
+            count += piece_count
     tables = [t for t in tables if t.num_rows]
     if not tables:
         table = spec.schema.empty_table()
@@ -168,6 +179,12 @@ class _BlockReader:
     path: Path
     validator: Validator
     small_block: int
+
+    def read_alone(self, block: _Block, first_line: int) -> tuple[list[pa.Table], list[BadLine], int]:
+        tables: list[pa.Table] = []
+        bad: list[BadLine] = []
+        count = self.read(block, first_line, tables, bad)
+        return tables, bad, count
 
     def read(self, block: _Block, first_line: int, tables: list[pa.Table], bad: list[BadLine]) -> int:
         """Append the block's good rows to `tables` and its bad lines to `bad`; return its line count."""
@@ -275,23 +292,13 @@ def _occurrences(data: bytes, needle: bytes, lo: int, hi: int) -> Iterable[int]:
         at = data.find(needle, at + 1, hi)
 
 
-def _parse(spec: RecordSpec, block: _Block, count: int) -> tuple[pa.Table, bool] | None:
-    """The block's fields as string columns, one row per line, and whether some line holds a nested
-    value (an object or a list); None when pyarrow refuses a piece."""
-    if block.end - block.start <= _PARALLEL_FROM:  # a scrape's few new lines: no thread hand-off
-        results = [_parse_piece(spec, block)]
-    else:
-        pieces = _split(block, _PARSE_THREADS)
-        results = list(_pool().map(lambda piece: _parse_piece(spec, piece), pieces))
-    if any(r is None for r in results):
-        return None
-    tables = [r[0] for r in results]
-    table = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
-    return (table, any(r[1] for r in results)) if table.num_rows == count else None
+def _line_count(block: _Block) -> int:
+    return int(np.count_nonzero(block.view() == 0x0A))
 
 
-def _parse_piece(spec: RecordSpec, piece: _Block) -> tuple[pa.Table, bool] | None:
-    """One piece, parsed by pyarrow as a single chunk in a worker thread (pyarrow frees the GIL).
+def _parse(spec: RecordSpec, piece: _Block, count: int) -> tuple[pa.Table, bool] | None:
+    """The piece's fields as string columns, one row per line, and whether some line holds a nested
+    value (an object or a list); None when pyarrow refuses it. Parsed as a single chunk.
 
     Fields outside the record are inferred, not ignored: only then does pyarrow refuse a duplicate
     key among them (or inside a nested object), as `json` with the contract's reader does.
@@ -303,6 +310,8 @@ def _parse_piece(spec: RecordSpec, piece: _Block) -> tuple[pa.Table, bool] | Non
             parse_options=pajson.ParseOptions(explicit_schema=spec.parse_schema, unexpected_field_behavior="infer"),
         )
     except (pa.ArrowException, UnicodeDecodeError):
+        return None
+    if table.num_rows != count:  # two objects on one line: row numbers would be off
         return None
     nested = any(pa.types.is_nested(f.type) for f in table.schema)  # known fields are strings
     if table.num_columns != len(spec.fields):
@@ -390,14 +399,13 @@ def money_micro(column: pa.Array) -> tuple[pa.Array, pa.Array]:
     within the limit. Any other form (a JSON number never reaches here: pyarrow refuses it in a
     string column) is left to the exact validator."""
     shaped = pc.fill_null(pc.match_substring_regex(column, _MONEY), False)
-    text = pc.if_else(shaped, column, "0")
-    # "12" → "12." so every value splits into a whole and a (possibly empty) fraction part.
-    dotted = pc.if_else(pc.match_substring(text, "."), text, pc.binary_join_element_wise(text, ".", ""))
-    parts = pc.split_pattern(dotted, ".", max_splits=1)
-    whole = pc.cast(pc.list_element(parts, 0), pa.int64())
-    fraction = pc.cast(pc.utf8_rpad(pc.list_element(parts, 1), 6, "0"), pa.int64())
-    micro = pc.add(pc.multiply(whole, MICRO_PER_USD), fraction)  # at most 10 whole digits: no overflow
-    return pc.and_(shaped, pc.less_equal(micro, _MAX_MICRO)), micro
+    # At most 10 whole digits and 6 decimals (the pattern): exact in decimal128(18, 6), never refused.
+    exact = pc.cast(pc.if_else(shaped, column, "0"), pa.decimal128(18, 6))
+    # The unscaled value is micro-USDC; at most 1e16, so the low 64 bits of each little-endian
+    # 128-bit integer hold it.
+    words = np.frombuffer(exact.buffers()[1], dtype=np.int64)[2 * exact.offset: 2 * (exact.offset + len(exact))]
+    micro = words[0::2].copy()
+    return pc.and_(shaped, pa.array(micro <= _MAX_MICRO)), pa.array(micro)
 
 
 def utc_times(column: pa.Array) -> tuple[pa.Array, pa.Array]:
