@@ -73,3 +73,31 @@ def test_tricky_lines_among_good_ones_read_as_validate_line_reads_them(tmp_path:
     assert read.table.column("line").to_pylist() == good_lines
     assert len(calls) < len(lines) // 2  # the plain lines were read on the fast path
     assert len(exact.bad_lines) >= 10
+
+
+def test_a_block_read_in_parallel_pieces_keeps_line_order_and_numbers(tmp_path: Path) -> None:
+    good = json.dumps(EVENT).encode()
+    lines = [good] * 6000  # about 1.3 MB: more than one piece
+    for at, raw in zip(range(7, 6000, 997), tricky(EVENT), strict=False):
+        lines[at] = raw
+    data = b"\n".join(lines) + b"\n"
+    assert len(data) > 1 << 20
+    path = tmp_path / "t.jsonl"
+    path.write_bytes(data)
+    read = read_block(EVENT_SPEC, data, 1, path)
+    exact = read_jsonl(path, EVENT_SPEC.model)
+    assert [(b.line, b.reason) for b in read.bad_lines] == [(b.line, b.reason) for b in exact.bad_lines]
+    bad = {b.line for b in exact.bad_lines}
+    assert read.table.column("line").to_pylist() == [n for n in range(1, 6001) if n not in bad]
+    assert read.lines == 6000 and bad
+
+
+def test_the_frame_columns_asked_for_do_not_change_which_lines_are_bad(tmp_path: Path) -> None:
+    from genesis_payments.frames import read_payment_events_frame
+
+    path = tmp_path / "t.jsonl"
+    lines = [EVENT, {**EVENT, "agent": ""}, {**EVENT, "chain": "base"}, EVENT]
+    path.write_bytes(b"".join(json.dumps(line).encode() + b"\n" for line in lines))
+    read = read_payment_events_frame(path, columns=("payment_id", "amount_micro", "line"))
+    assert read.frame["line"].tolist() == [1, 4]
+    assert [b.line for b in read.bad_lines] == [2, 3]
