@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import random
+import shutil
 import statistics
 import sys
 import tempfile
@@ -167,7 +168,7 @@ def main() -> int:
         scrape(url)
         print(f"exporter  scrape with nothing new:               {(time.perf_counter() - started) * 1000:8.1f} ms")
     if not args.keep:
-        path.unlink()
+        shutil.rmtree(root)
     return 0
 
 
