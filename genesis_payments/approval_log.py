@@ -24,7 +24,9 @@ from genesis_payments.jsonl import (
     ReadResult,
     canonical_json,
     decode_line,
+    iter_lines_reversed,
     read_jsonl,
+    validate_line,
 )
 from genesis_payments.records import ApprovalDecision
 from genesis_payments.settings import Settings
@@ -42,25 +44,12 @@ def decision_hash(record: Mapping[str, Any]) -> str:
 def last_hash(path: Path) -> str:
     """`hash` of the file's last complete line, or 64 zeros for an empty or missing file."""
     try:
-        with open(path, "rb") as handle:
-            size = handle.seek(0, os.SEEK_END)
-            block = 4096
-            tail = b""
-            while size > 0:
-                start = max(0, size - block)
-                handle.seek(start)
-                tail = handle.read(size - start) + tail
-                # The piece after the last newline is empty or a torn write: never a chain link.
-                for raw in reversed(tail.split(b"\n")[:-1]):
-                    if raw.strip():
-                        try:
-                            return str(decode_line(raw)["hash"])
-                        except (BadLineError, KeyError):
-                            break
-                if start == 0:
-                    break
-                size, block = start, block * 4
-                tail = b""
+        for raw in iter_lines_reversed(path):
+            if raw.strip():
+                try:
+                    return str(decode_line(raw)["hash"])
+                except (BadLineError, KeyError):
+                    break  # a broken last line: the chain restarts, and `audit verify` reports it
     except FileNotFoundError:
         pass
     return GENESIS_HASH
@@ -303,4 +292,22 @@ class ApprovalLog:
         return latest
 
     def latest_decision(self, intent_id: str) -> ApprovalDecision | None:
-        return self.latest_decisions().get(intent_id)
+        """The newest decision of one intent, read backwards from the end of the log.
+
+        Every authorization asks this, so it must not re-read a log of millions of lines: only
+        lines that contain the intent id as a JSON string are parsed.
+        """
+        needle = json.dumps(intent_id, ensure_ascii=False).encode("utf-8")
+        try:
+            for raw in iter_lines_reversed(self.path):
+                if needle not in raw:
+                    continue
+                try:
+                    decision = validate_line(raw, ApprovalDecision)
+                except BadLineError:
+                    continue
+                if decision.intent_id == intent_id:
+                    return decision
+        except FileNotFoundError:
+            pass
+        return None

@@ -204,6 +204,40 @@ def iter_lines(path: Path, start: int = 0) -> Iterator[tuple[int, bytes, bool]]:
             yield offset, chunk[:-1] if complete else chunk, complete
 
 
+def iter_lines_reversed(path: Path, block_size: int = 1 << 16) -> Iterator[bytes]:
+    """Complete lines (without `\\n`) from the last to the first; a torn tail is never yielded.
+
+    For look-ups of recent records (the newest decision of an intent, the chain's last hash) that
+    must not cost a read of the whole file.
+    """
+    with open(path, "rb") as handle:
+        pos = _end_of_last_complete_line(handle, block_size)
+        carry = b""  # the head of a line that began in an earlier block
+        first = True
+        while pos > 0:
+            start = max(0, pos - block_size)
+            handle.seek(start)
+            pieces = (handle.read(pos - start) + carry).split(b"\n")
+            if first:
+                pieces.pop()  # the empty piece after the final newline
+                first = False
+            pos = start
+            carry = pieces.pop(0) if pos > 0 and pieces else b""
+            yield from reversed(pieces)
+
+
+def _end_of_last_complete_line(handle: Any, block_size: int) -> int:
+    pos = handle.seek(0, os.SEEK_END)
+    while pos > 0:
+        start = max(0, pos - block_size)
+        handle.seek(start)
+        newline = handle.read(pos - start).rfind(b"\n")
+        if newline >= 0:
+            return start + newline + 1
+        pos = start
+    return 0
+
+
 def read_jsonl(path: Path, model: type[R]) -> ReadResult[R]:
     """Every good record of a JSONL file and every bad line; a missing file reads as empty."""
     result: ReadResult[R] = ReadResult()

@@ -91,3 +91,13 @@ def test_deep_nesting_is_a_bad_line_even_with_a_raised_recursion_limit():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr[-500:]
     assert "nested more than" in done.stdout
+
+
+def test_lines_read_backwards_across_block_boundaries_skip_a_torn_tail(tmp_path):
+    from genesis_payments.jsonl import iter_lines_reversed
+
+    lines = [f"line-{i}-".encode() * (i % 7 + 1) for i in range(200)]
+    path = tmp_path / "f.jsonl"
+    path.write_bytes(b"\n".join(lines) + b"\n" + b"torn-without-newline")
+    for block in (1, 7, 64, 1 << 16):
+        assert list(iter_lines_reversed(path, block_size=block)) == lines[::-1]

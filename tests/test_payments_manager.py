@@ -313,3 +313,18 @@ def test_expire_overdue_records_expired_only_past_valid_before(settings, monkeyp
     assert "payload" not in AuthorizationStore(settings).load(payment.payment_id)
     with pytest.raises(PaymentRefused, match="expired"):
         manager.capture(payment.payment_id)
+
+
+def test_latest_decision_is_the_newest_line_of_that_intent_found_from_the_end(settings):
+    from genesis_payments.approval_log import ApprovalLog
+
+    log = ApprovalLog(settings)
+    base = {"agent": "a", "vendor": "v", "component": "c", "strategy": "s", "cost_usd": "1",
+            "business_id": "b", "reasons": [], "policy": "p"}
+    log.append({**base, "intent_id": "i-1", "decision": "pending_review"})
+    for n in range(50):
+        log.append({**base, "intent_id": f"other-{n}", "decision": "approved"})
+    resolution = log.append({**base, "intent_id": "i-1", "decision": "approved", "resolved_by": "ops"})
+    log.append({**base, "intent_id": "i-10", "decision": "denied"})  # a longer id containing "i-1"
+    assert log.latest_decision("i-1") == resolution
+    assert log.latest_decision("missing") is None
