@@ -177,6 +177,7 @@ class ApprovalLog:
         self.settings = settings or Settings()
         self.path = self.settings.approval_log_path
         self._fd: int | None = None
+        self._fd_identity: tuple[int, int] = (-1, -1)
         self._pid = os.getpid()
         self._path_text = str(self.path)
         self._thread_lock = threading.RLock()
@@ -195,23 +196,23 @@ class ApprovalLog:
         try:
             fd = self._open_fd()
             fcntl.flock(fd, fcntl.LOCK_EX)
-            stat = os.fstat(fd)
             try:
                 current = os.stat(self._path_text)
             except FileNotFoundError:
                 current = None
-            if current is None or current.st_ino != stat.st_ino or current.st_dev != stat.st_dev:
+            if current is None or current.st_ino != self._fd_identity[1] or current.st_dev != self._fd_identity[0]:
                 fcntl.flock(fd, fcntl.LOCK_UN)
                 self._close_fd()
                 fd = self._open_fd()
                 fcntl.flock(fd, fcntl.LOCK_EX)
-                stat = os.fstat(fd)
+            # The size under the lock: an lseek (an int) is cheaper than an fstat (a stat object).
+            size = os.lseek(fd, 0, os.SEEK_END)
         except BaseException:
             if self._fd is not None:
                 fcntl.flock(self._fd, fcntl.LOCK_UN)
             self._thread_lock.release()
             raise
-        return LogHandle(fd, self.path, self.settings.fsync, stat.st_size, (stat.st_dev, stat.st_ino))
+        return LogHandle(fd, self.path, self.settings.fsync, size, self._fd_identity)
 
     def _release(self, handle: LogHandle) -> None:
         try:
@@ -229,9 +230,12 @@ class ApprovalLog:
             self._pid = os.getpid()
             self.path.parent.mkdir(parents=True, exist_ok=True)
             try:
-                self._fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+                fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
             except OSError as exc:
                 raise LedgerError(f"cannot open {self.path} for appending: {exc.strerror}") from exc
+            stat = os.fstat(fd)
+            self._fd = fd
+            self._fd_identity = (stat.st_dev, stat.st_ino)  # an open file's identity never changes
         return self._fd
 
     def _close_fd(self) -> None:

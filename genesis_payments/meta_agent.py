@@ -98,7 +98,6 @@ _ZERO = timedelta(0)
 
 
 _READ_CHUNK = 8 << 20
-_UNSET: Any = object()
 
 
 def _previous_month(moment: datetime) -> str:
@@ -117,19 +116,40 @@ def _format_ts(moment: datetime) -> str:
     return moment.isoformat(timespec="microseconds")
 
 
+def _budget_reason(spend_key: tuple[str, str, str], period: str, reserved: int, cost_text: str, limit: int) -> str:
+    scope, key, when = spend_key
+    return (
+        f"{scope}_{period}_budget: {scope} {key!r} has {format_usd(from_micro(reserved))} USDC "
+        f"reserved for {when}; {cost_text} more would exceed its {period} budget "
+        f"of {format_usd(from_micro(limit))} USDC"
+    )
+
+
+# Per shape of decision (its keys in order): the extra keys and the set of keys given.
+_SHAPES: dict[tuple[str, ...], tuple[tuple[str, ...], frozenset[str]]] = {}
+_set_attr = object.__setattr__
+
+
 def _construct_decision(fields: dict[str, Any]) -> ApprovalDecision:
     """An ApprovalDecision from values the agent produced and validated itself: no second validation.
 
     This is what `model_construct` does, minus its per-field default handling (every field is set).
     """
+    shape = tuple(fields)
+    known = _SHAPES.get(shape)
+    if known is None:
+        known = (tuple(k for k in shape if k not in _DECISION_FIELDS), frozenset(shape))
+        if len(_SHAPES) < 256:  # annotations make new shapes; a few are enough to cache
+            _SHAPES[shape] = known
+    extra_keys, given = known
+    extra = {k: fields.pop(k) for k in extra_keys} if extra_keys else {}
+    if "resolved_by" not in fields:
+        fields["resolved_by"] = None
     decision = ApprovalDecision.__new__(ApprovalDecision)
-    extra = {k: fields.pop(k) for k in fields.keys() - _DECISION_FIELDS}
-    keys = set(fields)
-    fields.setdefault("resolved_by", None)
-    object.__setattr__(decision, "__dict__", fields)
-    object.__setattr__(decision, "__pydantic_extra__", extra)
-    object.__setattr__(decision, "__pydantic_fields_set__", keys | extra.keys())
-    object.__setattr__(decision, "__pydantic_private__", None)
+    _set_attr(decision, "__dict__", fields)
+    _set_attr(decision, "__pydantic_extra__", extra)
+    _set_attr(decision, "__pydantic_fields_set__", set(given))
+    _set_attr(decision, "__pydantic_private__", None)
     return decision
 
 
@@ -179,22 +199,31 @@ class GenesisMetaAgent:
         intent = coerce_intent(intent)
         with self.log.locked() as handle:
             self._catch_up(handle)
-            known = self.state.location(intent.intent_id)
+            state = self.state
+            intent_id = intent.intent_id
+            known = state.location(intent_id)
             if known is not None:
                 return self._decision_at(handle, *known)
             policy = self._policy
-            cost = to_micro(intent.cost_usd)
+            cost_usd = intent.cost_usd
+            cost = to_micro(cost_usd)
+            cost_text = format_usd(cost_usd)
             now = self._clock()
             ts = _format_ts(now)
             chain = intent.chain or policy.default_chain
             token = intent.token or policy.default_token
-            reasons = self._failed_rules(intent, policy, cost, chain, token, ts)
+            agent, vendor, business = intent.agent, intent.vendor, intent.business_id
+            day, month = ts[:10], ts[:7]
+            # The six budget keys, built once: the check reads them and the reservation adds to them.
+            keys = (("agent", agent, day), ("agent", agent, month), ("vendor", vendor, day),
+                    ("vendor", vendor, month), ("business", business, day), ("business", business, month))
+            reasons = self._failed_rules(intent, policy, cost, cost_text, chain, token, keys)
             if reasons:
                 decision = "denied"
             elif self._threshold_micro is not None and cost > self._threshold_micro:
                 decision = "pending_review"
                 reasons = [
-                    f"review_threshold: {format_usd(intent.cost_usd)} USDC is above the review threshold "
+                    f"review_threshold: {cost_text} USDC is above the review threshold "
                     f"of {format_usd(policy.review_threshold_usd)} USDC; waiting for a person"
                 ]
             else:
@@ -202,13 +231,13 @@ class GenesisMetaAgent:
             body = {
                 "decision_id": os.urandom(16).hex(),
                 "ts": ts,
-                "intent_id": intent.intent_id,
-                "agent": intent.agent,
-                "vendor": intent.vendor,
+                "intent_id": intent_id,
+                "agent": agent,
+                "vendor": vendor,
                 "component": intent.component,
                 "strategy": intent.strategy,
-                "cost_usd": format_usd(intent.cost_usd),
-                "business_id": intent.business_id,
+                "cost_usd": cost_text,
+                "business_id": business,
                 "chain": chain,
                 "token": token,
                 "decision": decision,
@@ -222,10 +251,20 @@ class GenesisMetaAgent:
                 for key, value in annotations.items():
                     if key not in body and isinstance(value, str):
                         body[key] = value
-            return self._append(handle, body, now, intent.cost_usd, cost)
+            clean = self._log_offset == handle.size  # everything read, so the file ends with a whole line
+            digest, offset, length = self.log.append_body_locked(handle, body, flat=True, clean=clean)
+            self._last_hash = digest
+            self._log_offset = handle.size
+            state.add_new_decision(intent_id, decision, cost, agent, vendor, business, ts, offset, length, keys)
+            # The returned decision is built from values validated above (the intent) or produced
+            # here; validating them again would only repeat that work.
+            body["hash"] = digest
+            body["ts"] = now
+            body["cost_usd"] = cost_usd
+            return _construct_decision(body)
 
-    def _failed_rules(self, intent: PaymentIntent, policy: Policy, cost: int, chain: str, token: str,
-                      ts: str) -> list[str]:
+    def _failed_rules(self, intent: PaymentIntent, policy: Policy, cost: int, cost_text: str, chain: str,
+                      token: str, keys: tuple[tuple[str, str, str], ...]) -> list[str]:
         reasons: list[str] = []
         vendor = intent.vendor
         if self._allowlist is not None and vendor not in self._allowlist:
@@ -240,27 +279,29 @@ class GenesisMetaAgent:
             reasons.append(f"mandate_flagged: mandate {intent.mandate_id!r} is flagged")
         if self._max_micro is not None and cost > self._max_micro:
             reasons.append(
-                f"over_intent_maximum: {format_usd(intent.cost_usd)} USDC is over the per-intent maximum "
+                f"over_intent_maximum: {cost_text} USDC is over the per-intent maximum "
                 f"of {format_usd(policy.max_intent_usd)} USDC"
             )
-        day, month = ts[:10], ts[:7]
-        spent = self.state.spent
+        spent_get = self.state.spent.get
         limits = self._limits
-        for scope, key in (("agent", intent.agent), ("vendor", intent.vendor), ("business", intent.business_id)):
-            for period, when in (("daily", day), ("monthly", month)):
-                limit_key = (scope, key, period)
-                limit = limits.get(limit_key, _UNSET)
-                if limit is _UNSET:
-                    limit = limits[limit_key] = policy.limit_micro(scope, key, period)
-                if limit is None:
-                    continue
-                reserved = spent.get((scope, key, when), 0)
-                if reserved + cost > limit:
-                    reasons.append(
-                        f"{scope}_{period}_budget: {scope} {key!r} has {format_usd(from_micro(reserved))} USDC "
-                        f"reserved for {when}; {format_usd(intent.cost_usd)} more would exceed its {period} budget "
-                        f"of {format_usd(from_micro(limit))} USDC"
-                    )
+        for index in (0, 2, 4):
+            spend_key = keys[index]
+            pair_key = spend_key[:2]
+            pair = limits.get(pair_key)
+            if pair is None:
+                scope, key = pair_key
+                pair = limits[pair_key] = (policy.limit_micro(scope, key, "daily"),
+                                           policy.limit_micro(scope, key, "monthly"))
+            daily, monthly = pair
+            if daily is not None:
+                reserved = spent_get(spend_key, 0)
+                if reserved + cost > daily:
+                    reasons.append(_budget_reason(spend_key, "daily", reserved, cost_text, daily))
+            if monthly is not None:
+                month_key = keys[index + 1]
+                reserved = spent_get(month_key, 0)
+                if reserved + cost > monthly:
+                    reasons.append(_budget_reason(month_key, "monthly", reserved, cost_text, monthly))
         return reasons
 
     # -- reviews ---------------------------------------------------------------------------------
@@ -388,7 +429,7 @@ class GenesisMetaAgent:
     def _use_policy(self, policy: Policy) -> None:
         # Limits in micro-USDC, computed once per policy rather than once per decision.
         self._policy = policy
-        self._limits: dict[tuple[str, str, str], int | None] = {}
+        self._limits: dict[tuple[str, str], tuple[int | None, int | None]] = {}  # (scope, id) -> (daily, monthly)
         self._allowlist = None if policy.vendor_allowlist is None else frozenset(policy.vendor_allowlist)
         self._flagged_agents = frozenset(policy.flagged_agents)
         self._flagged_mandates = frozenset(policy.flagged_mandates)
