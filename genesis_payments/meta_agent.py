@@ -228,22 +228,23 @@ class GenesisMetaAgent:
                 ]
             else:
                 decision = "approved"
+            # Keys in canonical (sorted) order: the line is then encoded without sorting.
             body = {
-                "decision_id": os.urandom(16).hex(),
-                "ts": ts,
-                "intent_id": intent_id,
                 "agent": agent,
-                "vendor": vendor,
-                "component": intent.component,
-                "strategy": intent.strategy,
-                "cost_usd": cost_text,
                 "business_id": business,
                 "chain": chain,
-                "token": token,
+                "component": intent.component,
+                "cost_usd": cost_text,
                 "decision": decision,
-                "reasons": reasons,
+                "decision_id": os.urandom(16).hex(),
+                "intent_id": intent_id,
                 "policy": policy.hash,
                 "prev_hash": self._last_hash,
+                "reasons": reasons,
+                "strategy": intent.strategy,
+                "token": token,
+                "ts": ts,
+                "vendor": vendor,
             }
             if intent.mandate_id is not None:
                 body["mandate_id"] = intent.mandate_id
