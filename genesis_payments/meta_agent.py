@@ -28,6 +28,7 @@ from pydantic import ValidationError
 
 from genesis_payments.approval_log import GENESIS_HASH, ApprovalLog, LogHandle
 from genesis_payments.errors import InvalidRecord, LedgerError, PaymentsError
+from genesis_payments.file_watch import FileWatch
 from genesis_payments.jsonl import IncrementalReader, describe_validation_error, iter_lines
 from genesis_payments.money import format_usd, from_micro, to_micro
 from genesis_payments.policy import Policy, load_policy_file, policy_file_identity
@@ -171,6 +172,8 @@ class GenesisMetaAgent:
         self._fixed_policy = policy
         self._policy_path = str(self.settings.effective_policy_path)
         self._policy_identity: tuple[int, int, int] | bool | None = False
+        self._policy_watch = FileWatch(self._policy_path)
+        self._policy_failed = False
         self._policy: Policy = policy if policy is not None else self._reload_policy()
         self._use_policy(self._policy)
         self.state = SpendState(horizon=_previous_month(clock()))
@@ -180,6 +183,7 @@ class GenesisMetaAgent:
         self._events = IncrementalReader(self.settings.transactions_path, PaymentEvent)
         self._events_identity: tuple[int, int, int] | None = None
         self._events_path = str(self._events.path)
+        self._events_watch = FileWatch(self._events_path)
 
     @property
     def policy(self) -> Policy:
@@ -414,10 +418,15 @@ class GenesisMetaAgent:
 
     def _catch_up(self, handle: LogHandle) -> list[ApprovalDecision]:
         """Under the lock: apply the policy file, other writers' decisions and new payment events."""
-        if self._fixed_policy is None:
-            identity = policy_file_identity(self._policy_path)
-            if identity != self._policy_identity:
-                self._use_policy(self._reload_policy())
+        if self._fixed_policy is None and (self._policy_failed or self._policy_watch.maybe_changed()):
+            # One fstat when nothing changed; the path is looked at again when something may have,
+            # and before every decision while the file is broken (each one must fail until fixed).
+            if not (self._policy_watch.absent and self._policy_identity is None and not self._policy_failed):
+                identity = policy_file_identity(self._policy_path)
+                if identity != self._policy_identity:
+                    self._policy_failed = True
+                    self._use_policy(self._reload_policy())
+                    self._policy_failed = False
         if handle.identity != self._log_identity or handle.size < self._log_offset:
             self._reload_log(handle)
         elif handle.size > self._log_offset:
@@ -475,6 +484,9 @@ class GenesisMetaAgent:
             self._log_offset += end
 
     def _read_events(self) -> None:
+        watch = self._events_watch
+        if not watch.maybe_changed() or (watch.absent and self._events_identity is None):
+            return
         try:
             stat = os.stat(self._events_path)
             identity: tuple[int, int, int] | None = (stat.st_ino, stat.st_size, stat.st_mtime_ns)
