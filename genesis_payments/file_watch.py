@@ -15,6 +15,23 @@ from __future__ import annotations
 
 import os
 
+# Bumped in a forked child: a descriptor inherited from the parent is then opened again (a counter
+# read is cheaper than the getpid system call before every question).
+_FORKS = [0]
+
+
+def fork_generation() -> int:
+    """How many forks separate this process from the one that imported the module."""
+    return _FORKS[0]
+
+
+def _after_fork() -> None:
+    _FORKS[0] += 1
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork)
+
 
 class FileWatch:
     """A descriptor kept on `path` and the metadata seen at the last question."""
@@ -24,14 +41,14 @@ class FileWatch:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = os.fspath(path)
         self._fd: int | None = None
-        self._pid = 0
+        self._pid = -1  # the fork generation that opened `_fd`
         self._seen: tuple[int, int, int, int] | None = None
         self.absent = False  # the last question found no file to open (the caller may skip its stat)
 
     def maybe_changed(self) -> bool:
         """False only when the file is certainly as it was at the previous call."""
         fd = self._fd
-        if fd is not None and self._pid == os.getpid():
+        if fd is not None and self._pid == _FORKS[0]:
             try:
                 stat = os.fstat(fd)
             except OSError:
@@ -53,13 +70,13 @@ class FileWatch:
             return  # absent (or unreadable): every question is "maybe" until it can be opened
         self.absent = False
         self._fd = fd
-        self._pid = os.getpid()
+        self._pid = _FORKS[0]
         stat = os.fstat(fd)
         self._seen = (stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_nlink)
 
     def close(self) -> None:
         fd, self._fd, self._seen, self.absent = self._fd, None, None, False
-        if fd is not None and self._pid == os.getpid():
+        if fd is not None and self._pid == _FORKS[0]:
             try:
                 os.close(fd)
             except OSError:

@@ -28,7 +28,7 @@ from pydantic import ValidationError
 
 from genesis_payments.approval_log import GENESIS_HASH, ApprovalLog, LogHandle
 from genesis_payments.errors import InvalidRecord, LedgerError, PaymentsError
-from genesis_payments.file_watch import FileWatch
+from genesis_payments.file_watch import FileWatch, fork_generation
 from genesis_payments.jsonl import IncrementalReader, describe_validation_error, iter_lines
 from genesis_payments.money import format_usd, from_micro, to_micro
 from genesis_payments.policy import Policy, load_policy_file, policy_file_identity
@@ -184,6 +184,23 @@ class GenesisMetaAgent:
         self._events_identity: tuple[int, int, int] | None = None
         self._events_path = str(self._events.path)
         self._events_watch = FileWatch(self._events_path)
+        self._random = b""
+        self._random_at = 0
+        self._random_fork = -1
+
+    def _new_id(self) -> str:
+        """A random 128-bit hex decision id; the OS is asked for 4 KiB at a time, not for each id.
+
+        Called under the log's lock (so one thread at a time per agent); a forked child draws
+        fresh bytes rather than repeat its parent's.
+        """
+        at = self._random_at
+        if at >= len(self._random) or self._random_fork != fork_generation():
+            self._random = os.urandom(4096)
+            self._random_fork = fork_generation()
+            at = 0
+        self._random_at = at + 16
+        return self._random[at:at + 16].hex()
 
     @property
     def policy(self) -> Policy:
@@ -201,72 +218,80 @@ class GenesisMetaAgent:
         the decision (e.g. the `flow_run_id` of a Prefect run waiting for its review).
         """
         intent = coerce_intent(intent)
-        with self.log.locked() as handle:
-            self._catch_up(handle)
-            state = self.state
-            intent_id = intent.intent_id
-            known = state.location(intent_id)
-            if known is not None:
-                return self._decision_at(handle, *known)
-            policy = self._policy
-            cost_usd = intent.cost_usd
-            cost = to_micro(cost_usd)
-            cost_text = format_usd(cost_usd)
-            now = self._clock()
-            ts = _format_ts(now)
-            chain = intent.chain or policy.default_chain
-            token = intent.token or policy.default_token
-            agent, vendor, business = intent.agent, intent.vendor, intent.business_id
-            day, month = ts[:10], ts[:7]
-            # The six budget keys, built once: the check reads them and the reservation adds to them.
-            keys = (("agent", agent, day), ("agent", agent, month), ("vendor", vendor, day),
-                    ("vendor", vendor, month), ("business", business, day), ("business", business, month))
-            reasons = self._failed_rules(intent, policy, cost, cost_text, chain, token, keys)
-            if reasons:
-                decision = "denied"
-            elif self._threshold_micro is not None and cost > self._threshold_micro:
-                decision = "pending_review"
-                reasons = [
-                    f"review_threshold: {cost_text} USDC is above the review threshold "
-                    f"of {format_usd(policy.review_threshold_usd)} USDC; waiting for a person"
-                ]
-            else:
-                decision = "approved"
-            # Keys in canonical (sorted) order: the line is then encoded without sorting.
-            body = {
-                "agent": agent,
-                "business_id": business,
-                "chain": chain,
-                "component": intent.component,
-                "cost_usd": cost_text,
-                "decision": decision,
-                "decision_id": os.urandom(16).hex(),
-                "intent_id": intent_id,
-                "policy": policy.hash,
-                "prev_hash": self._last_hash,
-                "reasons": reasons,
-                "strategy": intent.strategy,
-                "token": token,
-                "ts": ts,
-                "vendor": vendor,
-            }
-            if intent.mandate_id is not None:
-                body["mandate_id"] = intent.mandate_id
-            if annotations:
-                for key, value in annotations.items():
-                    if key not in body and isinstance(value, str):
-                        body[key] = value
-            clean = self._log_offset == handle.size  # everything read, so the file ends with a whole line
-            digest, offset, length = self.log.append_body_locked(handle, body, flat=True, clean=clean)
-            self._last_hash = digest
-            self._log_offset = handle.size
-            state.add_new_decision(intent_id, decision, cost, agent, vendor, business, ts, offset, length, keys)
-            # The returned decision is built from values validated above (the intent) or produced
-            # here; validating them again would only repeat that work.
-            body["hash"] = digest
-            body["ts"] = now
-            body["cost_usd"] = cost_usd
-            return _construct_decision(body)
+        log = self.log
+        handle = log._acquire()  # `with log.locked()`, minus its context object on the hot path
+        try:
+            return self._decide(handle, intent, annotations)
+        finally:
+            log._release(handle)
+
+    def _decide(self, handle: LogHandle, intent: PaymentIntent,
+                annotations: Mapping[str, str] | None) -> ApprovalDecision:
+        self._catch_up(handle)
+        state = self.state
+        intent_id = intent.intent_id
+        known = state.location(intent_id)
+        if known is not None:
+            return self._decision_at(handle, *known)
+        policy = self._policy
+        cost_usd = intent.cost_usd
+        cost = to_micro(cost_usd)
+        cost_text = format_usd(cost_usd)
+        now = self._clock()
+        ts = _format_ts(now)
+        chain = intent.chain or policy.default_chain
+        token = intent.token or policy.default_token
+        agent, vendor, business = intent.agent, intent.vendor, intent.business_id
+        day, month = ts[:10], ts[:7]
+        # The six budget keys, built once: the check reads them and the reservation adds to them.
+        keys = (("agent", agent, day), ("agent", agent, month), ("vendor", vendor, day),
+                ("vendor", vendor, month), ("business", business, day), ("business", business, month))
+        reasons = self._failed_rules(intent, policy, cost, cost_text, chain, token, keys)
+        if reasons:
+            decision = "denied"
+        elif self._threshold_micro is not None and cost > self._threshold_micro:
+            decision = "pending_review"
+            reasons = [
+                f"review_threshold: {cost_text} USDC is above the review threshold "
+                f"of {format_usd(policy.review_threshold_usd)} USDC; waiting for a person"
+            ]
+        else:
+            decision = "approved"
+        # Keys in canonical (sorted) order: the line is then encoded without sorting.
+        body = {
+            "agent": agent,
+            "business_id": business,
+            "chain": chain,
+            "component": intent.component,
+            "cost_usd": cost_text,
+            "decision": decision,
+            "decision_id": self._new_id(),
+            "intent_id": intent_id,
+            "policy": policy.hash,
+            "prev_hash": self._last_hash,
+            "reasons": reasons,
+            "strategy": intent.strategy,
+            "token": token,
+            "ts": ts,
+            "vendor": vendor,
+        }
+        if intent.mandate_id is not None:
+            body["mandate_id"] = intent.mandate_id
+        if annotations:
+            for key, value in annotations.items():
+                if key not in body and isinstance(value, str):
+                    body[key] = value
+        clean = self._log_offset == handle.size  # everything read, so the file ends with a whole line
+        digest, offset, length = self.log.append_body_locked(handle, body, flat=True, clean=clean)
+        self._last_hash = digest
+        self._log_offset = handle.size
+        state.add_new_decision(intent_id, decision, cost, agent, vendor, business, ts, offset, length, keys)
+        # The returned decision is built from values validated above (the intent) or produced
+        # here; validating them again would only repeat that work.
+        body["hash"] = digest
+        body["ts"] = now
+        body["cost_usd"] = cost_usd
+        return _construct_decision(body)
 
     def _failed_rules(self, intent: PaymentIntent, policy: Policy, cost: int, cost_text: str, chain: str,
                       token: str, keys: tuple[tuple[str, str, str], ...]) -> list[str]:
