@@ -139,7 +139,8 @@ class SpendState:
             if ts[:7] < self.horizon:
                 self.archived[intent_id] = (offset << 24) | length
                 return
-        state = IntentState(decision, micro, _intern(agent), _intern(vendor), _intern(business), ts, offset, length)
+        intern = sys.intern  # validated strings: no type check needed
+        state = IntentState(decision, micro, intern(agent), intern(vendor), intern(business), ts, offset, length)
         self.intents[intent_id] = state
         released = self.latest_status.get(intent_id) in RELEASING_STATUSES
         state.released = released
