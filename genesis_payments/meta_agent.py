@@ -28,6 +28,7 @@ from pydantic import ValidationError
 
 from genesis_payments.approval_log import GENESIS_HASH, ApprovalLog, LogHandle
 from genesis_payments.errors import InvalidRecord, LedgerError, PaymentsError
+from genesis_payments.file_watch import FileWatch, fork_generation
 from genesis_payments.jsonl import IncrementalReader, describe_validation_error, iter_lines
 from genesis_payments.money import format_usd, from_micro, to_micro
 from genesis_payments.policy import Policy, load_policy_file, policy_file_identity
@@ -98,7 +99,6 @@ _ZERO = timedelta(0)
 
 
 _READ_CHUNK = 8 << 20
-_UNSET: Any = object()
 
 
 def _previous_month(moment: datetime) -> str:
@@ -114,7 +114,22 @@ def _format_ts(moment: datetime) -> str:
         if moment.utcoffset() != _ZERO:
             return format_utc(moment)
         moment = moment.replace(tzinfo=UTC)
-    return moment.isoformat(timespec="microseconds")
+    text = moment.isoformat()  # faster than timespec="microseconds", which only differs here:
+    return text if moment.microsecond else text[:19] + ".000000" + text[19:]
+
+
+def _budget_reason(spend_key: tuple[str, str, str], period: str, reserved: int, cost_text: str, limit: int) -> str:
+    scope, key, when = spend_key
+    return (
+        f"{scope}_{period}_budget: {scope} {key!r} has {format_usd(from_micro(reserved))} USDC "
+        f"reserved for {when}; {cost_text} more would exceed its {period} budget "
+        f"of {format_usd(from_micro(limit))} USDC"
+    )
+
+
+# Per shape of decision (its keys in order): the extra keys and the set of keys given.
+_SHAPES: dict[tuple[str, ...], tuple[tuple[str, ...], frozenset[str]]] = {}
+_set_attr = object.__setattr__
 
 
 def _construct_decision(fields: dict[str, Any]) -> ApprovalDecision:
@@ -122,14 +137,21 @@ def _construct_decision(fields: dict[str, Any]) -> ApprovalDecision:
 
     This is what `model_construct` does, minus its per-field default handling (every field is set).
     """
+    shape = tuple(fields)
+    known = _SHAPES.get(shape)
+    if known is None:
+        known = (tuple(k for k in shape if k not in _DECISION_FIELDS), frozenset(shape))
+        if len(_SHAPES) < 256:  # annotations make new shapes; a few are enough to cache
+            _SHAPES[shape] = known
+    extra_keys, given = known
+    extra = {k: fields.pop(k) for k in extra_keys} if extra_keys else {}
+    if "resolved_by" not in fields:
+        fields["resolved_by"] = None
     decision = ApprovalDecision.__new__(ApprovalDecision)
-    extra = {k: fields.pop(k) for k in fields.keys() - _DECISION_FIELDS}
-    keys = set(fields)
-    fields.setdefault("resolved_by", None)
-    object.__setattr__(decision, "__dict__", fields)
-    object.__setattr__(decision, "__pydantic_extra__", extra)
-    object.__setattr__(decision, "__pydantic_fields_set__", keys | extra.keys())
-    object.__setattr__(decision, "__pydantic_private__", None)
+    _set_attr(decision, "__dict__", fields)
+    _set_attr(decision, "__pydantic_extra__", extra)
+    _set_attr(decision, "__pydantic_fields_set__", set(given))
+    _set_attr(decision, "__pydantic_private__", None)
     return decision
 
 
@@ -151,6 +173,8 @@ class GenesisMetaAgent:
         self._fixed_policy = policy
         self._policy_path = str(self.settings.effective_policy_path)
         self._policy_identity: tuple[int, int, int] | bool | None = False
+        self._policy_watch = FileWatch(self._policy_path)
+        self._policy_failed = False
         self._policy: Policy = policy if policy is not None else self._reload_policy()
         self._use_policy(self._policy)
         self.state = SpendState(horizon=_previous_month(clock()))
@@ -160,6 +184,24 @@ class GenesisMetaAgent:
         self._events = IncrementalReader(self.settings.transactions_path, PaymentEvent)
         self._events_identity: tuple[int, int, int] | None = None
         self._events_path = str(self._events.path)
+        self._events_watch = FileWatch(self._events_path)
+        self._random = b""
+        self._random_at = 0
+        self._random_fork = -1
+
+    def _new_id(self) -> str:
+        """A random 128-bit hex decision id; the OS is asked for 4 KiB at a time, not for each id.
+
+        Called under the log's lock (so one thread at a time per agent); a forked child draws
+        fresh bytes rather than repeat its parent's.
+        """
+        at = self._random_at
+        if at >= len(self._random) or self._random_fork != fork_generation():
+            self._random = os.urandom(4096)
+            self._random_fork = fork_generation()
+            at = 0
+        self._random_at = at + 16
+        return self._random[at:at + 16].hex()
 
     @property
     def policy(self) -> Policy:
@@ -177,55 +219,83 @@ class GenesisMetaAgent:
         the decision (e.g. the `flow_run_id` of a Prefect run waiting for its review).
         """
         intent = coerce_intent(intent)
-        with self.log.locked() as handle:
-            self._catch_up(handle)
-            known = self.state.location(intent.intent_id)
-            if known is not None:
-                return self._decision_at(handle, *known)
-            policy = self._policy
-            cost = to_micro(intent.cost_usd)
-            now = self._clock()
-            ts = _format_ts(now)
-            chain = intent.chain or policy.default_chain
-            token = intent.token or policy.default_token
-            reasons = self._failed_rules(intent, policy, cost, chain, token, ts)
-            if reasons:
-                decision = "denied"
-            elif self._threshold_micro is not None and cost > self._threshold_micro:
-                decision = "pending_review"
-                reasons = [
-                    f"review_threshold: {format_usd(intent.cost_usd)} USDC is above the review threshold "
-                    f"of {format_usd(policy.review_threshold_usd)} USDC; waiting for a person"
-                ]
-            else:
-                decision = "approved"
-            body = {
-                "decision_id": os.urandom(16).hex(),
-                "ts": ts,
-                "intent_id": intent.intent_id,
-                "agent": intent.agent,
-                "vendor": intent.vendor,
-                "component": intent.component,
-                "strategy": intent.strategy,
-                "cost_usd": format_usd(intent.cost_usd),
-                "business_id": intent.business_id,
-                "chain": chain,
-                "token": token,
-                "decision": decision,
-                "reasons": reasons,
-                "policy": policy.hash,
-                "prev_hash": self._last_hash,
-            }
-            if intent.mandate_id is not None:
-                body["mandate_id"] = intent.mandate_id
-            if annotations:
-                for key, value in annotations.items():
-                    if key not in body and isinstance(value, str):
-                        body[key] = value
-            return self._append(handle, body, now, intent.cost_usd, cost)
+        log = self.log
+        handle = log._acquire()  # `with log.locked()`, minus its context object on the hot path
+        try:
+            return self._decide(handle, intent, annotations)
+        finally:
+            log._release(handle)
 
-    def _failed_rules(self, intent: PaymentIntent, policy: Policy, cost: int, chain: str, token: str,
-                      ts: str) -> list[str]:
+    def _decide(self, handle: LogHandle, intent: PaymentIntent,
+                annotations: Mapping[str, str] | None) -> ApprovalDecision:
+        self._catch_up(handle)
+        state = self.state
+        intent_id = intent.intent_id
+        known = state.location(intent_id)
+        if known is not None:
+            return self._decision_at(handle, *known)
+        policy = self._policy
+        cost_usd = intent.cost_usd
+        cost = to_micro(cost_usd)
+        cost_text = format_usd(cost_usd)
+        now = self._clock()
+        ts = _format_ts(now)
+        chain = intent.chain or policy.default_chain
+        token = intent.token or policy.default_token
+        agent, vendor, business = intent.agent, intent.vendor, intent.business_id
+        day, month = ts[:10], ts[:7]
+        # The six budget keys, built once: the check reads them and the reservation adds to them.
+        keys = (("agent", agent, day), ("agent", agent, month), ("vendor", vendor, day),
+                ("vendor", vendor, month), ("business", business, day), ("business", business, month))
+        reasons = self._failed_rules(intent, policy, cost, cost_text, chain, token, keys)
+        if reasons:
+            decision = "denied"
+        elif self._threshold_micro is not None and cost > self._threshold_micro:
+            decision = "pending_review"
+            reasons = [
+                f"review_threshold: {cost_text} USDC is above the review threshold "
+                f"of {format_usd(policy.review_threshold_usd)} USDC; waiting for a person"
+            ]
+        else:
+            decision = "approved"
+        # Keys in canonical (sorted) order: the line is then encoded without sorting.
+        body = {
+            "agent": agent,
+            "business_id": business,
+            "chain": chain,
+            "component": intent.component,
+            "cost_usd": cost_text,
+            "decision": decision,
+            "decision_id": self._new_id(),
+            "intent_id": intent_id,
+            "policy": policy.hash,
+            "prev_hash": self._last_hash,
+            "reasons": reasons,
+            "strategy": intent.strategy,
+            "token": token,
+            "ts": ts,
+            "vendor": vendor,
+        }
+        if intent.mandate_id is not None:
+            body["mandate_id"] = intent.mandate_id
+        if annotations:
+            for key, value in annotations.items():
+                if key not in body and isinstance(value, str):
+                    body[key] = value
+        clean = self._log_offset == handle.size  # everything read, so the file ends with a whole line
+        digest, offset, length = self.log.append_body_locked(handle, body, flat=True, clean=clean)
+        self._last_hash = digest
+        self._log_offset = handle.size
+        state.add_new_decision(intent_id, decision, cost, agent, vendor, business, ts, offset, length, keys)
+        # The returned decision is built from values validated above (the intent) or produced
+        # here; validating them again would only repeat that work.
+        body["hash"] = digest
+        body["ts"] = now
+        body["cost_usd"] = cost_usd
+        return _construct_decision(body)
+
+    def _failed_rules(self, intent: PaymentIntent, policy: Policy, cost: int, cost_text: str, chain: str,
+                      token: str, keys: tuple[tuple[str, str, str], ...]) -> list[str]:
         reasons: list[str] = []
         vendor = intent.vendor
         if self._allowlist is not None and vendor not in self._allowlist:
@@ -240,27 +310,29 @@ class GenesisMetaAgent:
             reasons.append(f"mandate_flagged: mandate {intent.mandate_id!r} is flagged")
         if self._max_micro is not None and cost > self._max_micro:
             reasons.append(
-                f"over_intent_maximum: {format_usd(intent.cost_usd)} USDC is over the per-intent maximum "
+                f"over_intent_maximum: {cost_text} USDC is over the per-intent maximum "
                 f"of {format_usd(policy.max_intent_usd)} USDC"
             )
-        day, month = ts[:10], ts[:7]
-        spent = self.state.spent
+        spent_get = self.state.spent.get
         limits = self._limits
-        for scope, key in (("agent", intent.agent), ("vendor", intent.vendor), ("business", intent.business_id)):
-            for period, when in (("daily", day), ("monthly", month)):
-                limit_key = (scope, key, period)
-                limit = limits.get(limit_key, _UNSET)
-                if limit is _UNSET:
-                    limit = limits[limit_key] = policy.limit_micro(scope, key, period)
-                if limit is None:
-                    continue
-                reserved = spent.get((scope, key, when), 0)
-                if reserved + cost > limit:
-                    reasons.append(
-                        f"{scope}_{period}_budget: {scope} {key!r} has {format_usd(from_micro(reserved))} USDC "
-                        f"reserved for {when}; {format_usd(intent.cost_usd)} more would exceed its {period} budget "
-                        f"of {format_usd(from_micro(limit))} USDC"
-                    )
+        for index in (0, 2, 4):
+            spend_key = keys[index]
+            pair_key = spend_key[:2]
+            pair = limits.get(pair_key)
+            if pair is None:
+                scope, key = pair_key
+                pair = limits[pair_key] = (policy.limit_micro(scope, key, "daily"),
+                                           policy.limit_micro(scope, key, "monthly"))
+            daily, monthly = pair
+            if daily is not None:
+                reserved = spent_get(spend_key, 0)
+                if reserved + cost > daily:
+                    reasons.append(_budget_reason(spend_key, "daily", reserved, cost_text, daily))
+            if monthly is not None:
+                month_key = keys[index + 1]
+                reserved = spent_get(month_key, 0)
+                if reserved + cost > monthly:
+                    reasons.append(_budget_reason(month_key, "monthly", reserved, cost_text, monthly))
         return reasons
 
     # -- reviews ---------------------------------------------------------------------------------
@@ -372,10 +444,15 @@ class GenesisMetaAgent:
 
     def _catch_up(self, handle: LogHandle) -> list[ApprovalDecision]:
         """Under the lock: apply the policy file, other writers' decisions and new payment events."""
-        if self._fixed_policy is None:
-            identity = policy_file_identity(self._policy_path)
-            if identity != self._policy_identity:
-                self._use_policy(self._reload_policy())
+        if self._fixed_policy is None and (self._policy_failed or self._policy_watch.maybe_changed()):
+            # One fstat when nothing changed; the path is looked at again when something may have,
+            # and before every decision while the file is broken (each one must fail until fixed).
+            if not (self._policy_watch.absent and self._policy_identity is None and not self._policy_failed):
+                identity = policy_file_identity(self._policy_path)
+                if identity != self._policy_identity:
+                    self._policy_failed = True
+                    self._use_policy(self._reload_policy())
+                    self._policy_failed = False
         if handle.identity != self._log_identity or handle.size < self._log_offset:
             self._reload_log(handle)
         elif handle.size > self._log_offset:
@@ -388,7 +465,7 @@ class GenesisMetaAgent:
     def _use_policy(self, policy: Policy) -> None:
         # Limits in micro-USDC, computed once per policy rather than once per decision.
         self._policy = policy
-        self._limits: dict[tuple[str, str, str], int | None] = {}
+        self._limits: dict[tuple[str, str], tuple[int | None, int | None]] = {}  # (scope, id) -> (daily, monthly)
         self._allowlist = None if policy.vendor_allowlist is None else frozenset(policy.vendor_allowlist)
         self._flagged_agents = frozenset(policy.flagged_agents)
         self._flagged_mandates = frozenset(policy.flagged_mandates)
@@ -433,6 +510,9 @@ class GenesisMetaAgent:
             self._log_offset += end
 
     def _read_events(self) -> None:
+        watch = self._events_watch
+        if not watch.maybe_changed() or (watch.absent and self._events_identity is None):
+            return
         try:
             stat = os.stat(self._events_path)
             identity: tuple[int, int, int] | None = (stat.st_ino, stat.st_size, stat.st_mtime_ns)

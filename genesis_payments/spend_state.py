@@ -124,6 +124,32 @@ class SpendState:
         if decision == "pending_review":
             heapq.heappush(self.review_deadlines, (record["ts"], intent_id))
 
+    def add_new_decision(self, intent_id: str, decision: str, micro: int, agent: str, vendor: str, business: str,
+                         ts: str, offset: int, length: int, keys: tuple[tuple[str, str, str], ...]) -> None:
+        """The meta agent's own first decision of an intent it has no decision for (hot path).
+
+        The same effect as `apply_decision` on that line, from values the agent already has:
+        `keys` are the intent's six budget keys (agent, vendor, business; day then month).
+        """
+        if decision == "pending_review":
+            self.pending_ids.add(intent_id)
+            heapq.heappush(self.review_deadlines, (ts, intent_id))
+        else:
+            self.pending_ids.discard(intent_id)
+            if ts[:7] < self.horizon:
+                self.archived[intent_id] = (offset << 24) | length
+                return
+        intern = sys.intern  # validated strings: no type check needed
+        state = IntentState(decision, micro, intern(agent), intern(vendor), intern(business), ts, offset, length)
+        self.intents[intent_id] = state
+        released = self.latest_status.get(intent_id) in RELEASING_STATUSES
+        state.released = released
+        if released or decision not in RESERVING or state.month < self.horizon:
+            return
+        spent = self.spent
+        for key in keys:
+            spent[key] = spent.get(key, 0) + micro
+
     def apply_decision_line(self, raw: bytes, offset: int) -> str | None:
         """Parse and apply one line; returns its `hash`, or None for a line that is not a decision."""
         try:
