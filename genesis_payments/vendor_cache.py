@@ -30,6 +30,7 @@ from pydantic import ValidationError
 
 from genesis_payments.errors import LedgerError, PaymentsError
 from genesis_payments.files import read_json_file, write_json_atomic
+from genesis_payments.jsonl import describe_validation_error
 from genesis_payments.money import format_usd, from_micro
 from genesis_payments.records import VendorCapabilities
 from genesis_payments.settings import Settings
@@ -194,7 +195,8 @@ class VendorCapabilityCache:
         try:
             caps = VendorCapabilities.model_validate(data)
         except ValidationError as exc:
-            self.last_error = f"lookup of vendor {vendor!r} returned invalid capabilities: {exc.errors()[:1]}"
+            problem = describe_validation_error(exc)
+            self.last_error = f"lookup of vendor {vendor!r} returned invalid capabilities: {problem}"
             log.warning("vendor cache: %s", self.last_error)
             return None
         with self._locked():

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.exporter import append_lines, fetch, free_port, parse_samples, payment_event, sample
+from tests.support.exporter import append_lines, fetch, parse_samples, payment_event, sample
+from tests.support.prefect_server import free_port
 
 WORKTREE = Path(__file__).resolve().parent.parent
 

@@ -22,7 +22,8 @@ from genesis_payments.exporter import ExporterServer
 from genesis_payments.metrics import PaymentsCollector
 from genesis_payments.settings import Settings
 from genesis_payments.wallets import FakeWallets
-from tests.support.exporter import append_lines, fetch, free_port, payment_event
+from tests.support.exporter import append_lines, fetch, payment_event
+from tests.support.prefect_server import free_port
 
 RULES_DIR = Path(__file__).resolve().parent.parent / "deployments" / "prometheus"
 NOW = datetime(2026, 11, 26, 4, 0, 0, tzinfo=UTC)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 import urllib.request
 from collections.abc import Iterable
 from decimal import Decimal
@@ -69,8 +68,3 @@ def sample(samples: dict, name: str, **labels: str) -> Decimal | None:
 def samples_named(samples: dict, name: str) -> dict[frozenset, Decimal]:
     return {labels: value for (n, labels), value in samples.items() if n == name}
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]

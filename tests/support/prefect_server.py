@@ -16,6 +16,8 @@ from pathlib import Path
 
 import httpx
 
+from deployments.serve import wait_for_health
+
 PREFECT = [sys.executable, "-m", "prefect"]
 TERMINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
 
@@ -72,18 +74,11 @@ class PrefectStack:
             raise AssertionError(f"{' '.join(argv[2:])} failed:\n{done.stdout}\n{done.stderr}")
         return done
 
-    def wait_healthy(self, timeout: float = 120) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{self.api_url}/health", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            if self.processes[0].poll() is not None:
-                break
-            time.sleep(0.5)
-        raise AssertionError(f"Prefect server did not start:\n{self.tail_logs()}")
+    def wait_healthy(self) -> None:
+        try:
+            wait_for_health(self.api_url, self.processes[0])
+        except RuntimeError as exc:
+            raise AssertionError(f"{exc}\n{self.tail_logs()}") from None
 
     def api(self, method: str, path: str, **kwargs) -> httpx.Response:
         # SQLite under a busy worker answers 503 now and then; Prefect's own client retries too.
