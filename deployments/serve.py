@@ -119,7 +119,12 @@ def _wait_for_deployments(names: list[str], timeout: float = 120) -> bool:
     return False
 
 
-def serve(*, prefect_port: int = 4200, log: Callable[[str], None] = print) -> None:
+def say(message: str) -> None:
+    # Flushed: under a process manager stdout is a pipe, and the UI address must show at once.
+    print(message, flush=True)
+
+
+def serve(*, prefect_port: int = 4200, log: Callable[[str], None] = say) -> None:
     from genesis_payments.settings import Settings
     from tasks.runtime_settings import load_runtime_settings
 
