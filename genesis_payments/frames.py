@@ -73,7 +73,8 @@ def _read_frame(
         try:
             for data, end in _blocks(path, torn):
                 # `validate_line` and `_SMALL_BLOCK` are looked up here, so tests can watch or tune them.
-                read = read_block(spec, data, line, path, end=end, validator=validate_line, small_block=_SMALL_BLOCK)
+                read = read_block(spec, data, line, path, end=end, validator=validate_line, small_block=_SMALL_BLOCK,
+                                  columns=wanted)
                 if read.table.num_rows:
                     parts.append(_to_frame(read, wanted))
                 bad.extend(read.bad_lines)

@@ -3,9 +3,13 @@
 The jobs' frames (`frames.py`) and the exporter (`event_columns.py` → `event_tail.py`,
 `payment_tally.py`) both read `transactions.jsonl` (and the jobs `finance_ledger.jsonl`) here.
 
-Validating a million lines one pydantic model at a time takes most of a minute; parsing them with
-pyarrow and checking every field with vectorised kernels takes about a second. The fast path only
-*accepts*, and only when it is certain: a line is taken from it when it is a plain one-object line
+Validating a million lines one pydantic model at a time takes most of a minute. Three tiers, each
+of which only *accepts*, and only when it is certain:
+1. `flat_lines`: the lines in this project's own compact form (a flat object of plain ASCII
+   strings), read and checked in one compiled pass — a few ms per MB;
+2. the lines it leaves: parsed with pyarrow and checked with vectorised kernels (the general path);
+3. every line either tier doubts: the exact per-line validator.
+In the general path a line is taken when it is a plain one-object line
 (no byte pyarrow reads more leniently than `json`, see `_doubtful_lines`) and every field is in the
 canonical form this project's writers produce (money `"12.5"`, timestamps
 `…T03:00:00.123456+00:00` or `…Z`, ASCII ids). Every other line, and every piece pyarrow refuses,
@@ -21,9 +25,10 @@ field as `timestamp[us, UTC]`. Optional fields are null when absent.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +37,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pajson
 
+from genesis_payments import flat_lines
 from genesis_payments.jsonl import MAX_NESTING, BadLine, BadLineError, validate_line
 from genesis_payments.money import MAX_USD, MICRO_PER_USD, to_micro
 from genesis_payments.records import PAYMENT_STATUSES, FinanceEntry, PaymentEvent, Record
@@ -67,7 +73,18 @@ class RecordSpec:
     def parse_schema(self) -> pa.Schema:
         return pa.schema([(name, pa.string()) for name in self.fields])
 
-    @property
+    @cached_property
+    def flat(self) -> flat_lines.FlatRecord:
+        """This kind for the compiled pass of `flat_lines`."""
+        return flat_lines.FlatRecord(
+            keys=tuple(self.fields),
+            kinds=tuple(flat_lines.KINDS.get(kind, flat_lines.ENUM) for kind in self.fields.values()),
+            required=tuple(not kind.startswith("opt_") for kind in self.fields.values()),
+            enums=tuple(self.enums.get(kind, ()) for kind in self.fields.values()),
+            max_micro=_MAX_MICRO,
+        )
+
+    @cached_property
     def schema(self) -> pa.Schema:
         """The validated columns: `line`, then each field (money as `amount_micro`)."""
         columns = [pa.field("line", pa.int64())]
@@ -113,17 +130,24 @@ class ColumnsRead:
 
 def read_block(
     spec: RecordSpec, data: bytes, first_line: int, path: Path, *, start: int = 0, end: int | None = None,
-    validator: Validator = validate_line, small_block: int = SMALL_BLOCK,
+    validator: Validator = validate_line, small_block: int = SMALL_BLOCK, columns: Sequence[str] | None = None,
 ) -> ColumnsRead:
-    """Lines `data[start:end]` (complete lines, each ending in `\\n`), numbered from `first_line`."""
-    reader = _BlockReader(spec, Path(path), validator, small_block)
+    """Lines `data[start:end]` (complete lines, each ending in `\\n`), numbered from `first_line`.
+
+    `columns` picks the output columns (names of `spec.schema`; all by default). Every line is
+    validated as a whole record whichever columns are asked for.
+    """
+    schema = spec.schema if columns is None else _selected(spec.schema, columns)
+    # The line numbers are always read: they order the pieces and place the bad lines.
+    with_lines = schema if "line" in schema.names else _selected(spec.schema, ["line", *schema.names])
+    reader = _BlockReader(spec, Path(path), validator, small_block, with_lines)
     block = _Block(data, start, len(data) if end is None else end)
     tables: list[pa.Table] = []
     bad: list[BadLine] = []
     if block.end - block.start <= _PARALLEL_FROM:  # a scrape's few new lines: no thread hand-off
         count = reader.read(block, first_line, tables, bad)
     else:
-        # Pieces parsed and checked in worker threads (pyarrow and its kernels free the GIL).
+        # Pieces read in worker threads (the compiled pass, pyarrow and its kernels free the GIL).
         pieces = _split(block, _PARSE_THREADS)
         firsts = np.cumsum([first_line] + [_line_count(piece) for piece in pieces[:-1]])
         parts = list(_pool().map(lambda job: reader.read_alone(*job), zip(pieces, firsts.tolist(), strict=True)))
@@ -132,9 +156,9 @@ def read_block(
             tables += piece_tables
             bad += piece_bad
             count += piece_count
-    tables = [t for t in tables if t.num_rows]
+    tables = [t.select(with_lines.names) for t in tables if t.num_rows]
     if not tables:
-        table = spec.schema.empty_table()
+        table = with_lines.empty_table()
     elif len(tables) == 1:
         table = tables[0]
     else:
@@ -143,7 +167,14 @@ def read_block(
         if not (np.diff(lines) > 0).all():
             table = table.sort_by("line")
     bad.sort(key=lambda b: b.line)
-    return ColumnsRead(table, bad, count)
+    return ColumnsRead(table.select(schema.names), bad, count)
+
+
+def _selected(schema: pa.Schema, columns: Sequence[str]) -> pa.Schema:
+    unknown = [name for name in columns if name not in schema.names]
+    if unknown:
+        raise ValueError(f"unknown columns {unknown}; choose from {schema.names}")
+    return pa.schema([schema.field(name) for name in columns])
 
 
 @dataclass
@@ -179,6 +210,7 @@ class _BlockReader:
     path: Path
     validator: Validator
     small_block: int
+    schema: pa.Schema  # the output columns
 
     def read_alone(self, block: _Block, first_line: int) -> tuple[list[pa.Table], list[BadLine], int]:
         tables: list[pa.Table] = []
@@ -187,7 +219,57 @@ class _BlockReader:
         return tables, bad, count
 
     def read(self, block: _Block, first_line: int, tables: list[pa.Table], bad: list[BadLine]) -> int:
-        """Append the block's good rows to `tables` and its bad lines to `bad`; return its line count."""
+        """Append the block's good rows to `tables` and its bad lines to `bad`; return its line count.
+
+        The compiled pass of `flat_lines` takes the lines in this project's own form; the rest (another
+        writer's spacing, extra fields, escapes, anything doubtful or bad) go the general way.
+        """
+        scan = flat_lines.scan(self.spec.flat, block.data, block.start, block.end, max_line=LONG_LINE)
+        count = len(scan.line_ends)
+        if scan.ok.all():
+            if count:
+                tables.append(self._flat_table(scan, None, first_line))
+            return count
+        others = np.flatnonzero(~scan.ok)
+        if len(others) == count:
+            return self._general(block, first_line, tables, bad)
+        tables.append(self._flat_table(scan, np.flatnonzero(scan.ok), first_line))
+        # The other lines, gathered into a block of their own and numbered back afterwards.
+        line_starts = np.concatenate(([block.start], scan.line_ends[:-1] + 1))
+        text = b"".join(block.data[line_starts[i]: scan.line_ends[i] + 1] for i in others.tolist())
+        numbers = first_line + others
+        some_tables: list[pa.Table] = []
+        some_bad: list[BadLine] = []
+        self._general(_Block(text, 0, len(text)), 0, some_tables, some_bad)
+        for table in some_tables:
+            lines = pa.array(numbers[table.column("line").to_numpy()])
+            tables.append(table.set_column(table.schema.get_field_index("line"), "line", lines))
+        bad.extend(BadLine(b.file, int(numbers[b.line]), b.reason) for b in some_bad)
+        return count
+
+    def _flat_table(self, scan: flat_lines.FlatScan, rows: np.ndarray | None, first_line: int) -> pa.Table:
+        """The output columns of the given rows of a flat scan (all of them for None)."""
+        rows = np.arange(len(scan.ok)) if rows is None else rows
+        names = ["amount_usd" if out.name == "amount_micro" else out.name for out in self.schema]
+        text = [self._field_index[name] for name, out in zip(names, self.schema, strict=True)
+                if out.type == pa.string()]
+        strings = iter(scan.strings(text, rows))
+        arrays = []
+        for name, out in zip(names, self.schema, strict=True):
+            if name == "line":
+                arrays.append(pa.array(first_line + rows))
+            elif out.type == pa.string():
+                arrays.append(next(strings))
+            else:  # money as int micro-USDC, timestamps as µs since the epoch
+                arrays.append(scan.numbers_of(self._field_index[name], rows, out.type))
+        return pa.Table.from_arrays(arrays, schema=self.schema)
+
+    @cached_property
+    def _field_index(self) -> dict[str, int]:
+        return {name: k for k, name in enumerate(self.spec.fields)}
+
+    def _general(self, block: _Block, first_line: int, tables: list[pa.Table], bad: list[BadLine]) -> int:
+        """pyarrow's parse and the vectorised checks, with the exact validator for doubtful lines."""
         view = block.view()
         ends = np.flatnonzero(view == 0x0A)
         count = len(ends)
@@ -210,8 +292,8 @@ class _BlockReader:
                 self._exactly(block.lines(), range(count), first_line, tables, bad)
                 return count
             # Narrow a doubtful block down by halves, so one bad line costs a few small exact reads.
-            left = self.read(halves[0], first_line, tables, bad)
-            return left + self.read(halves[1], first_line + left, tables, bad)
+            left = self._general(halves[0], first_line, tables, bad)
+            return left + self._general(halves[1], first_line + left, tables, bad)
         table, nested = parsed
         if nested:
             doubtful |= _deeply_nested(block, ends)
