@@ -54,11 +54,13 @@ def paths(root: Path) -> tuple[Path, Path]:
 
 def run_library(root: Path, now: datetime) -> dict[str, int]:
     from genesis_payments.frames import read_finance_entries_frame, read_payment_events_frame
+    from genesis_payments.id_codes import IdCodes
     from genesis_payments.reconciliation import ENTRY_COLUMNS_NEEDED, EVENT_COLUMNS_NEEDED, reconcile
 
     tx, ledger = paths(root)
-    events = read_payment_events_frame(tx, columns=EVENT_COLUMNS_NEEDED)
-    entries = read_finance_entries_frame(ledger, columns=ENTRY_COLUMNS_NEEDED)
+    payment_ids = IdCodes()  # as flows/ledger_sync.py reads them
+    events = read_payment_events_frame(tx, columns=EVENT_COLUMNS_NEEDED, id_codes=payment_ids)
+    entries = read_finance_entries_frame(ledger, columns=ENTRY_COLUMNS_NEEDED, id_codes=payment_ids)
     result = reconcile(events.frame, entries.frame, now=now, grace_seconds=GRACE_SECONDS)
     return {**result.counts, "bad_lines": len(events.bad_lines) + len(entries.bad_lines)}
 
@@ -143,7 +145,9 @@ def measure(name: str, root: Path, now: datetime) -> dict:
     if name == "duckdb":
         import duckdb  # noqa: F401
     if name == "library":
+        import genesis_payments.flat_kernels  # the compiler is imported lazily by the readers: import it here
         import genesis_payments.frames
+        import genesis_payments.id_codes_kernels
         import genesis_payments.reconciliation  # noqa: F401
 
     start = time.perf_counter()

@@ -6,6 +6,7 @@ from prefect import flow
 
 from flows._delivery import Message, deliver
 from genesis_payments.alert_state import fingerprint
+from genesis_payments.id_codes import IdCodes
 from genesis_payments.job_messages import ledger_sync_alert, ledger_sync_summary
 from genesis_payments.job_results import job_report
 from genesis_payments.reconciliation import (
@@ -26,8 +27,10 @@ def ledger_sync() -> dict:
     """Captured payments vs finance debits net of refunds; recent activity waits for the next run."""
     settings = load_runtime_settings()
     report = JobReport(job=JOB)
-    events = read_payment_events(settings, columns=EVENT_COLUMNS_NEEDED)
-    entries = read_finance_entries(settings, columns=ENTRY_COLUMNS_NEEDED)
+    # Both ledgers' payment ids coded by one table, so reconcile groups by the codes as they are.
+    payment_ids = IdCodes()
+    events = read_payment_events(settings, columns=EVENT_COLUMNS_NEEDED, id_codes=payment_ids)
+    entries = read_finance_entries(settings, columns=ENTRY_COLUMNS_NEEDED, id_codes=payment_ids)
     result = reconcile(events.frame, entries.frame, now=report.started_at,
                        grace_seconds=settings.ledger_sync_grace_seconds)
     bad_lines = events.bad_lines + entries.bad_lines

@@ -10,6 +10,10 @@ and reason on every line are `read_jsonl`'s, and a bad line is never counted int
 `columns=` selects the frame's columns; every line is still validated as a whole record, so the
 bad lines reported do not depend on the columns asked for.
 
+`id_codes=` (an `IdCodes` shared by the readers of one job) makes `payment_id` an Arrow dictionary
+column of 4-byte codes instead of a string column: two frames read with the same `IdCodes` have
+codes that name the same payments, and the earlier frame's dictionary is a prefix of the later one's.
+
 Column types: ids and names are pandas strings (Arrow-backed), `status` and `kind` categoricals of
 their allowed values, `amount_micro` and `line` int64, `ts`/`valid_before` `datetime64[us, UTC]`.
 """
@@ -17,6 +21,7 @@ their allowed values, `amount_micro` and `line` int64, `ts`/`valid_before` `date
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +32,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from genesis_payments.errors import LedgerError
+from genesis_payments.id_codes import IdCodes
 from genesis_payments.jsonl import BadLine, validate_line
 from genesis_payments.ledger_columns import ENTRY_SPEC, EVENT_SPEC, ColumnsRead, RecordSpec, read_block
 
@@ -48,18 +54,23 @@ class FrameRead:
     bad_lines: list[BadLine] = field(default_factory=list)
 
 
-def read_payment_events_frame(path: Path, columns: Sequence[str] | None = None) -> FrameRead:
+def read_payment_events_frame(
+    path: Path, columns: Sequence[str] | None = None, id_codes: IdCodes | None = None
+) -> FrameRead:
     """`transactions.jsonl` as a frame with the columns of `EVENT_COLUMNS` (or the `columns` asked for)."""
-    return _read_frame(Path(path), EVENT_SPEC, EVENT_COLUMNS, columns)
+    return _read_frame(Path(path), EVENT_SPEC, EVENT_COLUMNS, columns, id_codes)
 
 
-def read_finance_entries_frame(path: Path, columns: Sequence[str] | None = None) -> FrameRead:
+def read_finance_entries_frame(
+    path: Path, columns: Sequence[str] | None = None, id_codes: IdCodes | None = None
+) -> FrameRead:
     """`finance_ledger.jsonl` as a frame with the columns of `ENTRY_COLUMNS` (or the `columns` asked for)."""
-    return _read_frame(Path(path), ENTRY_SPEC, ENTRY_COLUMNS, columns)
+    return _read_frame(Path(path), ENTRY_SPEC, ENTRY_COLUMNS, columns, id_codes)
 
 
 def _read_frame(
-    path: Path, spec: RecordSpec, all_columns: tuple[str, ...], columns: Sequence[str] | None
+    path: Path, spec: RecordSpec, all_columns: tuple[str, ...], columns: Sequence[str] | None,
+    id_codes: IdCodes | None,
 ) -> FrameRead:
     wanted = tuple(all_columns if columns is None else columns)
     unknown = [c for c in wanted if c not in all_columns]
@@ -70,22 +81,40 @@ def _read_frame(
     if path.exists():
         line = 1
         torn: list[bool] = []
+
+        def take(read: ColumnsRead) -> None:
+            """Add a block read with its lines numbered from 1: renumbered from `line` here, since
+            how many lines came before is known only once the blocks before it are read."""
+            nonlocal line
+            if line > 1:
+                read = _renumbered(read, line - 1)
+            if read.table.num_rows:
+                parts.append(_to_frame(read, wanted, id_codes))
+            bad.extend(read.bad_lines)
+            line += read.lines
+
         try:
-            for data, end in _blocks(path, torn):
-                # `validate_line` and `_SMALL_BLOCK` are looked up here, so tests can watch or tune them.
-                read = read_block(spec, data, line, path, end=end, validator=validate_line, small_block=_SMALL_BLOCK,
-                                  columns=wanted)
-                if read.table.num_rows:
-                    parts.append(_to_frame(read, wanted))
-                bad.extend(read.bad_lines)
-                line += read.lines
+            # The next block is read while this one is turned into a frame (both free the GIL).
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger-read-ahead") as ahead:
+                pending: Future[ColumnsRead] | None = None
+                for data, end in _blocks(path, torn):
+                    # `validate_line` and `_SMALL_BLOCK` are looked up here, so tests can watch or tune them.
+                    upcoming = ahead.submit(read_block, spec, data, 1, path, end=end, validator=validate_line,
+                                            small_block=_SMALL_BLOCK, columns=wanted)
+                    if pending is not None:
+                        take(pending.result())
+                    pending = upcoming
+                if pending is not None:
+                    take(pending.result())
         except OSError as exc:
             raise LedgerError(f"cannot read {path}: {exc.strerror}") from exc
         if torn:
             bad.append(BadLine(str(path), line, "incomplete last line (no newline): a torn write"))
     if not parts:  # typed columns all the same
-        parts.append(_to_frame(ColumnsRead(spec.schema.empty_table(), [], 0), wanted))
+        parts.append(_to_frame(ColumnsRead(spec.schema.empty_table(), [], 0), wanted, id_codes))
     frame = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+    if id_codes is not None and "payment_id" in frame:
+        frame["payment_id"] = id_codes.column(frame["payment_id"].to_numpy(dtype=np.int32))
     return FrameRead(frame, bad)
 
 
@@ -113,12 +142,25 @@ def _blocks(path: Path, torn: list[bool]) -> Iterator[tuple[bytes, int]]:
             yield data, end
 
 
-def _to_frame(read: ColumnsRead, columns: tuple[str, ...]) -> pd.DataFrame:
+def _renumbered(read: ColumnsRead, before: int) -> ColumnsRead:
+    table = read.table
+    if "line" in table.column_names:
+        lines = pc.add(table.column("line"), before)
+        table = table.set_column(table.schema.get_field_index("line"), "line", lines)
+    bad = [BadLine(b.file, b.line + before, b.reason) for b in read.bad_lines]
+    return ColumnsRead(table, bad, read.lines)
+
+
+def _to_frame(read: ColumnsRead, columns: tuple[str, ...], id_codes: IdCodes | None) -> pd.DataFrame:
+    """One block's frame; with `id_codes`, `payment_id` holds the int32 codes (made categorical once
+    all blocks are read)."""
     table = read.table
     data: dict[str, Any] = {}
     for name in columns:
         column = table.column(name)
-        if name in ("line", "amount_micro"):
+        if name == "payment_id" and id_codes is not None:
+            data[name] = id_codes.encode(column)
+        elif name in ("line", "amount_micro"):
             data[name] = column.to_numpy()
         elif name in _TIME_COLUMNS:
             data[name] = pd.DatetimeIndex(column.to_numpy().astype("datetime64[us]"), tz="UTC")

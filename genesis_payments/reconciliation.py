@@ -114,9 +114,14 @@ def _finding(kind: str, payment_id: str, captured_micro: int, ledger_micro: int,
 def _payment_codes(*ids: pd.Series) -> tuple[np.ndarray, pa.Array]:
     """One integer code per payment id across all the series, and the ids by code.
 
-    Arrow's dictionary encoding over the strings' own chunks: no copy of the ids, int32 codes, and
-    a good deal less memory than `pd.factorize` on their concatenation (it matters at millions).
+    Dictionary columns whose dictionaries extend one another (frames read with one shared `IdCodes`)
+    are coded already. Otherwise Arrow's dictionary encoding over the strings' own chunks: no copy of
+    the ids, int32 codes, and a good deal less memory than `pd.factorize` on their concatenation.
     """
+    shared = _shared_categories(ids)
+    if shared is not None:
+        codes = [_as_array(s.array).indices.to_numpy(zero_copy_only=False) for s in ids]
+        return np.concatenate(codes).astype(np.int32, copy=False), shared
     chunks = [chunk for series in ids for chunk in _chunks(series)]
     if not chunks or not sum(len(c) for c in chunks):
         return np.zeros(0, dtype=np.int32), pa.array([], type=pa.string())
@@ -124,6 +129,26 @@ def _payment_codes(*ids: pd.Series) -> tuple[np.ndarray, pa.Array]:
     codes = np.concatenate([c.indices.to_numpy(zero_copy_only=False) for c in encoded.chunks])
     # Every chunk shares the one memo table, so the last chunk's dictionary holds every id.
     return codes, encoded.chunk(encoded.num_chunks - 1).dictionary
+
+
+def _shared_categories(ids: tuple[pd.Series, ...]) -> pa.Array | None:
+    """The longest dictionary, when every series is an Arrow dictionary column over a prefix of it
+    (frames read with one `IdCodes`); else None."""
+    arrays = []
+    for series in ids:
+        dtype = series.dtype
+        if not (isinstance(dtype, pd.ArrowDtype) and pa.types.is_dictionary(dtype.pyarrow_dtype)):
+            return None
+        arrays.append(_as_array(series.array))
+    longest = max((a.dictionary for a in arrays), key=len)
+    if all(longest.slice(0, len(a.dictionary)).equals(a.dictionary) for a in arrays):
+        return longest
+    return None
+
+
+def _as_array(values: Any) -> pa.Array:
+    array = pa.array(values)  # zero-copy for pandas' Arrow-backed strings
+    return array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
 
 
 def _chunks(series: pd.Series) -> list[pa.Array]:

@@ -11,6 +11,7 @@ from prefect.cache_policies import NO_CACHE
 from genesis_payments.approval_log import ApprovalLog
 from genesis_payments.balances import wallet_balances
 from genesis_payments.frames import FrameRead, read_finance_entries_frame, read_payment_events_frame
+from genesis_payments.id_codes import IdCodes
 from genesis_payments.jsonl import ReadResult
 from genesis_payments.records import ApprovalDecision
 from genesis_payments.settings import Settings
@@ -18,15 +19,19 @@ from tasks.retry import IO_TASK_OPTIONS
 
 
 @task(name="read-payment-events", cache_policy=NO_CACHE, **IO_TASK_OPTIONS)
-def read_payment_events(settings: Settings, columns: Sequence[str] | None = None) -> FrameRead:
+def read_payment_events(
+    settings: Settings, columns: Sequence[str] | None = None, id_codes: IdCodes | None = None
+) -> FrameRead:
     """`transactions.jsonl` as a frame, bad lines counted and kept aside."""
-    return read_payment_events_frame(settings.transactions_path, columns=columns)
+    return read_payment_events_frame(settings.transactions_path, columns=columns, id_codes=id_codes)
 
 
 @task(name="read-finance-entries", cache_policy=NO_CACHE, **IO_TASK_OPTIONS)
-def read_finance_entries(settings: Settings, columns: Sequence[str] | None = None) -> FrameRead:
+def read_finance_entries(
+    settings: Settings, columns: Sequence[str] | None = None, id_codes: IdCodes | None = None
+) -> FrameRead:
     """`finance_ledger.jsonl` as a frame, bad lines counted and kept aside."""
-    return read_finance_entries_frame(settings.finance_ledger_path, columns=columns)
+    return read_finance_entries_frame(settings.finance_ledger_path, columns=columns, id_codes=id_codes)
 
 
 @task(name="read-approval-log", cache_policy=NO_CACHE, **IO_TASK_OPTIONS)
