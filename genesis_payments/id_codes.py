@@ -71,7 +71,8 @@ class IdCodes:
         if used + more_bytes > len(self._bytes):
             self._bytes = _grown(self._bytes, used + more_bytes)
         if needed * 2 > len(self._slots):  # at most half full, so a probe ends soon
-            self._slots = np.zeros(_table_size(needed), dtype=np.int32)
+            # Grown fourfold: each rehash touches every id so far, so fewer of them pay.
+            self._slots = np.zeros(_table_size(2 * needed), dtype=np.int32)
             id_codes_kernels.rehash(self._bytes, self._offsets, self.count, self._slots)
 
 
