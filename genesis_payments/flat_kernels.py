@@ -31,41 +31,14 @@ _jit = numba.njit(nogil=True, cache=True, boundscheck=False)
 
 
 @_jit
-def gather(buffer, starts, ends, fields, rows):
-    """Arrow string buffers of the given fields of the given rows: `offsets[j]` (int32) and the bytes
-    `values[bases[j]:bases[j + 1]]` of field `fields[j]`; an absent span (-1) is empty.
-
-    Line by line rather than field by field: a block is larger than the CPU's caches, and this way
-    each line is fetched from memory once for all its fields.
-    """
-    count = len(rows)
-    offsets = np.zeros((len(fields), count + 1), dtype=np.int32)
-    bases = np.zeros(len(fields) + 1, dtype=np.int64)
-    for j in range(len(fields)):
-        field = fields[j]
-        for r in range(count):
-            i = rows[r]
-            length = ends[field, i] - starts[field, i] if starts[field, i] >= 0 else 0
-            offsets[j, r + 1] = offsets[j, r] + length
-        bases[j + 1] = bases[j] + offsets[j, count]
-    values = np.empty(bases[-1], dtype=np.uint8)
-    for r in range(count):
-        i = rows[r]
-        for j in range(len(fields)):
-            field = fields[j]
-            start = starts[field, i]
-            if start >= 0:
-                at = bases[j] + offsets[j, r]
-                for p in range(start, ends[field, i]):
-                    values[at] = buffer[p]
-                    at += 1
-    return offsets, values, bases
-
-
-@_jit
 def scan_lines(buffer, start, end, key_bytes, key_lengths, key_field, kinds, required, enum_bytes, enum_lengths,
-                enum_field, max_micro, max_line, line_ends, ok, starts, ends, numbers):
+               enum_field, max_micro, max_line, copy_fields, line_ends, ok, starts, ends, numbers, copied,
+               copied_offsets):
+    """Scan every line; the values of `copy_fields` of each accepted line are also copied out, as
+    Arrow string buffers (`copied_offsets[j]`, `copied[j]`) of the accepted lines in order, while
+    the line is still in the CPU's cache (absent values are empty)."""
     line_start = start
+    accepted = 0
     # follows[r] is the key table row that came after row r in the last line (the last index: the
     # first key of a line): lines from one writer repeat their key order, so it is tried first.
     follows = np.zeros(len(key_lengths) + 1, dtype=np.int64)
@@ -75,6 +48,15 @@ def scan_lines(buffer, start, end, key_bytes, key_lengths, key_field, kinds, req
                               enum_bytes, enum_lengths, enum_field, max_micro, starts, ends, numbers, follows)
         if line_end >= 0 and line_end - line_start <= max_line:
             ok[i] = True
+            for j in range(len(copy_fields)):
+                field = copy_fields[j]
+                at = copied_offsets[j, accepted]
+                if starts[field, i] >= 0:
+                    for p in range(starts[field, i], ends[field, i]):
+                        copied[j, at] = buffer[p]
+                        at += 1
+                copied_offsets[j, accepted + 1] = at
+            accepted += 1
         else:
             line_end = line_start
             while buffer[line_end] != _NEWLINE:

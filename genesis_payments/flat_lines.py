@@ -64,35 +64,38 @@ class FlatScan:
     `starts[k, i]`/`ends[k, i]` are the byte offsets in `data` of line i's value for field k,
     without its quotes (-1 when absent); `numbers[k, i]` is the value as a number where it has one:
     micro-USDC for money, µs since the Unix epoch for a timestamp, the code of an enumeration's
-    value. Only rows where `ok` is true hold meaningful values.
+    value. Only rows where `ok` is true hold meaningful values. The string values of the fields
+    asked for (`copy`) are kept for the accepted rows, in order: see `strings`.
     """
 
-    data: bytes
     line_ends: np.ndarray
     ok: np.ndarray
     starts: np.ndarray
     ends: np.ndarray
     numbers: np.ndarray
+    copy: tuple[int, ...]
+    copied: np.ndarray
+    copied_offsets: np.ndarray
 
-    def strings(self, fields: list[int], rows: np.ndarray) -> list[pa.Array]:
-        """The given fields of the given rows as string arrays (null where absent)."""
-        from genesis_payments import flat_kernels
+    def strings(self, field: int) -> pa.Array:
+        """Field `field` (one of `copy`) of the accepted rows as a string array (null where absent)."""
+        j = self.copy.index(field)
+        rows = int(np.count_nonzero(self.ok))
+        offsets = self.copied_offsets[j, : rows + 1]
+        values = self.copied[j, : offsets[-1]]
+        return _with_nulls(pa.string(), rows, self.starts[field, self.ok] >= 0, offsets, values)
 
-        buffer = np.frombuffer(self.data, dtype=np.uint8)
-        offsets, values, bases = flat_kernels.gather(buffer, self.starts, self.ends, np.array(fields, np.int64), rows)
-        return [
-            _with_nulls(pa.string(), len(rows), self.starts[field, rows] >= 0, offsets[j],
-                        values[bases[j]: bases[j + 1]])
-            for j, field in enumerate(fields)
-        ]
-
-    def numbers_of(self, field: int, rows: np.ndarray, type_: pa.DataType) -> pa.Array:
-        """Field `field`'s numbers for the given rows as an arrow array of `type_` (null where absent)."""
-        return _with_nulls(type_, len(rows), self.starts[field, rows] >= 0, self.numbers[field, rows])
+    def numbers_of(self, field: int, type_: pa.DataType) -> pa.Array:
+        """Field `field`'s numbers for the accepted rows as an arrow array of `type_` (null where absent)."""
+        rows = self.ok if not self.ok.all() else slice(None)
+        values = np.ascontiguousarray(self.numbers[field, rows])
+        return _with_nulls(type_, len(values), self.starts[field, rows] >= 0, values)
 
 
-def scan(record: FlatRecord, data: bytes, start: int, end: int, *, max_line: int) -> FlatScan:
-    """Read the complete lines of `data[start:end]` (each ends with `\\n`)."""
+def scan(record: FlatRecord, data: bytes, start: int, end: int, *, max_line: int, copy: tuple[int, ...] = ()
+         ) -> FlatScan:
+    """Read the complete lines of `data[start:end]` (each ends with `\\n`), keeping the strings of
+    the fields `copy` (indexes into `record.keys`)."""
     from genesis_payments import flat_kernels
 
     buffer = np.frombuffer(data, dtype=np.uint8)
@@ -103,9 +106,13 @@ def scan(record: FlatRecord, data: bytes, start: int, end: int, *, max_line: int
     starts = np.full((fields, lines), -1, dtype=np.int32)  # a block is far smaller than 2 GiB
     ends = np.full((fields, lines), -1, dtype=np.int32)
     numbers = np.zeros((fields, lines), dtype=np.int64)
-    flat_kernels.scan_lines(buffer, start, end, *record.tables, record.max_micro, max_line, line_ends, ok, starts, ends,
-                            numbers)
-    return FlatScan(data, line_ends, ok, starts, ends, numbers)
+    # At most the block's bytes per field; pages never written are never given memory.
+    copied = np.empty((len(copy), max(end - start, 1)), dtype=np.uint8)
+    copied_offsets = np.zeros((len(copy), lines + 1), dtype=np.int32)
+    flat_kernels.scan_lines(buffer, start, end, *record.tables, record.max_micro, max_line,
+                            np.array(copy, dtype=np.int64), line_ends, ok, starts, ends, numbers, copied,
+                            copied_offsets)
+    return FlatScan(line_ends, ok, starts, ends, numbers, copy, copied, copied_offsets)
 
 
 def _byte_table(words: list[str] | tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:

@@ -224,7 +224,8 @@ class _BlockReader:
         The compiled pass of `flat_lines` takes the lines in this project's own form; the rest (another
         writer's spacing, extra fields, escapes, anything doubtful or bad) go the general way.
         """
-        scan = flat_lines.scan(self.spec.flat, block.data, block.start, block.end, max_line=LONG_LINE)
+        scan = flat_lines.scan(self.spec.flat, block.data, block.start, block.end, max_line=LONG_LINE,
+                               copy=self._string_fields)
         count = len(scan.line_ends)
         if scan.ok.all():
             if count:
@@ -248,21 +249,23 @@ class _BlockReader:
         return count
 
     def _flat_table(self, scan: flat_lines.FlatScan, rows: np.ndarray | None, first_line: int) -> pa.Table:
-        """The output columns of the given rows of a flat scan (all of them for None)."""
+        """The output columns of the accepted rows of a flat scan (`rows`: their indexes, or None
+        when every row was accepted)."""
         rows = np.arange(len(scan.ok)) if rows is None else rows
-        names = ["amount_usd" if out.name == "amount_micro" else out.name for out in self.schema]
-        text = [self._field_index[name] for name, out in zip(names, self.schema, strict=True)
-                if out.type == pa.string()]
-        strings = iter(scan.strings(text, rows))
         arrays = []
-        for name, out in zip(names, self.schema, strict=True):
+        for out in self.schema:
+            name = "amount_usd" if out.name == "amount_micro" else out.name
             if name == "line":
                 arrays.append(pa.array(first_line + rows))
             elif out.type == pa.string():
-                arrays.append(next(strings))
+                arrays.append(scan.strings(self._field_index[name]))
             else:  # money as int micro-USDC, timestamps as µs since the epoch
-                arrays.append(scan.numbers_of(self._field_index[name], rows, out.type))
+                arrays.append(scan.numbers_of(self._field_index[name], out.type))
         return pa.Table.from_arrays(arrays, schema=self.schema)
+
+    @cached_property
+    def _string_fields(self) -> tuple[int, ...]:
+        return tuple(self._field_index[out.name] for out in self.schema if out.type == pa.string())
 
     @cached_property
     def _field_index(self) -> dict[str, int]:

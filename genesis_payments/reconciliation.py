@@ -61,13 +61,12 @@ def reconcile(events: pd.DataFrame, entries: pd.DataFrame, *, now: datetime, gra
 
     has_event = np.bincount(event_codes, minlength=n) > 0
     captured_rows = (events["status"] == "captured").to_numpy(dtype=bool)
-    captured = np.zeros(n, dtype=bool)
-    captured_micro = np.zeros(n, dtype=np.int64)
     # The latest captured event's amount (file order), for the rare payment captured twice.
-    last_capture = pd.Series(events["amount_micro"].to_numpy()[captured_rows]).groupby(
-        event_codes[captured_rows]).last()
-    captured[last_capture.index.to_numpy()] = True
-    captured_micro[last_capture.index.to_numpy()] = last_capture.to_numpy()
+    capture_rows = np.flatnonzero(captured_rows)
+    last_capture = np.full(n, -1, dtype=np.int64)
+    np.maximum.at(last_capture, event_codes[capture_rows], capture_rows)
+    captured = last_capture >= 0
+    captured_micro = np.where(captured, events["amount_micro"].to_numpy(dtype=np.int64)[last_capture], 0)
 
     amounts = entries["amount_micro"].to_numpy(dtype=np.int64)
     is_debit = (entries["kind"] == "debit").to_numpy(dtype=bool)
