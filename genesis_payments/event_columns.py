@@ -32,6 +32,9 @@ EVENT_SCHEMA = pa.schema([
     ("payment_id", pa.string()),
 ])
 _SOURCES = {"ts_us": "ts", "valid_before_us": "valid_before"}
+# Only the fields the metrics use are built (every line is still validated as a whole record):
+# the other seven string fields would cost a third of the reading for nothing.
+_COLUMNS = [_SOURCES.get(name, name) for name in EVENT_SCHEMA.names]
 
 
 @dataclass
@@ -43,11 +46,12 @@ class BlockRead:
     lines: int = 0
 
 
-def read_event_block(data: bytes, first_line: int, path: Path) -> BlockRead:
-    """Parse complete lines (`data` ends with `\\n`), numbered from `first_line`."""
-    if not data:
+def read_event_block(data: bytes, first_line: int, path: Path, end: int | None = None) -> BlockRead:
+    """Parse the complete lines of `data[:end]` (it ends with `\\n`), numbered from `first_line`."""
+    end = len(data) if end is None else end
+    if not end:
         return BlockRead()
-    read = read_block(EVENT_SPEC, data, first_line, path)
+    read = read_block(EVENT_SPEC, data, first_line, path, end=end, columns=_COLUMNS)
     table = read.table
     columns = []
     for name in EVENT_SCHEMA.names:
@@ -56,6 +60,19 @@ def read_event_block(data: bytes, first_line: int, path: Path) -> BlockRead:
         columns.append(column.cast(pa.int64()) if name in _SOURCES else column)
     events = pa.Table.from_arrays(columns, schema=EVENT_SCHEMA)
     return BlockRead([events] if events.num_rows else [], read.bad_lines, read.lines)
+
+
+_SAMPLE_LINE = (
+    b'{"agent":"a","amount_usd":"1.5","chain":"eip155:8453","event_id":"e","payment_id":"p",'
+    b'"status":"authorized","token":"USDC","ts":"2026-01-01T00:00:00.000000+00:00",'
+    b'"valid_before":"2026-01-01T01:00:00.000000+00:00","vendor":"v"}\n'
+)
+
+
+def warm_up() -> BlockRead:
+    """Read one line, so the compiled reader is imported and loaded (numba: about a second) before
+    the first scrape rather than during it. The exporter calls it when it starts."""
+    return read_event_block(_SAMPLE_LINE, 1, Path("warm-up"))
 
 
 def epoch_us(moment: datetime) -> int:

@@ -28,6 +28,7 @@ from decimal import Decimal
 from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 
+from genesis_payments import event_columns
 from genesis_payments.event_columns import epoch_us
 from genesis_payments.event_tail import EventLogTail
 from genesis_payments.exposition import Family, TextRenderer
@@ -104,6 +105,11 @@ class PaymentsCollector(Collector):
         self._render_lock = threading.Lock()
         self._renderer = TextRenderer()
         self._rendered_tally: PaymentTally | None = None
+
+    def prepare(self) -> None:
+        """Load the compiled reader now (the exporter's start-up), not in the first scrape."""
+        read = event_columns.warm_up()
+        PaymentTally(self.settings.stale_after_seconds).add(read.tables[0])
 
     def describe(self) -> Iterator[Metric]:
         """The families without reading anything, so registering does not scan the ledger."""

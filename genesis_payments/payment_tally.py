@@ -26,8 +26,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-OPEN_STATUSES = pa.array(["authorized", "settlement_pending"])
-OUTCOMES = pa.array(["captured", "failed"])
+from genesis_payments.payment_ids import CLOSED, OPEN, PaymentIds
+
+OPEN_STATUSES = ("authorized", "settlement_pending")
 INT64_MAX = 2**63 - 1
 
 Key = tuple[int, int]  # (ts in µs since epoch, line number)
@@ -58,13 +59,16 @@ class OpenPayment:
 class PaymentTally:
     """Exact figures of the log seen so far; `add` the new events, `stale_by_agent(now)` to read.
 
-    `add` works on a block's table with vectorised group-bys; Python loops only run over what the
-    block changes: its groups, its failures and the payments it leaves open.
+    `add` works on a whole block at once: the low-cardinality strings (agent, vendor, chain, status)
+    and the payment ids are dictionary-encoded once, and everything is aggregated on their integer
+    codes with numpy (money as int64 micro-USDC, never a float). Python loops only run over what the
+    block changes: its groups, the failures at the end of a vendor's history, and the payments it
+    leaves open or closes while open. Every payment id seen is kept in `PaymentIds` (compact, exact),
+    not as a Python string.
     """
 
-    def __init__(self, stale_after_seconds: int, row_wise_below: int = 4096) -> None:
+    def __init__(self, stale_after_seconds: int) -> None:
         self.stale_after_us = stale_after_seconds * 1_000_000
-        self.row_wise_below = row_wise_below
         self.counts: dict[tuple[str, str, str, str], int] = {}
         self.spend_micro: dict[tuple[str, str], int] = {}
         # Series changed since `take_changes` was last called: lets a scrape re-render only those.
@@ -74,8 +78,8 @@ class PaymentTally:
         self.agents: set[str] = set()
         self.events = 0
         self.last_event_us: int | None = None
+        self._ids = PaymentIds()
         self._open: dict[str, OpenPayment] = {}
-        self._closed: set[str] = set()
         # Deadlines of open payments, soonest first; an entry whose payment moved on is skipped.
         self._deadlines: list[tuple[int, str, Key]] = []
         self._stale: dict[str, str] = {}  # payment id → agent, for payments counted as stale
@@ -85,53 +89,99 @@ class PaymentTally:
         """Add a table of validated events (`event_columns.EVENT_SCHEMA`), in any order."""
         if not events.num_rows:
             return
-        self.events += events.num_rows
-        newest = pc.max(events.column("ts_us")).as_py()
+        events = _in_time_order(events.combine_chunks())
+        block = _Block(events)
+        self.events += block.rows
+        newest = int(block.ts.max())
         self.last_event_us = newest if self.last_event_us is None else max(self.last_event_us, newest)
-        if events.num_rows < self.row_wise_below:
-            self._add_rows(events)
-            return
-        events = _in_time_order(events)
-        self.agents.update(pc.unique(events.column("agent")).to_pylist())
-        self._add_counts(events)
-        self._add_spend(events)
-        self._add_outcomes(events)
-        self._add_payment_states(events)
+        self.agents.update(block.agents.values)
+        self._add_counts(block)
+        self._add_spend(block)
+        self._add_outcomes(block)
+        self._add_payment_states(block)
 
-    def _add_rows(self, events: pa.Table) -> None:
-        """The same as the vectorised path, one row at a time: cheaper for a scrape's few new lines,
-        where each arrow group-by's fixed cost would dominate."""
-        counts, spend, streaks = self.counts, self.spend_micro, self.streaks
-        changed_counts, changed_spend = self.changed_counts, self.changed_spend
-        columns = [events.column(c).to_pylist() for c in (
-            "agent", "vendor", "chain", "status", "amount_micro", "ts_us", "line", "payment_id", "valid_before_us")]
-        rows = list(zip(*columns, strict=True))
-        rows.sort(key=lambda row: (row[5], row[6]))  # time order, as the vectorised path
-        for agent, vendor, chain, status, micro, ts, line, pid, valid_before in rows:
-            self.agents.add(agent)
-            key = (agent, vendor, chain, status)
-            counts[key] = counts.get(key, 0) + 1
-            changed_counts.add(key)
-            streak = streaks.get(vendor)
-            if streak is None:
-                streak = streaks[vendor] = VendorStreak()
-            if status == "captured":
-                spend[(agent, vendor)] = spend.get((agent, vendor), 0) + micro
-                changed_spend.add((agent, vendor))
-                streak.add((ts, line), failed=False)
-            elif status == "failed":
-                streak.add((ts, line), failed=True)
-            self._add_payment_event(pid, status, (ts, line), agent, valid_before)
+    def _add_counts(self, block: _Block) -> None:
+        agent, vendor, chain, status = block.agents, block.vendors, block.chains, block.statuses
+        shape = (len(agent.values), len(vendor.values), len(chain.values), len(status.values))
+        codes = (agent.codes, vendor.codes, chain.codes, status.codes)
+        if int(np.prod(shape, dtype=object)) < 2**62:
+            groups, sizes = _group_sizes(np.ravel_multi_index(codes, shape), int(np.prod(shape, dtype=object)))
+            labels = np.unravel_index(groups, shape)
+        else:  # too many combinations for one int64 code (only with millions of distinct labels)
+            rows, sizes = np.unique(np.stack(codes, axis=1), axis=0, return_counts=True)
+            labels = tuple(rows.T)
+        counts, changed = self.counts, self.changed_counts
+        names = (agent.values, vendor.values, chain.values, status.values)
+        for a, v, c, s, n in zip(*(i.tolist() for i in labels), sizes.tolist(), strict=True):
+            key = (names[0][a], names[1][v], names[2][c], names[3][s])
+            counts[key] = counts.get(key, 0) + n
+            changed.add(key)
 
-    def _add_payment_event(self, pid: str, status: str, key: Key, agent: str, valid_before: int | None) -> None:
-        if pid in self._closed:
+    def _add_spend(self, block: _Block) -> None:
+        captured = block.rows_with("captured")
+        if not len(captured):
             return
-        if status not in ("authorized", "settlement_pending"):
-            self._closed.add(pid)  # a terminal event closes the payment for good
+        agent, vendor = block.agents, block.vendors
+        pair = agent.codes[captured].astype(np.int64) * len(vendor.values) + vendor.codes[captured]
+        amounts = block.amounts[captured]
+        groups, inverse = np.unique(pair, return_inverse=True)
+        if int(amounts.max()) * len(amounts) <= INT64_MAX:
+            sums = np.zeros(len(groups), dtype=np.int64)
+            np.add.at(sums, inverse, amounts)  # exact: int64, and the bound above rules out overflow
+            totals = sums.tolist()
+        else:  # an int64 sum could overflow: add as Python ints, which cannot
+            totals = [0] * len(groups)
+            for g, micro in zip(inverse.tolist(), amounts.tolist(), strict=True):
+                totals[g] += micro
+        spend, changed = self.spend_micro, self.changed_spend
+        for code, micro in zip(groups.tolist(), totals, strict=True):
+            a, v = divmod(code, len(vendor.values))
+            key = (agent.values[a], vendor.values[v])
+            spend[key] = spend.get(key, 0) + micro
+            changed.add(key)
+
+    def _add_outcomes(self, block: _Block) -> None:
+        vendor = block.vendors
+        streaks = [self.streaks.setdefault(name, VendorStreak()) for name in vendor.values]
+        # Rows are in time order: a vendor's latest success in the block is its last captured row.
+        last_success = np.full(len(vendor.values), -1, dtype=np.int64)
+        captured = block.rows_with("captured")
+        np.maximum.at(last_success, vendor.codes[captured], captured)
+        for v in np.flatnonzero(last_success >= 0).tolist():
+            row = int(last_success[v])
+            streaks[v].add((int(block.ts[row]), int(block.lines[row])), failed=False)
+        failed = block.rows_with("failed")
+        # A failure before its vendor's latest success in the block cannot count; the others might.
+        after = failed[failed > last_success[vendor.codes[failed]]]
+        for row in after.tolist():
+            streaks[vendor.codes[row]].add((int(block.ts[row]), int(block.lines[row])), failed=True)
+
+    def _add_payment_states(self, block: _Block) -> None:
+        ids = block.payment_ids
+        is_open = np.array([s in OPEN_STATUSES for s in block.statuses.values], dtype=bool)[block.statuses.codes]
+        # A terminal event anywhere closes the payment for good.
+        closing = np.zeros(len(ids.dictionary), dtype=bool)
+        closing[ids.codes[~is_open]] = True
+        previous = self._ids.update(ids.dictionary, closing)
+        for k in np.flatnonzero(closing & (previous == OPEN)).tolist():
+            pid = ids.dictionary[k].as_py()
             if self._open.pop(pid, None) is not None:
                 self._unstale(pid)
+        # The payments left open: each one's latest event (rows are in time order).
+        candidates = np.flatnonzero(~closing & (previous != CLOSED))
+        if not len(candidates):
             return
-        self._open_payment(pid, status, key, agent, valid_before)
+        latest = np.full(len(ids.dictionary), -1, dtype=np.int64)
+        open_rows = np.flatnonzero(is_open)
+        np.maximum.at(latest, ids.codes[open_rows], open_rows)
+        rows = latest[candidates]
+        take = pa.array(rows)
+        valid_before = block.table.column("valid_before_us").take(take).to_pylist()
+        for pid, row, before in zip(ids.dictionary.take(pa.array(candidates)).to_pylist(), rows.tolist(), valid_before,
+                                    strict=True):
+            status = block.statuses.values[block.statuses.codes[row]]
+            agent = block.agents.values[block.agents.codes[row]]
+            self._open_payment(pid, status, (int(block.ts[row]), int(block.lines[row])), agent, before)
 
     def _open_payment(self, pid: str, status: str, key: Key, agent: str, valid_before: int | None) -> None:
         current = self._open.get(pid)
@@ -144,80 +194,6 @@ class PaymentTally:
             stale_at = min(stale_at, valid_before)  # past valid_before the authorization expired
         self._open[pid] = OpenPayment(key, agent, stale_at)
         heapq.heappush(self._deadlines, (stale_at, pid, key))
-
-    def _add_counts(self, events: pa.Table) -> None:
-        groups = events.group_by(["agent", "vendor", "chain", "status"]).aggregate([("line", "count")])
-        counts = self.counts
-        for agent, vendor, chain, status, n in zip(
-            *(groups.column(c).to_pylist() for c in ("agent", "vendor", "chain", "status", "line_count")),
-            strict=True,
-        ):
-            key = (agent, vendor, chain, status)
-            counts[key] = counts.get(key, 0) + n
-            self.changed_counts.add(key)
-
-    def _add_spend(self, events: pa.Table) -> None:
-        captured = events.filter(pc.equal(events.column("status"), "captured"))
-        if not captured.num_rows:
-            return
-        spend = self.spend_micro
-        amounts = captured.column("amount_micro")
-        if pc.max(amounts).as_py() * captured.num_rows <= INT64_MAX:
-            groups = captured.group_by(["agent", "vendor"]).aggregate([("amount_micro", "sum")])
-            rows = zip(*(groups.column(c).to_pylist() for c in ("agent", "vendor", "amount_micro_sum")), strict=True)
-        else:  # an int64 sum could overflow: add as Python ints, which cannot
-            rows = zip(*(captured.column(c).to_pylist() for c in ("agent", "vendor", "amount_micro")), strict=True)
-        for agent, vendor, micro in rows:
-            spend[(agent, vendor)] = spend.get((agent, vendor), 0) + micro
-            self.changed_spend.add((agent, vendor))
-
-    def _add_outcomes(self, events: pa.Table) -> None:
-        status = events.column("status")
-        for vendor in pc.unique(events.column("vendor")).to_pylist():
-            self.streaks.setdefault(vendor, VendorStreak())
-        captured = events.filter(pc.equal(status, "captured"))
-        if captured.num_rows:
-            latest = (
-                captured.group_by("vendor", use_threads=False)
-                .aggregate([("ts_us", "last"), ("line", "last")])
-            )
-            for vendor, ts, line in zip(
-                *(latest.column(c).to_pylist() for c in ("vendor", "ts_us_last", "line_last")), strict=True
-            ):
-                self.streaks[vendor].add((ts, line), failed=False)
-        failed = events.filter(pc.equal(status, "failed"))
-        for vendor, ts, line in zip(*(failed.column(c).to_pylist() for c in ("vendor", "ts_us", "line")), strict=True):
-            self.streaks[vendor].add((ts, line), failed=True)
-
-    def _add_payment_states(self, events: pa.Table) -> None:
-        is_open = pc.is_in(events.column("status"), value_set=OPEN_STATUSES)
-        latest = (
-            events.append_column("is_open", is_open)
-            .select(["payment_id", "ts_us", "line", "status", "agent", "valid_before_us", "is_open"])
-            .group_by("payment_id", use_threads=False)
-            .aggregate([
-                ("ts_us", "last"), ("line", "last"), ("status", "last"), ("agent", "last"),
-                ("valid_before_us", "last", pc.ScalarAggregateOptions(skip_nulls=False)),
-                ("is_open", "all"),
-            ])
-        )
-        still_open = latest.column("is_open_all")
-        # A terminal event anywhere closes the payment for good.
-        closing = latest.filter(pc.invert(still_open)).column("payment_id").to_pylist()
-        if closing:
-            self._closed.update(closing)
-            for pid in self._open.keys() & set(closing):
-                del self._open[pid]
-                self._unstale(pid)
-        candidates = latest.filter(still_open)
-        closed = self._closed
-        for pid, ts, line, status, agent, valid_before in zip(
-            *(candidates.column(c).to_pylist()
-              for c in ("payment_id", "ts_us_last", "line_last", "status_last", "agent_last", "valid_before_us_last")),
-            strict=True,
-        ):
-            if pid not in closed:
-                self._open_payment(pid, status, (ts, line), agent, valid_before)
 
     def _unstale(self, pid: str) -> None:
         agent = self._stale.pop(pid, None)
@@ -260,3 +236,60 @@ def _in_time_order(events: pa.Table) -> pa.Table:
     if (np.diff(ts) >= 0).all() and (np.diff(lines) > 0).all():
         return events
     return events.sort_by([("ts_us", "ascending"), ("line", "ascending")])
+
+
+@dataclass
+class _Codes:
+    """A string column as integer codes into its distinct values."""
+
+    codes: np.ndarray
+    values: list[str]
+
+
+@dataclass
+class _Ids:
+    codes: np.ndarray
+    dictionary: pa.Array  # the distinct payment ids, kept in arrow (there can be many)
+
+
+class _Block:
+    """One table's columns as numpy arrays and dictionary codes, each computed once."""
+
+    def __init__(self, table: pa.Table) -> None:
+        self.table = table
+        self.rows = table.num_rows
+        self.ts = table.column("ts_us").to_numpy()
+        self.lines = table.column("line").to_numpy()
+        self.amounts = table.column("amount_micro").to_numpy()
+        self.agents = _encode(table.column("agent"))
+        self.vendors = _encode(table.column("vendor"))
+        self.chains = _encode(table.column("chain"))
+        self.statuses = _encode(table.column("status"))
+        encoded = _dictionary(table.column("payment_id"))
+        self.payment_ids = _Ids(encoded.indices.to_numpy(), encoded.dictionary)
+
+    def rows_with(self, status: str) -> np.ndarray:
+        """The row numbers (ascending) with this status."""
+        values = self.statuses.values
+        if status not in values:
+            return np.zeros(0, dtype=np.int64)
+        return np.flatnonzero(self.statuses.codes == values.index(status))
+
+
+def _dictionary(column: pa.ChunkedArray) -> pa.DictionaryArray:
+    array = column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
+    return pc.dictionary_encode(array)
+
+
+def _encode(column: pa.ChunkedArray) -> _Codes:
+    encoded = _dictionary(column)
+    return _Codes(encoded.indices.to_numpy(), encoded.dictionary.to_pylist())
+
+
+def _group_sizes(code: np.ndarray, space: int) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct codes and how many rows have each: a bincount when the code space is small."""
+    if space <= max(1 << 16, 4 * len(code)):
+        sizes = np.bincount(code, minlength=space)
+        groups = np.flatnonzero(sizes)
+        return groups, sizes[groups]
+    return np.unique(code, return_counts=True)

@@ -117,3 +117,22 @@ def test_deeply_nested_extra_fields_are_decided_by_the_exact_reader(tmp_path: Pa
     path = tmp_path / "t.jsonl"
     path.write_bytes(data)
     assert fast_view(data) == exact_view(path)
+
+
+def test_warm_up_reads_its_line_through_the_compiled_pass() -> None:
+    from genesis_payments import event_columns, flat_lines
+    from genesis_payments.ledger_columns import EVENT_SPEC
+
+    line = event_columns._SAMPLE_LINE
+    assert flat_lines.scan(EVENT_SPEC.flat, line, 0, len(line), max_line=4096).ok.all()
+    read = event_columns.warm_up()
+    assert not read.bad_lines and read.tables[0].num_rows == 1
+
+
+def test_a_block_is_read_up_to_end_only() -> None:
+    events = [payment_event(f"e{i}", f"p{i}", "authorized", "2026-11-26T03:00:00Z") for i in range(3)]
+    lines = [json.dumps(event).encode() for event in events]
+    data = b"\n".join(lines) + b"\n" + b'{"torn'
+    read = read_event_block(data, 5, Path("t.jsonl"), end=len(data) - len(b'{"torn'))
+    assert read.lines == 3 and not read.bad_lines
+    assert read.tables[0].column("line").to_pylist() == [5, 6, 7]

@@ -6,11 +6,16 @@ import json
 import random
 from pathlib import Path
 
+import numpy as np
+import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from genesis_payments.event_columns import read_event_block
 from genesis_payments.payment_tally import PaymentTally
 from tests.support.exporter import payment_event
+from tests.support.tally_reference import ReferenceTally
 
 MINUTE = 60 * 1_000_000
 T0 = 1_795_662_000_000_000  # 2026-11-26T03:00:00Z in µs
@@ -20,19 +25,19 @@ def at(minutes: int) -> str:
     return f"2026-11-26T03:{minutes:02d}:00.000000+00:00"
 
 
-@pytest.fixture(params=["vectorised", "row-wise"], autouse=True)
+@pytest.fixture(params=["block-wise", "reference"], autouse=True)
 def path(request: pytest.FixtureRequest) -> str:
-    """Every test runs on both ways of adding a table (they must agree)."""
-    global ROW_WISE_BELOW
-    ROW_WISE_BELOW = 0 if request.param == "vectorised" else 10**9
+    """Every test runs on the tally and on the row-by-row reference (the rules hold for both)."""
+    global TALLY
+    TALLY = PaymentTally if request.param == "block-wise" else ReferenceTally
     return request.param
 
 
-ROW_WISE_BELOW = 0
+TALLY: type = PaymentTally
 
 
 def tally_of(*batches: list[dict], stale_after: int = 900) -> PaymentTally:
-    tally = PaymentTally(stale_after, row_wise_below=ROW_WISE_BELOW)
+    tally = TALLY(stale_after)
     line = 1
     for batch in batches:
         data = b"".join(json.dumps(e).encode() + b"\n" for e in batch)
@@ -129,7 +134,67 @@ def test_random_logs_give_the_same_figures_whatever_the_path_and_the_batches(see
     batches = [events[a:b] for a, b in zip([0, *cuts], [*cuts, 300], strict=True)]
     now = T0 + 61 * MINUTE
     reference = summary(tally_of(events), now)
-    global ROW_WISE_BELOW
-    for row_wise_below in (0, 10**9, 50):
-        ROW_WISE_BELOW = row_wise_below
+    global TALLY
+    for kind in (PaymentTally, ReferenceTally):
+        TALLY = kind
         assert summary(tally_of(*batches), now) == reference
+
+
+def events_table(rows: list[dict]) -> pa.Table:
+    from genesis_payments.event_columns import EVENT_SCHEMA
+
+    return pa.Table.from_pylist(rows, schema=EVENT_SCHEMA)
+
+
+STATUSES = ["authorized", "captured", "failed", "cancelled", "expired", "settlement_pending"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_block_wise_tally_equals_the_row_by_row_reference_on_random_orders(data: st.DataObject) -> None:
+    """Random events in random file order (late-written earlier events, ties, terminal events before
+    open ones), cut into random blocks, read at increasing times: the same figures as the reference."""
+    n = data.draw(st.integers(1, 120))
+    ts = data.draw(st.lists(st.integers(0, 40), min_size=n, max_size=n))
+    rows = [{
+        "line": i + 1, "ts_us": T0 + ts[i] * MINUTE,
+        "status": data.draw(st.sampled_from(STATUSES)),
+        "amount_micro": data.draw(st.integers(0, 10**15)),
+        "valid_before_us": data.draw(st.none() | st.integers(0, 40).map(lambda m: T0 + m * MINUTE)),
+        "agent": data.draw(st.sampled_from(["a1", "a2", "a3"])),
+        "vendor": data.draw(st.sampled_from(["v1", "v2", "payments:deploy:vercel"])),
+        "chain": data.draw(st.sampled_from(["eip155:8453", "eip155:84532"])),
+        "payment_id": f"p{data.draw(st.integers(0, 25))}",
+    } for i in range(n)]
+    cuts = sorted(set(data.draw(st.lists(st.integers(1, n), max_size=4))) - {n})
+    tally, reference = PaymentTally(300), ReferenceTally(300)
+    now = T0
+    for a, b in zip([0, *cuts], [*cuts, n], strict=True):
+        tally.add(events_table(rows[a:b]))
+        reference.add(events_table(rows[a:b]))
+        now += data.draw(st.integers(0, 20)) * MINUTE
+        assert summary(tally, now) == summary(reference, now)
+
+
+def test_spend_sums_exactly_where_an_int64_sum_would_overflow() -> None:
+    big = 10**15  # 1e9 USDC, the largest amount; 10,000 of them overflow int64
+    rows = [{"line": i + 1, "ts_us": T0 + i, "status": "captured", "amount_micro": big, "valid_before_us": None,
+             "agent": "a", "vendor": "v", "chain": "eip155:8453", "payment_id": f"p{i}"} for i in range(10_000)]
+    tally = PaymentTally(900)
+    tally.add(events_table(rows))
+    assert tally.spend_micro == {("a", "v"): 10_000 * big}
+
+
+def test_payment_ids_remember_every_state_exactly() -> None:
+    from genesis_payments.payment_ids import CLOSED, NEW, OPEN, PaymentIds
+
+    rng = random.Random(3)
+    ids, expected = PaymentIds(capacity=2), {}
+    for _ in range(150):
+        batch = list({f"pay-{rng.randrange(2000)}" * rng.choice([1, 3]) for _ in range(rng.randrange(1, 200))})
+        closing = [rng.random() < 0.4 for _ in batch]
+        sliced = pa.array(["x", *batch]).slice(1)  # an array with an offset into its buffers
+        assert ids.update(sliced, np.array(closing)).tolist() == [expected.get(p, NEW) for p in batch]
+        for pid, closes in zip(batch, closing, strict=True):
+            expected[pid] = CLOSED if closes or expected.get(pid) == CLOSED else OPEN
+    assert len(ids) == len(expected)
