@@ -19,6 +19,7 @@ class IdCodes:
         self._slots = np.zeros(_table_size(expected), dtype=np.int32)  # code + 1; 0 is empty
         self._bytes = np.empty(max(1 << 16, expected * 32), dtype=np.uint8)
         self._offsets = np.zeros(expected + 1, dtype=np.int64)
+        self._hashes = np.zeros(expected, dtype=np.uint64)
         self.count = 0
 
     def encode(self, ids: pa.Array | pa.ChunkedArray) -> np.ndarray:
@@ -36,8 +37,8 @@ class IdCodes:
             values = np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(0, dtype=np.uint8)
             self._reserve(len(chunk), int(offsets[-1] - offsets[0]))
             codes = np.empty(len(chunk), dtype=np.int32)
-            self.count = id_codes_kernels.encode(values, offsets, self._slots, self._bytes, self._offsets, self.count,
-                                                 codes)
+            self.count = id_codes_kernels.encode(values, offsets, self._slots, self._bytes, self._offsets,
+                                                 self._hashes, self.count, codes)
             parts.append(codes)
         return np.concatenate(parts) if len(parts) != 1 else parts[0]
 
@@ -67,13 +68,14 @@ class IdCodes:
         needed = self.count + more_ids
         if needed + 1 > len(self._offsets):
             self._offsets = _grown(self._offsets, needed + 1)
+            self._hashes = _grown(self._hashes, needed)
         used = int(self._offsets[self.count])
         if used + more_bytes > len(self._bytes):
             self._bytes = _grown(self._bytes, used + more_bytes)
         if needed * 2 > len(self._slots):  # at most half full, so a probe ends soon
             # Grown fourfold: each rehash touches every id so far, so fewer of them pay.
             self._slots = np.zeros(_table_size(2 * needed), dtype=np.int32)
-            id_codes_kernels.rehash(self._bytes, self._offsets, self.count, self._slots)
+            id_codes_kernels.rehash(self._hashes, self.count, self._slots)
 
 
 def _table_size(ids: int) -> int:
