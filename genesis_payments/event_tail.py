@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import BinaryIO
 
 from genesis_payments.event_columns import BlockRead, read_event_block
 from genesis_payments.jsonl import IncrementalReader
 from genesis_payments.records import PaymentEvent
 
 BLOCK_BYTES = 16 << 20  # large enough for pyarrow to amortise, small enough to bound memory
+READ_AHEAD_FROM = 1 << 20  # a block at least this big is parsed while the one before is tallied
 
 
 class EventLogTail(IncrementalReader[PaymentEvent]):
@@ -53,26 +56,50 @@ class EventLogTail(IncrementalReader[PaymentEvent]):
         """The complete lines appended since the last call, block by block; call `check` first.
 
         The offset moves past a block only once the caller has taken it, so a read error part way
-        leaves the tail consistent with what the caller has seen.
+        leaves the tail consistent with what the caller has seen. While the caller works on one big
+        block, the next is parsed in a background thread (the parse frees the GIL).
         """
         if not self.exists:
             return
-        with open(self.path, "rb") as handle:
-            size = self.block_bytes
-            while True:
-                handle.seek(self.offset)
-                data = handle.read(size)
-                cut = data.rfind(b"\n") + 1
-                if not cut:
-                    if len(data) < size:
-                        break  # only a torn last line (or nothing) is left
-                    size *= 2  # one line longer than a block: read more until its newline
-                    continue
-                # The block is `data[:cut]`, parsed in place: no copy of 16 MB per block; the torn
-                # tail is read again with the next block (the file is seeked back to the cut).
-                read = read_event_block(data, self.line_number + 1, self.path, end=cut)
-                yield read
-                self.offset += cut
-                self.line_number += read.lines
-                size = self.block_bytes
+        with open(self.path, "rb") as handle, ThreadPoolExecutor(1, thread_name_prefix="tail-read-ahead") as ahead:
+            offset, line = self.offset, self.line_number
+            pending: tuple[Future[BlockRead], int] | None = None
+            while (piece := self._piece(handle, offset)) is not None:
+                data, cut = piece
+                if cut >= READ_AHEAD_FROM:
+                    parsed = ahead.submit(read_event_block, data, line + 1, self.path, end=cut)
+                else:
+                    parsed = Future()
+                    parsed.set_result(read_event_block(data, line + 1, self.path, end=cut))
+                # Where the next block starts: counted here, so it need not wait for this parse.
+                offset += cut
+                line += data.count(b"\n", 0, cut)
+                if pending is not None:
+                    yield from self._deliver(*pending)
+                pending = (parsed, cut)
+            if pending is not None:
+                yield from self._deliver(*pending)
         self._witness = self._read_witness()
+
+    def _piece(self, handle: BinaryIO, offset: int) -> tuple[bytes, int] | None:
+        """The bytes from `offset` and where its last complete line ends; None if no line is complete.
+
+        The block is `data[:cut]`, parsed in place (no copy of 16 MB per block); the torn tail is
+        read again with the next block.
+        """
+        size = self.block_bytes
+        while True:
+            handle.seek(offset)
+            data = handle.read(size)
+            cut = data.rfind(b"\n") + 1
+            if cut:
+                return data, cut
+            if len(data) < size:
+                return None  # only a torn last line (or nothing) is left
+            size *= 2  # one line longer than a block: read more until its newline
+
+    def _deliver(self, parsed: Future[BlockRead], cut: int) -> Iterator[BlockRead]:
+        read = parsed.result()
+        yield read
+        self.offset += cut
+        self.line_number += read.lines

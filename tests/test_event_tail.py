@@ -1,0 +1,52 @@
+"""The event log tail: blocks parsed ahead in the background give the same lines, numbers and
+offsets as one read, and a torn last line waits for its newline."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from genesis_payments import event_tail
+from genesis_payments.event_tail import EventLogTail
+from tests.support.exporter import payment_event
+
+
+def lines(count: int) -> list[bytes]:
+    out = []
+    for n in range(count):
+        event = payment_event(f"e{n}", f"p{n // 2}", "authorized" if n % 2 == 0 else "captured",
+                              f"2026-11-26T03:{n // 60 % 60:02d}:{n % 60:02d}Z", amount_usd=f"{n}.5")
+        out.append(json.dumps(event, separators=(",", ":")).encode())
+    out[7] = b"{not json"
+    out[500] = json.dumps({**json.loads(out[500]), "amount_usd": "-1"}).encode()
+    return out
+
+
+def read_all(tail: EventLogTail) -> tuple[list[int], list[int], list[int]]:
+    tail.check()
+    rows, amounts, bad = [], [], []
+    for block in tail.new_blocks():
+        for table in block.tables:
+            rows += table.column("line").to_pylist()
+            amounts += table.column("amount_micro").to_pylist()
+        bad += [b.line for b in block.bad_lines]
+    return rows, amounts, bad
+
+
+@pytest.mark.parametrize("read_ahead_from", [0, 1 << 40], ids=["parsed ahead", "parsed in turn"])
+def test_small_blocks_read_like_one_block(tmp_path: Path, monkeypatch, read_ahead_from: int) -> None:
+    monkeypatch.setattr(event_tail, "READ_AHEAD_FROM", read_ahead_from)
+    path = tmp_path / "transactions.jsonl"
+    data = lines(1200)
+    path.write_bytes(b"\n".join(data) + b"\n" + data[0][:30])  # and a torn last line
+    whole = read_all(EventLogTail(path))
+    small = EventLogTail(path, block_bytes=4096)  # about 12 lines a block: ~100 blocks
+    assert read_all(small) == whole
+    assert whole[2] == [8, 501] and len(whole[0]) == 1198
+    assert small.offset == path.stat().st_size - 30 and small.line_number == 1200
+    with path.open("ab") as handle:  # the torn line is finished, and one more follows
+        handle.write(data[0][30:] + b"\n" + data[1] + b"\n")
+    rows, _, bad = read_all(small)
+    assert rows == [1201, 1202] and bad == []
