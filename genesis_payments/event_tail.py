@@ -11,17 +11,20 @@ model per line, so a million-line first read takes seconds and a scrape costs on
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+import queue
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from genesis_payments.event_columns import BlockRead, read_event_block
 from genesis_payments.jsonl import IncrementalReader
 from genesis_payments.records import PaymentEvent
 
 BLOCK_BYTES = 16 << 20  # large enough for pyarrow to amortise, small enough to bound memory
-READ_AHEAD_FROM = 1 << 20  # a block at least this big is parsed while the one before is tallied
+READ_AHEAD_FROM = 1 << 20  # with this much new, blocks are read in a background thread
+_DONE = object()
 
 
 class EventLogTail(IncrementalReader[PaymentEvent]):
@@ -52,34 +55,39 @@ class EventLogTail(IncrementalReader[PaymentEvent]):
         self._restart(None)
         self.exists = False
 
-    def new_blocks(self) -> Iterator[BlockRead]:
+    def new_blocks(self, prepare: Callable[[Any], Any] | None = None) -> Iterator[BlockRead]:
         """The complete lines appended since the last call, block by block; call `check` first.
 
+        `prepare`, when given, is applied to each of a block's tables as it is read (the block then
+        carries what it returns): work that needs no state of the caller's. With much to read
+        (a first read), a background thread reads, parses and prepares the next block while the
+        caller works on this one; the parse frees the GIL.
+
         The offset moves past a block only once the caller has taken it, so a read error part way
-        leaves the tail consistent with what the caller has seen. While the caller works on one big
-        block, the next is parsed in a background thread (the parse frees the GIL).
+        leaves the tail consistent with what the caller has seen.
         """
         if not self.exists:
             return
-        with open(self.path, "rb") as handle, ThreadPoolExecutor(1, thread_name_prefix="tail-read-ahead") as ahead:
+        produced = self._produce(prepare)
+        if os.stat(self.path).st_size - self.offset >= READ_AHEAD_FROM:
+            produced = _ahead(produced)
+        for block, cut in produced:
+            yield block
+            self.offset += cut
+            self.line_number += block.lines
+        self._witness = self._read_witness()
+
+    def _produce(self, prepare: Callable[[Any], Any] | None) -> Iterator[tuple[BlockRead, int]]:
+        with open(self.path, "rb") as handle:
             offset, line = self.offset, self.line_number
-            pending: tuple[Future[BlockRead], int] | None = None
             while (piece := self._piece(handle, offset)) is not None:
                 data, cut = piece
-                if cut >= READ_AHEAD_FROM:
-                    parsed = ahead.submit(read_event_block, data, line + 1, self.path, end=cut)
-                else:
-                    parsed = Future()
-                    parsed.set_result(read_event_block(data, line + 1, self.path, end=cut))
-                # Where the next block starts: counted here, so it need not wait for this parse.
+                block = read_event_block(data, line + 1, self.path, end=cut)
+                if prepare is not None:
+                    block = replace(block, tables=[prepare(table) for table in block.tables])
+                yield block, cut
                 offset += cut
-                line += data.count(b"\n", 0, cut)
-                if pending is not None:
-                    yield from self._deliver(*pending)
-                pending = (parsed, cut)
-            if pending is not None:
-                yield from self._deliver(*pending)
-        self._witness = self._read_witness()
+                line += block.lines
 
     def _piece(self, handle: BinaryIO, offset: int) -> tuple[bytes, int] | None:
         """The bytes from `offset` and where its last complete line ends; None if no line is complete.
@@ -98,8 +106,36 @@ class EventLogTail(IncrementalReader[PaymentEvent]):
                 return None  # only a torn last line (or nothing) is left
             size *= 2  # one line longer than a block: read more until its newline
 
-    def _deliver(self, parsed: Future[BlockRead], cut: int) -> Iterator[BlockRead]:
-        read = parsed.result()
-        yield read
-        self.offset += cut
-        self.line_number += read.lines
+
+
+def _ahead(items: Iterator[Any]) -> Iterator[Any]:
+    """`items`, produced one ahead by a background thread; an error there is raised here, in turn."""
+    handoff: queue.Queue[Any] = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                handoff.put(item)
+                if stop.is_set():
+                    return
+        except BaseException as exc:  # handed over, so the consumer raises it where it reads
+            handoff.put(exc)
+            return
+        handoff.put(_DONE)
+
+    worker = threading.Thread(target=produce, name="tail-read-ahead", daemon=True)
+    worker.start()
+    try:
+        while (item := handoff.get()) is not _DONE:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while worker.is_alive():  # unblock a producer waiting to hand over one more
+            try:
+                handoff.get(timeout=0.05)
+            except queue.Empty:
+                pass
+        worker.join()

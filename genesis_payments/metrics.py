@@ -34,7 +34,7 @@ from genesis_payments.event_tail import EventLogTail
 from genesis_payments.exposition import Family, TextRenderer
 from genesis_payments.exposition import metric_families as _metric_families
 from genesis_payments.money import MICRO_PER_USD, to_micro
-from genesis_payments.payment_tally import PaymentTally
+from genesis_payments.payment_tally import PaymentTally, prepare_events
 from genesis_payments.redaction import redact
 from genesis_payments.settings import Settings
 from genesis_payments.timestamps import utc_now
@@ -152,10 +152,10 @@ class PaymentsCollector(Collector):
         try:
             if self._tail.check():
                 self._start_over()
-            for block in self._tail.new_blocks():
+            for block in self._tail.new_blocks(prepare=prepare_events):
                 try:
-                    for table in block.tables:
-                        self._tally.add(table)
+                    for prepared in block.tables:
+                        self._tally.add_prepared(prepared)
                 except Exception:
                     # Part of the block may be counted already: never count it twice, read it all again.
                     self._tail.restart()

@@ -87,10 +87,12 @@ class PaymentTally:
 
     def add(self, events: pa.Table) -> None:
         """Add a table of validated events (`event_columns.EVENT_SCHEMA`), in any order."""
-        if not events.num_rows:
+        self.add_prepared(prepare_events(events))
+
+    def add_prepared(self, block: PreparedEvents | None) -> None:
+        """Add events that `prepare_events` made ready (perhaps in another thread)."""
+        if block is None:
             return
-        events = _in_time_order(events.combine_chunks())
-        block = _Block(events)
         self.events += block.rows
         newest = int(block.ts.max())
         self.last_event_us = newest if self.last_event_us is None else max(self.last_event_us, newest)
@@ -100,7 +102,7 @@ class PaymentTally:
         self._add_outcomes(block)
         self._add_payment_states(block)
 
-    def _add_counts(self, block: _Block) -> None:
+    def _add_counts(self, block: PreparedEvents) -> None:
         agent, vendor, chain, status = block.agents, block.vendors, block.chains, block.statuses
         shape = (len(agent.values), len(vendor.values), len(chain.values), len(status.values))
         codes = (agent.codes, vendor.codes, chain.codes, status.codes)
@@ -117,7 +119,7 @@ class PaymentTally:
             counts[key] = counts.get(key, 0) + n
             changed.add(key)
 
-    def _add_spend(self, block: _Block) -> None:
+    def _add_spend(self, block: PreparedEvents) -> None:
         captured = block.rows_with("captured")
         if not len(captured):
             return
@@ -140,7 +142,7 @@ class PaymentTally:
             spend[key] = spend.get(key, 0) + micro
             changed.add(key)
 
-    def _add_outcomes(self, block: _Block) -> None:
+    def _add_outcomes(self, block: PreparedEvents) -> None:
         vendor = block.vendors
         streaks = [self.streaks.setdefault(name, VendorStreak()) for name in vendor.values]
         # Rows are in time order: a vendor's latest success in the block is its last captured row.
@@ -156,7 +158,7 @@ class PaymentTally:
         for row in after.tolist():
             streaks[vendor.codes[row]].add((int(block.ts[row]), int(block.lines[row])), failed=True)
 
-    def _add_payment_states(self, block: _Block) -> None:
+    def _add_payment_states(self, block: PreparedEvents) -> None:
         ids = block.payment_ids
         is_open = np.array([s in OPEN_STATUSES for s in block.statuses.values], dtype=bool)[block.statuses.codes]
         # A terminal event anywhere closes the payment for good.
@@ -225,6 +227,16 @@ class PaymentTally:
         return {vendor: len(streak.failures) for vendor, streak in self.streaks.items()}
 
 
+def prepare_events(events: pa.Table) -> PreparedEvents | None:
+    """The stateless part of `add`: time order, numpy columns and dictionary codes (None if empty).
+
+    Kept apart so that a reader can do it in its own thread while the tally adds the block before.
+    """
+    if not events.num_rows:
+        return None
+    return PreparedEvents(_in_time_order(events.combine_chunks()))
+
+
 def _in_time_order(events: pa.Table) -> pa.Table:
     """Rows by (ts, line): ordered group-bys ("last") then give each group's latest event.
 
@@ -252,7 +264,7 @@ class _Ids:
     dictionary: pa.Array  # the distinct payment ids, kept in arrow (there can be many)
 
 
-class _Block:
+class PreparedEvents:
     """One table's columns as numpy arrays and dictionary codes, each computed once."""
 
     def __init__(self, table: pa.Table) -> None:

@@ -50,3 +50,31 @@ def test_small_blocks_read_like_one_block(tmp_path: Path, monkeypatch, read_ahea
         handle.write(data[0][30:] + b"\n" + data[1] + b"\n")
     rows, _, bad = read_all(small)
     assert rows == [1201, 1202] and bad == []
+
+
+def test_an_error_while_reading_ahead_is_raised_to_the_reader_and_nothing_is_skipped(
+    tmp_path: Path, monkeypatch
+) -> None:
+    monkeypatch.setattr(event_tail, "READ_AHEAD_FROM", 0)
+    path = tmp_path / "transactions.jsonl"
+    path.write_bytes(b"\n".join(lines(1200)) + b"\n")
+    tail = EventLogTail(path, block_bytes=4096)
+    tail.check()
+    seen = []
+
+    def prepare(table):
+        if len(seen) == 3:
+            raise RuntimeError("cannot prepare")
+        seen.append(table.num_rows)
+        return table
+
+    taken = []
+    with pytest.raises(RuntimeError, match="cannot prepare"):
+        for block in tail.new_blocks(prepare=prepare):
+            taken.append(block.lines)
+    assert tail.line_number == sum(taken) and len(taken) == 3  # the three blocks taken, no more
+    # The next read either goes on after them or, not sure the file is unchanged, starts over
+    # (reported as a reset, so the caller drops what it counted): never a gap.
+    reset = tail.check()
+    rest = read_all(tail)
+    assert rest[0][0] == (1 if reset else sum(taken) + 1) and rest[0][-1] == 1200

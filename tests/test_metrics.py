@@ -382,13 +382,13 @@ def test_a_failure_while_counting_never_counts_a_block_twice(
     collector = PaymentsCollector(settings, clock=lambda: NOW)
     registry = CollectorRegistry()
     registry.register(collector)
-    real_add = PaymentTally.add
+    real_add = PaymentTally.add_prepared
     with monkeypatch.context() as patch:
-        def add_then_fail(self: PaymentTally, table) -> None:
-            real_add(self, table)
+        def add_then_fail(self: PaymentTally, prepared) -> None:
+            real_add(self, prepared)
             raise RuntimeError("bug while counting")
 
-        patch.setattr(PaymentTally, "add", add_then_fail)
+        patch.setattr(PaymentTally, "add_prepared", add_then_fail)
         assert registry.get_sample_value("genesis_exporter_source_up", {"source": "transactions"}) == 0
     labels = {"agent": "agent-a", "vendor": "vendor-x", "chain": BASE, "status": "captured"}
     assert registry.get_sample_value("payments_total", labels) == 3
