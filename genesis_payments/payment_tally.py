@@ -69,11 +69,16 @@ class PaymentTally:
 
     def __init__(self, stale_after_seconds: int) -> None:
         self.stale_after_us = stale_after_seconds * 1_000_000
-        self.counts: dict[tuple[str, str, str, str], int] = {}
+        self._counts: dict[tuple[str, str, str, str], int] = {}
         self.spend_micro: dict[tuple[str, str], int] = {}
         # Series changed since `take_changes` was last called: lets a scrape re-render only those.
-        self.changed_counts: set[tuple[str, str, str, str]] = set()
+        self._changed_counts: set[tuple[str, str, str, str]] = set()
         self.changed_spend: set[tuple[str, str]] = set()
+        # Counts of added blocks not yet folded into `counts`, as (label-code key, rows) arrays: a
+        # first read adds thousands of groups per block, folded once rather than once per block.
+        self._labels: dict[str, int] = {}
+        self._label_names: list[str] = []
+        self._pending_counts: list[tuple[np.ndarray, np.ndarray]] = []
         self.streaks: dict[str, VendorStreak] = {}
         self.agents: set[str] = set()
         self.events = 0
@@ -102,22 +107,52 @@ class PaymentTally:
         self._add_outcomes(block)
         self._add_payment_states(block)
 
+    @property
+    def counts(self) -> dict[tuple[str, str, str, str], int]:
+        """Events per (agent, vendor, chain, status)."""
+        self._fold_counts()
+        return self._counts
+
+    @property
+    def changed_counts(self) -> set[tuple[str, str, str, str]]:
+        self._fold_counts()
+        return self._changed_counts
+
     def _add_counts(self, block: PreparedEvents) -> None:
-        agent, vendor, chain, status = block.agents, block.vendors, block.chains, block.statuses
-        shape = (len(agent.values), len(vendor.values), len(chain.values), len(status.values))
-        codes = (agent.codes, vendor.codes, chain.codes, status.codes)
-        if int(np.prod(shape, dtype=object)) < 2**62:
-            groups, sizes = _group_sizes(np.ravel_multi_index(codes, shape), int(np.prod(shape, dtype=object)))
-            labels = np.unravel_index(groups, shape)
-        else:  # too many combinations for one int64 code (only with millions of distinct labels)
-            rows, sizes = np.unique(np.stack(codes, axis=1), axis=0, return_counts=True)
-            labels = tuple(rows.T)
-        counts, changed = self.counts, self.changed_counts
-        names = (agent.values, vendor.values, chain.values, status.values)
-        for a, v, c, s, n in zip(*(i.tolist() for i in labels), sizes.tolist(), strict=True):
-            key = (names[0][a], names[1][v], names[2][c], names[3][s])
-            counts[key] = counts.get(key, 0) + n
-            changed.add(key)
+        # Each column's block codes as codes of one tally-wide label table (a few dozen labels),
+        # packed four to a 64-bit key: 16 bits each.
+        columns = (block.agents, block.vendors, block.chains, block.statuses)
+        key = np.zeros(block.rows, dtype=np.uint64)
+        for column in columns:
+            key = (key << np.uint64(16)) | self._label_codes(column.values)[column.codes]
+        groups, sizes = np.unique(key, return_counts=True)
+        self._pending_counts.append((groups, sizes))
+
+    def _label_codes(self, values: list[str]) -> np.ndarray:
+        for value in values:
+            if value not in self._labels:
+                if len(self._label_names) >= 1 << 16:
+                    raise ValueError("more than 65,536 distinct agent, vendor, chain and status labels")
+                self._labels[value] = len(self._label_names)
+                self._label_names.append(value)
+        return np.array([self._labels[value] for value in values], dtype=np.uint64)
+
+    def _fold_counts(self) -> None:
+        if not self._pending_counts:
+            return
+        keys = np.concatenate([groups for groups, _ in self._pending_counts])
+        rows = np.concatenate([sizes for _, sizes in self._pending_counts])
+        self._pending_counts = []
+        groups, inverse = np.unique(keys, return_inverse=True)
+        totals = np.zeros(len(groups), dtype=np.int64)
+        np.add.at(totals, inverse, rows)  # row counts: far below int64's range
+        names, counts, changed = self._label_names, self._counts, self._changed_counts
+        mask = (1 << 16) - 1
+        for packed, n in zip(groups.tolist(), totals.tolist(), strict=True):
+            label = (names[packed >> 48], names[(packed >> 32) & mask], names[(packed >> 16) & mask],
+                     names[packed & mask])
+            counts[label] = counts.get(label, 0) + n
+            changed.add(label)
 
     def _add_spend(self, block: PreparedEvents) -> None:
         captured = block.rows_with("captured")
@@ -219,8 +254,9 @@ class PaymentTally:
 
     def take_changes(self) -> tuple[set[tuple[str, str, str, str]], set[tuple[str, str]]]:
         """The count and spend series changed since the last call (and forget them)."""
-        changes = (self.changed_counts, self.changed_spend)
-        self.changed_counts, self.changed_spend = set(), set()
+        self._fold_counts()
+        changes = (self._changed_counts, self.changed_spend)
+        self._changed_counts, self.changed_spend = set(), set()
         return changes
 
     def failure_streaks(self) -> dict[str, int]:
@@ -296,12 +332,3 @@ def _dictionary(column: pa.ChunkedArray) -> pa.DictionaryArray:
 def _encode(column: pa.ChunkedArray) -> _Codes:
     encoded = _dictionary(column)
     return _Codes(encoded.indices.to_numpy(), encoded.dictionary.to_pylist())
-
-
-def _group_sizes(code: np.ndarray, space: int) -> tuple[np.ndarray, np.ndarray]:
-    """The distinct codes and how many rows have each: a bincount when the code space is small."""
-    if space <= max(1 << 16, 4 * len(code)):
-        sizes = np.bincount(code, minlength=space)
-        groups = np.flatnonzero(sizes)
-        return groups, sizes[groups]
-    return np.unique(code, return_counts=True)
