@@ -14,6 +14,7 @@ import os
 import queue
 import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -23,7 +24,8 @@ from genesis_payments.jsonl import IncrementalReader
 from genesis_payments.records import PaymentEvent
 
 BLOCK_BYTES = 16 << 20  # large enough for pyarrow to amortise, small enough to bound memory
-READ_AHEAD_FROM = 1 << 20  # with this much new, blocks are read in a background thread
+READ_AHEAD_FROM = 1 << 20  # with this much new, blocks are read in background threads
+_WORKERS = 2  # blocks parsed at once (each also split across the readers' own threads)
 _DONE = object()
 
 
@@ -60,34 +62,49 @@ class EventLogTail(IncrementalReader[PaymentEvent]):
 
         `prepare`, when given, is applied to each of a block's tables as it is read (the block then
         carries what it returns): work that needs no state of the caller's. With much to read
-        (a first read), a background thread reads, parses and prepares the next block while the
-        caller works on this one; the parse frees the GIL.
+        (a first read), the next blocks are read, parsed and prepared in background threads while
+        the caller works on this one (the parse frees the GIL).
 
         The offset moves past a block only once the caller has taken it, so a read error part way
         leaves the tail consistent with what the caller has seen.
         """
         if not self.exists:
             return
-        produced = self._produce(prepare)
-        if os.stat(self.path).st_size - self.offset >= READ_AHEAD_FROM:
-            produced = _ahead(produced)
-        for block, cut in produced:
+        if os.stat(self.path).st_size - self.offset < READ_AHEAD_FROM:
+            parsed: Iterator[tuple[Future[BlockRead], int]] = (
+                (_done(self._parse(data, cut, first, prepare)), cut) for data, cut, first in self._pieces())
+            yield from self._deliver(parsed)
+            return
+        with ThreadPoolExecutor(_WORKERS, thread_name_prefix="tail-parse") as workers:
+            submitted = ((workers.submit(self._parse, data, cut, first, prepare), cut)
+                         for data, cut, first in self._pieces())
+            # The pieces are cut from the file one after another (each starts where the last
+            # ended) in a thread of their own, a block or two ahead of the caller.
+            yield from self._deliver(_ahead(submitted))
+
+    def _deliver(self, parsed: Iterator[tuple[Future[BlockRead], int]]) -> Iterator[BlockRead]:
+        for future, cut in parsed:
+            block = future.result()
             yield block
             self.offset += cut
             self.line_number += block.lines
         self._witness = self._read_witness()
 
-    def _produce(self, prepare: Callable[[Any], Any] | None) -> Iterator[tuple[BlockRead, int]]:
+    def _pieces(self) -> Iterator[tuple[bytes, int, int]]:
+        """(data, cut, number of its first line) for each block from the offset on."""
         with open(self.path, "rb") as handle:
             offset, line = self.offset, self.line_number
             while (piece := self._piece(handle, offset)) is not None:
                 data, cut = piece
-                block = read_event_block(data, line + 1, self.path, end=cut)
-                if prepare is not None:
-                    block = replace(block, tables=[prepare(table) for table in block.tables])
-                yield block, cut
+                yield data, cut, line + 1
                 offset += cut
-                line += block.lines
+                line += data.count(b"\n", 0, cut)
+
+    def _parse(self, data: bytes, cut: int, first_line: int, prepare: Callable[[Any], Any] | None) -> BlockRead:
+        block = read_event_block(data, first_line, self.path, end=cut)
+        if prepare is not None:
+            block = replace(block, tables=[prepare(table) for table in block.tables])
+        return block
 
     def _piece(self, handle: BinaryIO, offset: int) -> tuple[bytes, int] | None:
         """The bytes from `offset` and where its last complete line ends; None if no line is complete.
@@ -106,6 +123,12 @@ class EventLogTail(IncrementalReader[PaymentEvent]):
                 return None  # only a torn last line (or nothing) is left
             size *= 2  # one line longer than a block: read more until its newline
 
+
+
+def _done(block: BlockRead) -> Future[BlockRead]:
+    future: Future[BlockRead] = Future()
+    future.set_result(block)
+    return future
 
 
 def _ahead(items: Iterator[Any]) -> Iterator[Any]:
