@@ -66,8 +66,10 @@ class IdCodes:
         from genesis_payments import id_codes_kernels
 
         needed = self.count + more_ids
+        # The compiled table writes without bounds checks: every array must have room first.
         if needed + 1 > len(self._offsets):
             self._offsets = _grown(self._offsets, needed + 1)
+        if needed > len(self._hashes):
             self._hashes = _grown(self._hashes, needed)
         used = int(self._offsets[self.count])
         if used + more_bytes > len(self._bytes):
