@@ -20,6 +20,7 @@ from typing import Any
 from pydantic_core import PydanticSerializationError, to_json
 
 from genesis_payments.errors import LedgerError
+from genesis_payments.file_watch import fork_generation
 from genesis_payments.jsonl import (
     BadLineError,
     LockedAppender,
@@ -204,7 +205,9 @@ class ApprovalLog:
         self.path = self.settings.approval_log_path
         self._fd: int | None = None
         self._fd_identity: tuple[int, int] = (-1, -1)
-        self._pid = os.getpid()
+        self._pid = os.getpid()  # the process that opened `_fd`
+        self._fork = fork_generation()  # the same, as a counter: read per decision instead of getpid
+        self._handle: LogHandle | None = None
         self._path_text = str(self.path)
         self._thread_lock = threading.RLock()
 
@@ -220,8 +223,12 @@ class ApprovalLog:
     def _acquire(self) -> LogHandle:
         self._thread_lock.acquire()
         try:
-            fd = self._open_fd()
+            fd = self._fd
+            if fd is None or self._fork != fork_generation():
+                fd = self._open_fd()
             fcntl.flock(fd, fcntl.LOCK_EX)
+            # Under the lock, the path must still name the open file: a log rotated away, replaced
+            # or deleted since the last decision is noticed here and the path opened again.
             try:
                 current = os.stat(self._path_text)
             except FileNotFoundError:
@@ -238,7 +245,13 @@ class ApprovalLog:
                 fcntl.flock(self._fd, fcntl.LOCK_UN)
             self._thread_lock.release()
             raise
-        return LogHandle(fd, self.path, self.settings.fsync, size, self._fd_identity)
+        # One handle per open descriptor, reused: only its size changes from one lock to the next.
+        handle = self._handle
+        if handle is None or handle.fd != fd:
+            handle = self._handle = LogHandle(fd, self.path, self.settings.fsync, size, self._fd_identity)
+        else:
+            handle.size = size
+        return handle
 
     def _release(self, handle: LogHandle) -> None:
         try:
@@ -247,13 +260,15 @@ class ApprovalLog:
             self._thread_lock.release()
 
     def _open_fd(self) -> int:
-        if self._fd is not None and self._pid != os.getpid():
+        if self._fd is not None and self._fork != fork_generation():
             # A forked child shares the parent's open file, and with it the flock: it must not
             # believe it holds the lock while the parent does. Its own descriptor fixes that.
             os.close(self._fd)
             self._fd = None
         if self._fd is None:
             self._pid = os.getpid()
+            self._fork = fork_generation()
+            self._handle = None
             self.path.parent.mkdir(parents=True, exist_ok=True)
             try:
                 fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
