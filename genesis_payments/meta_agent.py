@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
@@ -188,6 +189,7 @@ class GenesisMetaAgent:
         self._random = b""
         self._random_at = 0
         self._random_fork = -1
+        self._day = self._month = ""  # the last decision's UTC day and month, interned
 
     def _new_id(self) -> str:
         """A random 128-bit hex decision id; the OS is asked for 4 KiB at a time, not for each id.
@@ -236,18 +238,25 @@ class GenesisMetaAgent:
             return self._decision_at(handle, *known)
         policy = self._policy
         cost_usd = intent.cost_usd
-        cost = to_micro(cost_usd)
         cost_text = format_usd(cost_usd)
+        cost = int(cost_text.replace(".", ""))  # = to_micro: the text has exactly 6 decimals, no sign
         now = self._clock()
         ts = _format_ts(now)
         chain = intent.chain or policy.default_chain
         token = intent.token or policy.default_token
         agent, vendor, business = intent.agent, intent.vendor, intent.business_id
-        day, month = ts[:10], ts[:7]
-        # The six budget keys, built once: the check reads them and the reservation adds to them.
+        day = ts[:10]
+        if day == self._day:
+            day, month = self._day, self._month  # the interned strings the budget keys already hold
+        else:
+            self._day, self._month = day, month = sys.intern(day), sys.intern(ts[:7])
+        # The six budget keys, built once, and what each holds: the check reads these amounts and
+        # the reservation adds to them, with no second look-up.
         keys = (("agent", agent, day), ("agent", agent, month), ("vendor", vendor, day),
                 ("vendor", vendor, month), ("business", business, day), ("business", business, month))
-        reasons = self._failed_rules(intent, policy, cost, cost_text, chain, token, keys)
+        spent_get = state.spent.get
+        reserved = [spent_get(key, 0) for key in keys]
+        reasons = self._failed_rules(intent, policy, cost, cost_text, chain, token, keys, reserved)
         if reasons:
             decision = "denied"
         elif self._threshold_micro is not None and cost > self._threshold_micro:
@@ -286,7 +295,7 @@ class GenesisMetaAgent:
         digest, offset, length = self.log.append_body_locked(handle, body, flat=True, clean=clean)
         self._last_hash = digest
         self._log_offset = handle.size
-        state.add_new_decision(intent_id, decision, cost, agent, vendor, business, ts, offset, length, keys)
+        state.add_new_decision(intent_id, decision, cost, agent, vendor, business, ts, offset, length, keys, reserved)
         # The returned decision is built from values validated above (the intent) or produced
         # here; validating them again would only repeat that work.
         body["hash"] = digest
@@ -295,7 +304,7 @@ class GenesisMetaAgent:
         return _construct_decision(body)
 
     def _failed_rules(self, intent: PaymentIntent, policy: Policy, cost: int, cost_text: str, chain: str,
-                      token: str, keys: tuple[tuple[str, str, str], ...]) -> list[str]:
+                      token: str, keys: tuple[tuple[str, str, str], ...], reserved: list[int]) -> list[str]:
         reasons: list[str] = []
         vendor = intent.vendor
         if self._allowlist is not None and vendor not in self._allowlist:
@@ -313,7 +322,6 @@ class GenesisMetaAgent:
                 f"over_intent_maximum: {cost_text} USDC is over the per-intent maximum "
                 f"of {format_usd(policy.max_intent_usd)} USDC"
             )
-        spent_get = self.state.spent.get
         limits = self._limits
         for index in (0, 2, 4):
             spend_key = keys[index]
@@ -324,15 +332,10 @@ class GenesisMetaAgent:
                 pair = limits[pair_key] = (policy.limit_micro(scope, key, "daily"),
                                            policy.limit_micro(scope, key, "monthly"))
             daily, monthly = pair
-            if daily is not None:
-                reserved = spent_get(spend_key, 0)
-                if reserved + cost > daily:
-                    reasons.append(_budget_reason(spend_key, "daily", reserved, cost_text, daily))
-            if monthly is not None:
-                month_key = keys[index + 1]
-                reserved = spent_get(month_key, 0)
-                if reserved + cost > monthly:
-                    reasons.append(_budget_reason(month_key, "monthly", reserved, cost_text, monthly))
+            if daily is not None and reserved[index] + cost > daily:
+                reasons.append(_budget_reason(spend_key, "daily", reserved[index], cost_text, daily))
+            if monthly is not None and reserved[index + 1] + cost > monthly:
+                reasons.append(_budget_reason(keys[index + 1], "monthly", reserved[index + 1], cost_text, monthly))
         return reasons
 
     # -- reviews ---------------------------------------------------------------------------------
