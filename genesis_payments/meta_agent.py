@@ -110,13 +110,23 @@ def _previous_month(moment: datetime) -> str:
 
 
 def _format_ts(moment: datetime) -> str:
-    """`format_utc` for a UTC datetime, without strftime (hot path); always microseconds and +00:00."""
+    """`format_utc` for a UTC datetime, without strftime (hot path); always microseconds and +00:00.
+
+    The text up to the second is kept from the previous call: decisions within one second share it.
+    """
     if moment.tzinfo is not UTC:
         if moment.utcoffset() != _ZERO:
             return format_utc(moment)
         moment = moment.replace(tzinfo=UTC)
-    text = moment.isoformat()  # faster than timespec="microseconds", which only differs here:
-    return text if moment.microsecond else text[:19] + ".000000" + text[19:]
+    second = (moment.second, moment.minute, moment.hour, moment.day, moment.month, moment.year)
+    cached = _LAST_SECOND[0]  # one read of one tuple: threads deciding at once never mix two seconds
+    if cached[0] != second:
+        # isoformat is the reference text; its first 19 characters are the date and time to the second.
+        cached = _LAST_SECOND[0] = (second, moment.replace(microsecond=0).isoformat()[:19])
+    return f"{cached[1]}.{moment.microsecond:06d}+00:00"
+
+
+_LAST_SECOND: list[tuple[Any, str]] = [((), "")]
 
 
 def _budget_reason(spend_key: tuple[str, str, str], period: str, reserved: int, cost_text: str, limit: int) -> str:
@@ -133,18 +143,25 @@ _SHAPES: dict[tuple[str, ...], tuple[tuple[str, ...], frozenset[str]]] = {}
 _set_attr = object.__setattr__
 
 
-def _construct_decision(fields: dict[str, Any]) -> ApprovalDecision:
-    """An ApprovalDecision from values the agent produced and validated itself: no second validation.
-
-    This is what `model_construct` does, minus its per-field default handling (every field is set).
-    """
+def _decision_shape(fields: dict[str, Any]) -> tuple[tuple[str, ...], frozenset[str]]:
+    """(the keys that are not model fields, the set of keys given) of a decision's values."""
     shape = tuple(fields)
     known = _SHAPES.get(shape)
     if known is None:
         known = (tuple(k for k in shape if k not in _DECISION_FIELDS), frozenset(shape))
         if len(_SHAPES) < 256:  # annotations make new shapes; a few are enough to cache
             _SHAPES[shape] = known
-    extra_keys, given = known
+    return known
+
+
+def _construct_decision(fields: dict[str, Any],
+                        known: tuple[tuple[str, ...], frozenset[str]] | None = None) -> ApprovalDecision:
+    """An ApprovalDecision from values the agent produced and validated itself: no second validation.
+
+    This is what `model_construct` does, minus its per-field default handling (every field is set).
+    `known` is `_decision_shape(fields)` when the caller already has it.
+    """
+    extra_keys, given = known or _decision_shape(fields)
     extra = {k: fields.pop(k) for k in extra_keys} if extra_keys else {}
     if "resolved_by" not in fields:
         fields["resolved_by"] = None
@@ -190,6 +207,7 @@ class GenesisMetaAgent:
         self._random_at = 0
         self._random_fork = -1
         self._day = self._month = ""  # the last decision's UTC day and month, interned
+        self._plain_shape: tuple[tuple[str, ...], frozenset[str]] | None = None  # of a decision's keys
 
     def _new_id(self) -> str:
         """A random 128-bit hex decision id; the OS is asked for 4 KiB at a time, not for each id.
@@ -285,12 +303,15 @@ class GenesisMetaAgent:
             "ts": ts,
             "vendor": vendor,
         }
+        plain = True  # the body's keys are those of the literal above (and `hash`, added below)
         if intent.mandate_id is not None:
             body["mandate_id"] = intent.mandate_id
+            plain = False
         if annotations:
             for key, value in annotations.items():
                 if key not in body and isinstance(value, str):
                     body[key] = value
+                    plain = False
         clean = self._log_offset == handle.size  # everything read, so the file ends with a whole line
         digest, offset, length = self.log.append_body_locked(handle, body, flat=True, clean=clean)
         self._last_hash = digest
@@ -301,7 +322,12 @@ class GenesisMetaAgent:
         body["hash"] = digest
         body["ts"] = now
         body["cost_usd"] = cost_usd
-        return _construct_decision(body)
+        if not plain:
+            return _construct_decision(body)
+        known = self._plain_shape
+        if known is None:
+            known = self._plain_shape = _decision_shape(body)
+        return _construct_decision(body, known)
 
     def _failed_rules(self, intent: PaymentIntent, policy: Policy, cost: int, cost_text: str, chain: str,
                       token: str, keys: tuple[tuple[str, str, str], ...], reserved: list[int]) -> list[str]:
