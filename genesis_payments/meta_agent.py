@@ -268,7 +268,10 @@ class GenesisMetaAgent:
         ts = _format_ts(now)
         chain = intent.chain or policy.default_chain
         token = intent.token or policy.default_token
-        agent, vendor, business = intent.agent, intent.vendor, intent.business_id
+        # Interned: the budget keys and intent states then share one string per id, and a look-up
+        # of a key stored earlier compares its strings by identity.
+        intern = sys.intern
+        agent, vendor, business = intern(intent.agent), intern(intent.vendor), intern(intent.business_id)
         day = ts[:10]
         if day == self._day:
             day, month = self._day, self._month  # the interned strings the budget keys already hold

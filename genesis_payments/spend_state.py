@@ -131,9 +131,10 @@ class SpendState:
         """The meta agent's own first decision of an intent it has no decision for (hot path).
 
         The same effect as `apply_decision` on that line, from values the agent already has:
-        `keys` are the intent's six budget keys (agent, vendor, business; day then month), their
-        day and month strings interned, and `reserved` what each held when the rules were checked
-        (under the same lock, so still what they hold).
+        `agent`, `vendor` and `business` interned, `keys` the intent's six budget keys (agent,
+        vendor, business; day then month) with their day and month strings interned, and
+        `reserved` what each held when the rules were checked (under the same lock, so still what
+        they hold).
         """
         if decision == "pending_review":
             self.pending_ids.add(intent_id)
@@ -143,10 +144,8 @@ class SpendState:
             if ts[:7] < self.horizon:
                 self.archived[intent_id] = (offset << 24) | length
                 return
-        intern = sys.intern  # validated strings: no type check needed
         day, month = keys[0][2], keys[1][2]
-        state = IntentState(decision, micro, intern(agent), intern(vendor), intern(business), day, month,
-                            offset, length)
+        state = IntentState(decision, micro, agent, vendor, business, day, month, offset, length)
         self.intents[intent_id] = state
         released = self.latest_status.get(intent_id) in RELEASING_STATUSES
         state.released = released
