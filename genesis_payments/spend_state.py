@@ -136,15 +136,13 @@ class SpendState:
         `reserved` what each held when the rules were checked (under the same lock, so still what
         they hold).
         """
+        day, month = keys[0][2], keys[1][2]
         if decision == "pending_review":
             self.pending_ids.add(intent_id)
             heapq.heappush(self.review_deadlines, (ts, intent_id))
-        else:
-            self.pending_ids.discard(intent_id)
-            if ts[:7] < self.horizon:
-                self.archived[intent_id] = (offset << 24) | length
-                return
-        day, month = keys[0][2], keys[1][2]
+        elif month < self.horizon:  # (a first decision was never pending: nothing to discard)
+            self.archived[intent_id] = (offset << 24) | length
+            return
         state = IntentState(decision, micro, agent, vendor, business, day, month, offset, length)
         self.intents[intent_id] = state
         released = self.latest_status.get(intent_id) in RELEASING_STATUSES
