@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
@@ -83,13 +84,19 @@ def default_vendor_catalog(settings: Settings) -> VendorCatalog:
     return VendorCapabilityCache(settings)
 
 
+_validate_intent = PaymentIntent.__pydantic_validator__.validate_python
+
+
 def coerce_intent(intent: PaymentIntent | Mapping[str, Any]) -> PaymentIntent:
-    if isinstance(intent, PaymentIntent):
-        return intent
-    if not isinstance(intent, Mapping):
-        raise InvalidRecord(f"a payment intent must be a PaymentIntent or a dict, not {type(intent).__name__}")
+    if intent.__class__ is not dict:  # a plain dict, the common case, skips two isinstance checks (one on an ABC)
+        if isinstance(intent, PaymentIntent):
+            return intent
+        if not isinstance(intent, Mapping):
+            raise InvalidRecord(f"a payment intent must be a PaymentIntent or a dict, not {type(intent).__name__}")
     try:
-        return PaymentIntent.model_validate(intent)
+        # `model_validate` minus its wrapper (argument checks, then this same call): a whole
+        # microsecond of every decision.
+        return _validate_intent(intent)
     except ValidationError as exc:
         raise InvalidRecord(f"invalid payment intent: {describe_validation_error(exc)}") from None
 
@@ -109,13 +116,23 @@ def _previous_month(moment: datetime) -> str:
 
 
 def _format_ts(moment: datetime) -> str:
-    """`format_utc` for a UTC datetime, without strftime (hot path); always microseconds and +00:00."""
+    """`format_utc` for a UTC datetime, without strftime (hot path); always microseconds and +00:00.
+
+    The text up to the second is kept from the previous call: decisions within one second share it.
+    """
     if moment.tzinfo is not UTC:
         if moment.utcoffset() != _ZERO:
             return format_utc(moment)
         moment = moment.replace(tzinfo=UTC)
-    text = moment.isoformat()  # faster than timespec="microseconds", which only differs here:
-    return text if moment.microsecond else text[:19] + ".000000" + text[19:]
+    second = (moment.second, moment.minute, moment.hour, moment.day, moment.month, moment.year)
+    cached = _LAST_SECOND[0]  # one read of one tuple: threads deciding at once never mix two seconds
+    if cached[0] != second:
+        # isoformat is the reference text; its first 19 characters are the date and time to the second.
+        cached = _LAST_SECOND[0] = (second, moment.replace(microsecond=0).isoformat()[:19])
+    return f"{cached[1]}.{moment.microsecond:06d}+00:00"
+
+
+_LAST_SECOND: list[tuple[Any, str]] = [((), "")]
 
 
 def _budget_reason(spend_key: tuple[str, str, str], period: str, reserved: int, cost_text: str, limit: int) -> str:
@@ -132,18 +149,25 @@ _SHAPES: dict[tuple[str, ...], tuple[tuple[str, ...], frozenset[str]]] = {}
 _set_attr = object.__setattr__
 
 
-def _construct_decision(fields: dict[str, Any]) -> ApprovalDecision:
-    """An ApprovalDecision from values the agent produced and validated itself: no second validation.
-
-    This is what `model_construct` does, minus its per-field default handling (every field is set).
-    """
+def _decision_shape(fields: dict[str, Any]) -> tuple[tuple[str, ...], frozenset[str]]:
+    """(the keys that are not model fields, the set of keys given) of a decision's values."""
     shape = tuple(fields)
     known = _SHAPES.get(shape)
     if known is None:
         known = (tuple(k for k in shape if k not in _DECISION_FIELDS), frozenset(shape))
         if len(_SHAPES) < 256:  # annotations make new shapes; a few are enough to cache
             _SHAPES[shape] = known
-    extra_keys, given = known
+    return known
+
+
+def _construct_decision(fields: dict[str, Any],
+                        known: tuple[tuple[str, ...], frozenset[str]] | None = None) -> ApprovalDecision:
+    """An ApprovalDecision from values the agent produced and validated itself: no second validation.
+
+    This is what `model_construct` does, minus its per-field default handling (every field is set).
+    `known` is `_decision_shape(fields)` when the caller already has it.
+    """
+    extra_keys, given = known or _decision_shape(fields)
     extra = {k: fields.pop(k) for k in extra_keys} if extra_keys else {}
     if "resolved_by" not in fields:
         fields["resolved_by"] = None
@@ -188,6 +212,8 @@ class GenesisMetaAgent:
         self._random = b""
         self._random_at = 0
         self._random_fork = -1
+        self._day = self._month = ""  # the last decision's UTC day and month, interned
+        self._plain_shape: tuple[tuple[str, ...], frozenset[str]] | None = None  # of a decision's keys
 
     def _new_id(self) -> str:
         """A random 128-bit hex decision id; the OS is asked for 4 KiB at a time, not for each id.
@@ -236,18 +262,28 @@ class GenesisMetaAgent:
             return self._decision_at(handle, *known)
         policy = self._policy
         cost_usd = intent.cost_usd
-        cost = to_micro(cost_usd)
         cost_text = format_usd(cost_usd)
+        cost = int(cost_text.replace(".", ""))  # = to_micro: the text has exactly 6 decimals, no sign
         now = self._clock()
         ts = _format_ts(now)
         chain = intent.chain or policy.default_chain
         token = intent.token or policy.default_token
-        agent, vendor, business = intent.agent, intent.vendor, intent.business_id
-        day, month = ts[:10], ts[:7]
-        # The six budget keys, built once: the check reads them and the reservation adds to them.
+        # Interned: the budget keys and intent states then share one string per id, and a look-up
+        # of a key stored earlier compares its strings by identity.
+        intern = sys.intern
+        agent, vendor, business = intern(intent.agent), intern(intent.vendor), intern(intent.business_id)
+        day = ts[:10]
+        if day == self._day:
+            day, month = self._day, self._month  # the interned strings the budget keys already hold
+        else:
+            self._day, self._month = day, month = sys.intern(day), sys.intern(ts[:7])
+        # The six budget keys, built once, and what each holds: the check reads these amounts and
+        # the reservation adds to them, with no second look-up.
         keys = (("agent", agent, day), ("agent", agent, month), ("vendor", vendor, day),
                 ("vendor", vendor, month), ("business", business, day), ("business", business, month))
-        reasons = self._failed_rules(intent, policy, cost, cost_text, chain, token, keys)
+        spent_get = state.spent.get
+        reserved = [spent_get(key, 0) for key in keys]
+        reasons = self._failed_rules(intent, policy, cost, cost_text, chain, token, keys, reserved)
         if reasons:
             decision = "denied"
         elif self._threshold_micro is not None and cost > self._threshold_micro:
@@ -276,26 +312,34 @@ class GenesisMetaAgent:
             "ts": ts,
             "vendor": vendor,
         }
+        plain = True  # the body's keys are those of the literal above (and `hash`, added below)
         if intent.mandate_id is not None:
             body["mandate_id"] = intent.mandate_id
+            plain = False
         if annotations:
             for key, value in annotations.items():
                 if key not in body and isinstance(value, str):
                     body[key] = value
+                    plain = False
         clean = self._log_offset == handle.size  # everything read, so the file ends with a whole line
         digest, offset, length = self.log.append_body_locked(handle, body, flat=True, clean=clean)
         self._last_hash = digest
         self._log_offset = handle.size
-        state.add_new_decision(intent_id, decision, cost, agent, vendor, business, ts, offset, length, keys)
+        state.add_new_decision(intent_id, decision, cost, agent, vendor, business, ts, offset, length, keys, reserved)
         # The returned decision is built from values validated above (the intent) or produced
         # here; validating them again would only repeat that work.
         body["hash"] = digest
         body["ts"] = now
         body["cost_usd"] = cost_usd
-        return _construct_decision(body)
+        if not plain:
+            return _construct_decision(body)
+        known = self._plain_shape
+        if known is None:
+            known = self._plain_shape = _decision_shape(body)
+        return _construct_decision(body, known)
 
     def _failed_rules(self, intent: PaymentIntent, policy: Policy, cost: int, cost_text: str, chain: str,
-                      token: str, keys: tuple[tuple[str, str, str], ...]) -> list[str]:
+                      token: str, keys: tuple[tuple[str, str, str], ...], reserved: list[int]) -> list[str]:
         reasons: list[str] = []
         vendor = intent.vendor
         if self._allowlist is not None and vendor not in self._allowlist:
@@ -313,7 +357,6 @@ class GenesisMetaAgent:
                 f"over_intent_maximum: {cost_text} USDC is over the per-intent maximum "
                 f"of {format_usd(policy.max_intent_usd)} USDC"
             )
-        spent_get = self.state.spent.get
         limits = self._limits
         for index in (0, 2, 4):
             spend_key = keys[index]
@@ -324,15 +367,10 @@ class GenesisMetaAgent:
                 pair = limits[pair_key] = (policy.limit_micro(scope, key, "daily"),
                                            policy.limit_micro(scope, key, "monthly"))
             daily, monthly = pair
-            if daily is not None:
-                reserved = spent_get(spend_key, 0)
-                if reserved + cost > daily:
-                    reasons.append(_budget_reason(spend_key, "daily", reserved, cost_text, daily))
-            if monthly is not None:
-                month_key = keys[index + 1]
-                reserved = spent_get(month_key, 0)
-                if reserved + cost > monthly:
-                    reasons.append(_budget_reason(month_key, "monthly", reserved, cost_text, monthly))
+            if daily is not None and reserved[index] + cost > daily:
+                reasons.append(_budget_reason(spend_key, "daily", reserved[index], cost_text, daily))
+            if monthly is not None and reserved[index + 1] + cost > monthly:
+                reasons.append(_budget_reason(keys[index + 1], "monthly", reserved[index + 1], cost_text, monthly))
         return reasons
 
     # -- reviews ---------------------------------------------------------------------------------

@@ -29,15 +29,15 @@ class IntentState:
 
     __slots__ = ("agent", "business", "day", "decision", "length", "micro", "month", "offset", "released", "vendor")
 
-    def __init__(self, decision: str, micro: int, agent: str, vendor: str, business: str, ts: str,
+    def __init__(self, decision: str, micro: int, agent: str, vendor: str, business: str, day: str, month: str,
                  offset: int, length: int) -> None:
         self.decision = decision
         self.micro = micro
         self.agent = agent
         self.vendor = vendor
         self.business = business
-        self.day = sys.intern(ts[:10])
-        self.month = sys.intern(ts[:7])
+        self.day = day  # interned by the caller: a million intents share a few hundred of these
+        self.month = month
         self.offset = offset
         self.length = length
         self.released = False
@@ -108,7 +108,8 @@ class SpendState:
                 _intern(record["agent"]),
                 _intern(record["vendor"]),
                 _intern(record["business_id"]),
-                record["ts"],
+                sys.intern(record["ts"][:10]),
+                sys.intern(record["ts"][:7]),
                 offset,
                 length,
             )
@@ -125,30 +126,32 @@ class SpendState:
             heapq.heappush(self.review_deadlines, (record["ts"], intent_id))
 
     def add_new_decision(self, intent_id: str, decision: str, micro: int, agent: str, vendor: str, business: str,
-                         ts: str, offset: int, length: int, keys: tuple[tuple[str, str, str], ...]) -> None:
+                         ts: str, offset: int, length: int, keys: tuple[tuple[str, str, str], ...],
+                         reserved: list[int]) -> None:
         """The meta agent's own first decision of an intent it has no decision for (hot path).
 
         The same effect as `apply_decision` on that line, from values the agent already has:
-        `keys` are the intent's six budget keys (agent, vendor, business; day then month).
+        `agent`, `vendor` and `business` interned, `keys` the intent's six budget keys (agent,
+        vendor, business; day then month) with their day and month strings interned, and
+        `reserved` what each held when the rules were checked (under the same lock, so still what
+        they hold).
         """
+        day, month = keys[0][2], keys[1][2]
         if decision == "pending_review":
             self.pending_ids.add(intent_id)
             heapq.heappush(self.review_deadlines, (ts, intent_id))
-        else:
-            self.pending_ids.discard(intent_id)
-            if ts[:7] < self.horizon:
-                self.archived[intent_id] = (offset << 24) | length
-                return
-        intern = sys.intern  # validated strings: no type check needed
-        state = IntentState(decision, micro, intern(agent), intern(vendor), intern(business), ts, offset, length)
+        elif month < self.horizon:  # (a first decision was never pending: nothing to discard)
+            self.archived[intent_id] = (offset << 24) | length
+            return
+        state = IntentState(decision, micro, agent, vendor, business, day, month, offset, length)
         self.intents[intent_id] = state
         released = self.latest_status.get(intent_id) in RELEASING_STATUSES
         state.released = released
-        if released or decision not in RESERVING or state.month < self.horizon:
+        if released or decision not in RESERVING or month < self.horizon:
             return
         spent = self.spent
-        for key in keys:
-            spent[key] = spent.get(key, 0) + micro
+        for key, held in zip(keys, reserved, strict=True):
+            spent[key] = held + micro
 
     def apply_decision_line(self, raw: bytes, offset: int) -> str | None:
         """Parse and apply one line; returns its `hash`, or None for a line that is not a decision."""

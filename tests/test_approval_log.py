@@ -1,0 +1,108 @@
+"""The approval log: `chained_line` gives exactly the bytes `audit verify` recomputes, and the
+descriptor kept open across decisions notices a log rotated, replaced or deleted under it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from genesis_payments.approval_log import GENESIS_HASH, chained_line
+from genesis_payments.audit import verify_chain
+from genesis_payments.jsonl import canonical_json
+from genesis_payments.meta_agent import GenesisMetaAgent
+from genesis_payments.policy import policy_from_mapping
+from genesis_payments.settings import Settings
+from tests.support.approvals import FakeVendors, intent
+
+BUDGETS_OFF = {s: {"default": {"daily": None, "monthly": None}} for s in ("agent", "vendor", "business")}
+
+_KEYS = st.text(min_size=1, max_size=8).filter(lambda k: k != "hash")
+_FLAT_VALUES = st.one_of(st.text(max_size=20), st.lists(st.text(max_size=10), max_size=3))
+
+
+def _expected(body: dict) -> tuple[str, bytes]:
+    digest = hashlib.sha256(canonical_json(body).encode("utf-8")).hexdigest()
+    return digest, (canonical_json({**body, "hash": digest}) + "\n").encode("utf-8")
+
+
+@given(st.dictionaries(_KEYS, _FLAT_VALUES, max_size=8), st.booleans())
+def test_flat_chained_line_is_the_canonical_line_with_its_hash(body, in_order):
+    # Sorted keys take pydantic-core's encoder, others the json one; both must equal canonical_json.
+    body = dict(sorted(body.items())) if in_order else dict(reversed(list(body.items())))
+    try:
+        expected = _expected(body)
+    except UnicodeEncodeError:  # a lone surrogate cannot be written at all: neither path may
+        with pytest.raises(UnicodeEncodeError):
+            chained_line(body, flat=True)
+        return
+    assert chained_line(body, flat=True) == expected
+    assert chained_line(body) == expected
+
+
+def test_control_characters_and_non_ascii_text_are_escaped_as_canonical_json():
+    body = {"agent": "a\u0000\u001f\u007f\"\\\n\t/é€😀\u2028", "intent_id": "i", "reasons": ["x\u0008", "ü"], "ts": "t"}
+    assert chained_line(body, flat=True) == _expected(body)
+
+
+def test_nested_values_take_the_general_path():
+    body = {"a": {"b": ["c", {"d": "e"}]}, "z": "y"}
+    assert chained_line(body) == _expected(body)
+
+
+def test_a_lone_surrogate_is_refused_rather_than_written():
+    with pytest.raises(UnicodeEncodeError):
+        chained_line({"agent": "\ud800", "ts": "t"}, flat=True)
+
+
+# -- the descriptor kept open across decisions ---------------------------------------------------
+
+
+def _agent(settings):
+    budgets = {**BUDGETS_OFF, "agent": {"default": {"daily": "10"}}}
+    data = {"review_threshold_usd": None, "max_intent_usd": None, "budgets": budgets}
+    return GenesisMetaAgent(settings, vendors=FakeVendors(), policy=policy_from_mapping(data))
+
+
+def _lines(path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_a_log_rotated_away_is_noticed_and_the_next_decision_starts_a_new_file(settings):
+    agent = _agent(settings)
+    log = settings.approval_log_path
+    assert agent.approve_payment_intent(intent("6")).decision == "approved"
+    rotated = log.with_name("approval_log.1.jsonl")
+    os.rename(log, rotated)  # the agent's descriptor still names the rotated file
+    second = agent.approve_payment_intent(intent("6"))
+    assert second.decision == "approved"  # budgets are rebuilt from the (new, empty) file at the path
+    assert len(_lines(rotated)) == 1
+    assert [r["decision_id"] for r in _lines(log)] == [second.decision_id]
+    assert _lines(log)[0]["prev_hash"] == GENESIS_HASH and verify_chain(log).ok
+
+
+def test_a_log_replaced_under_a_running_agent_counts_from_the_new_file(settings, tmp_path):
+    agent = _agent(settings)
+    assert agent.approve_payment_intent(intent("1")).decision == "approved"
+    other = Settings(root=tmp_path / "other", fsync=False)
+    spent = _agent(other).approve_payment_intent(intent("9"))
+    os.replace(other.approval_log_path, settings.approval_log_path)  # atomic replace: old file unlinked
+    denied = agent.approve_payment_intent(intent("2"))
+    # 9 reserved in the replacing file (the 1 went with the old one): 9 + 2 > 10.
+    assert [r.split(":", 1)[0] for r in denied.reasons] == ["agent_daily_budget"]
+    assert denied.prev_hash == spent.hash
+    assert [r["intent_id"] for r in _lines(settings.approval_log_path)] == [spent.intent_id, denied.intent_id]
+    assert verify_chain(settings.approval_log_path).ok
+
+
+def test_a_deleted_log_is_created_again(settings):
+    agent = _agent(settings)
+    agent.approve_payment_intent(intent("6"))
+    settings.approval_log_path.unlink()
+    again = agent.approve_payment_intent(intent("6"))
+    assert again.decision == "approved" and again.prev_hash == GENESIS_HASH
+    assert [r["decision_id"] for r in _lines(settings.approval_log_path)] == [again.decision_id]
