@@ -14,6 +14,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -84,9 +85,12 @@ def build_runner_deployments(specs: list[DeploymentSpec]) -> list:
     return deployments
 
 
-def after_registration(specs: list[DeploymentSpec], flow_names: dict[str, str], log: Callable[[str], None]) -> None:
-    """Once the runner has registered the deployments: create the automations (they point at the
-    notifier deployment), then start one run of each scheduled job so the UI has results at once."""
+def after_registration(
+    specs: list[DeploymentSpec], flow_names: dict[str, str], log: Callable[[str], None], started: datetime
+) -> None:
+    """Once the runner has registered the deployments: mark runs a previous serve left behind as
+    Crashed, create the automations (they point at the notifier deployment), then start one run of
+    each scheduled job so the UI has results at once."""
     from prefect.deployments import run_deployment
 
     from deployments.automations import ensure_automations
@@ -95,12 +99,50 @@ def after_registration(specs: list[DeploymentSpec], flow_names: dict[str, str], 
     if not _wait_for_deployments(list(names.values())):
         log("the deployments did not appear within 2 minutes; no automations or first runs")
         return
+    for run in crash_orphaned_runs(list(names.values()), started):
+        log(f"marked {run} Crashed: it was left active by a serve that stopped")
     for automation in ensure_automations():
         log(f"automation ready: {automation}")
     for spec in specs:
         if spec.schedules:  # event-triggered and manual deployments wait for their event or a person
             run = run_deployment(names[spec.name], timeout=0, as_subflow=False)
             log(f"started {names[spec.name]}: flow run {run.name}")
+
+
+def crash_orphaned_runs(deployment_names: list[str], before: datetime) -> list[str]:
+    """Mark Crashed the runs of these deployments that were active before `before`; their names.
+
+    The served deployments' runs are executed by the serve process alone, so a run that has been
+    Pending, Running or Cancelling since before this serve started was left by one that stopped
+    (Ctrl-C, a reboot) before it could report. Left so, it would hold its deployment's concurrency
+    slot for good: a long-lived exporter run never finishes, and no heartbeat may have been sent
+    for the zombie automation to notice.
+    """
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        DeploymentFilter,
+        DeploymentFilterId,
+        FlowRunFilter,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+    )
+    from prefect.client.schemas.objects import StateType
+    from prefect.states import Crashed
+
+    active = [StateType.PENDING, StateType.RUNNING, StateType.CANCELLING]
+    crashed = []
+    with get_client(sync_client=True) as client:
+        ids = [client.read_deployment_by_name(name).id for name in deployment_names]
+        runs = client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(any_=active))),
+            deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=ids)),
+        )
+        for run in runs:
+            if run.state is not None and run.state.timestamp < before:
+                message = "Left active by a `genesis-payments serve` that stopped before the run could report."
+                client.set_flow_run_state(run.id, Crashed(message=message), force=True)
+                crashed.append(run.name)
+    return crashed
 
 
 def _wait_for_deployments(names: list[str], timeout: float = 120) -> bool:
@@ -141,7 +183,8 @@ def serve(*, prefect_port: int = 4200, log: Callable[[str], None] = say) -> None
         specs = load_deployment_specs()
         deployments = build_runner_deployments(specs)
         flow_names = {spec.name: dep.flow_name for spec, dep in zip(specs, deployments, strict=True)}
-        threading.Thread(target=after_registration, args=(specs, flow_names, log), daemon=True).start()
+        started = datetime.now(UTC)
+        threading.Thread(target=after_registration, args=(specs, flow_names, log, started), daemon=True).start()
         from prefect import serve as prefect_serve
 
         # Schedules stay active when this process stops: a restart must not need a manual resume.
