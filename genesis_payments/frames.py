@@ -76,7 +76,7 @@ def _read_frame(
     unknown = [c for c in wanted if c not in all_columns]
     if unknown:
         raise ValueError(f"unknown columns {unknown}; choose from {list(all_columns)}")
-    parts: list[pd.DataFrame] = []
+    parts: dict[str, list[Any]] = {name: [] for name in wanted}  # each column's pieces, block by block
     bad: list[BadLine] = []
     if path.exists():
         line = 1
@@ -89,7 +89,7 @@ def _read_frame(
             if line > 1:
                 read = _renumbered(read, line - 1)
             if read.table.num_rows:
-                parts.append(_to_frame(read, wanted, id_codes))
+                _add_columns(parts, read.table, id_codes)
             bad.extend(read.bad_lines)
             line += read.lines
 
@@ -110,12 +110,7 @@ def _read_frame(
             raise LedgerError(f"cannot read {path}: {exc.strerror}") from exc
         if torn:
             bad.append(BadLine(str(path), line, "incomplete last line (no newline): a torn write"))
-    if not parts:  # typed columns all the same
-        parts.append(_to_frame(ColumnsRead(spec.schema.empty_table(), [], 0), wanted, id_codes))
-    frame = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
-    if id_codes is not None and "payment_id" in frame:
-        frame["payment_id"] = id_codes.column(frame["payment_id"].to_numpy(dtype=np.int32))
-    return FrameRead(frame, bad)
+    return FrameRead(_frame(parts, spec, id_codes), bad)
 
 
 def _blocks(path: Path, torn: list[bool]) -> Iterator[tuple[bytes, int]]:
@@ -151,22 +146,40 @@ def _renumbered(read: ColumnsRead, before: int) -> ColumnsRead:
     return ColumnsRead(table, bad, read.lines)
 
 
-def _to_frame(read: ColumnsRead, columns: tuple[str, ...], id_codes: IdCodes | None) -> pd.DataFrame:
-    """One block's frame; with `id_codes`, `payment_id` holds the int32 codes (made categorical once
-    all blocks are read)."""
-    table = read.table
-    data: dict[str, Any] = {}
-    for name in columns:
+def _add_columns(parts: dict[str, list[Any]], table: pa.Table, id_codes: IdCodes | None) -> None:
+    """One block's columns, in the form they are joined in (numpy arrays, or arrow for strings)."""
+    for name, pieces in parts.items():
         column = table.column(name)
         if name == "payment_id" and id_codes is not None:
-            data[name] = id_codes.encode(column)
+            pieces.append(id_codes.encode(column))
         elif name in ("line", "amount_micro"):
-            data[name] = column.to_numpy()
+            pieces.append(column.to_numpy())
         elif name in _TIME_COLUMNS:
-            data[name] = pd.DatetimeIndex(column.to_numpy().astype("datetime64[us]"), tz="UTC")
+            pieces.append(column.to_numpy().astype("datetime64[us]"))
         elif name in _ENUMS:  # a few known values: categorical, one byte a row
             codes = pc.index_in(column, value_set=pa.array(_ENUMS[name])).to_numpy(zero_copy_only=False)
-            data[name] = pd.Categorical.from_codes(codes.astype(np.int8), categories=_ENUMS[name])
+            pieces.append(codes.astype(np.int8))
         else:
-            data[name] = column.to_pandas()
-    return pd.DataFrame(data, columns=list(columns))
+            pieces.extend(column.chunks)
+
+
+def _frame(parts: dict[str, list[Any]], spec: RecordSpec, id_codes: IdCodes | None) -> pd.DataFrame:
+    """The blocks' columns joined once into the frame (one copy of each column, no frame per block).
+
+    With `id_codes`, `payment_id` holds the int32 codes as an Arrow dictionary column over the ids.
+    """
+    data: dict[str, Any] = {}
+    for name, pieces in parts.items():
+        if name in ("line", "amount_micro"):
+            data[name] = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.int64)
+        elif name == "payment_id" and id_codes is not None:
+            data[name] = id_codes.column(np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.int32))
+        elif name in _TIME_COLUMNS:
+            times = np.concatenate(pieces) if pieces else np.zeros(0, dtype="datetime64[us]")
+            data[name] = pd.DatetimeIndex(times, tz="UTC")
+        elif name in _ENUMS:
+            codes = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.int8)
+            data[name] = pd.Categorical.from_codes(codes, categories=_ENUMS[name])
+        else:
+            data[name] = pa.chunked_array(pieces, type=spec.schema.field(name).type).to_pandas()
+    return pd.DataFrame(data, columns=list(parts))
