@@ -162,18 +162,10 @@ def _check(buffer, start, end, field, i, kind, enum_bytes, enum_lengths, enum_fi
     if kind == CAIP2:
         return _caip2(buffer, start, end)
     code = _which(buffer, start, end, enum_bytes, enum_lengths, 0)
-    if code < 0 or enum_field[code] != field:
+    if code < 0 or enum_field[code, 0] != field:
         return False
-    numbers[field, i] = code - _first_of(enum_field, field)
+    numbers[field, i] = enum_field[code, 1]
     return True
-
-
-@_jit
-def _first_of(enum_field, field) -> int:
-    for k in range(len(enum_field)):
-        if enum_field[k] == field:
-            return k
-    return -1
 
 
 @_jit

@@ -54,7 +54,9 @@ class FlatRecord:
         key_bytes, key_lengths = _byte_table([self.keys[k] for k in key_field])
         values = [value for enum in self.enums for value in enum]
         enum_bytes, enum_lengths = _byte_table(values or [""])
-        enum_field = np.array([k for k, enum in enumerate(self.enums) for _ in enum] or [-1], dtype=np.int64)
+        # Per value of the enum table: its field and its code (its index among that field's values).
+        pairs = [(k, code) for k, enum in enumerate(self.enums) for code in range(len(enum))]
+        enum_field = np.array(pairs or [(-1, 0)], dtype=np.int64)
         required = sum(1 << k for k, needed in enumerate(self.required) if needed)
         return (key_bytes, key_lengths, key_field, np.array(self.kinds, dtype=np.int64), np.int64(required),
                 enum_bytes, enum_lengths, enum_field)
