@@ -29,10 +29,14 @@ class IdCodes:
         chunks = ids.chunks if isinstance(ids, pa.ChunkedArray) else [ids]
         parts = []
         for chunk in chunks:
-            chunk = chunk.cast(pa.large_string())  # one offsets width for the kernel
             if chunk.null_count:
                 raise ValueError("ids to code must not be null")
-            offsets = np.frombuffer(chunk.buffers()[1], dtype=np.int64)[chunk.offset: chunk.offset + len(chunk) + 1]
+            if not (pa.types.is_string(chunk.type) or pa.types.is_large_string(chunk.type)):
+                chunk = chunk.cast(pa.large_string())
+            # The kernel takes int64 offsets: a string array's int32 ones are widened (not its bytes copied).
+            width = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
+            offsets = np.frombuffer(chunk.buffers()[1], dtype=width)[chunk.offset: chunk.offset + len(chunk) + 1]
+            offsets = offsets.astype(np.int64, copy=False)
             data = chunk.buffers()[2]
             values = np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(0, dtype=np.uint8)
             self._reserve(len(chunk), int(offsets[-1] - offsets[0]))

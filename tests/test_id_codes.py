@@ -53,6 +53,15 @@ def test_a_frame_column_is_an_arrow_dictionary_over_the_ids() -> None:
     assert list(column) == ["p1", "p2", "p1"]
 
 
+def test_string_large_string_and_sliced_arrays_give_the_same_codes() -> None:
+    ids = ["x", "yy", "x", "zzz", "yy"]
+    codes = IdCodes()
+    assert codes.encode(pa.array(ids, pa.string())).tolist() == [0, 1, 0, 2, 1]
+    assert codes.encode(pa.array(ids, pa.large_string()).slice(1)).tolist() == [1, 0, 2, 1]
+    assert codes.encode(pa.array(["w", *ids]).slice(2, 3).cast(pa.string_view())).tolist() == [1, 0, 2]
+    assert codes.ids().to_pylist() == ["x", "yy", "zzz"]
+
+
 def test_null_ids_are_refused() -> None:
     with pytest.raises(ValueError, match="null"):
         IdCodes().encode(pa.array(["a", None]))
