@@ -117,7 +117,7 @@ def _payment_codes(*ids: pd.Series) -> tuple[np.ndarray, pa.Array]:
     are coded already. Otherwise Arrow's dictionary encoding over the strings' own chunks: no copy of
     the ids, int32 codes, and a good deal less memory than `pd.factorize` on their concatenation.
     """
-    shared = _shared_categories(ids)
+    shared = _shared_dictionary(ids)
     if shared is not None:
         codes = [_as_array(s.array).indices.to_numpy(zero_copy_only=False) for s in ids]
         return np.concatenate(codes).astype(np.int32, copy=False), shared
@@ -130,7 +130,7 @@ def _payment_codes(*ids: pd.Series) -> tuple[np.ndarray, pa.Array]:
     return codes, encoded.chunk(encoded.num_chunks - 1).dictionary
 
 
-def _shared_categories(ids: tuple[pd.Series, ...]) -> pa.Array | None:
+def _shared_dictionary(ids: tuple[pd.Series, ...]) -> pa.Array | None:
     """The longest dictionary, when every series is an Arrow dictionary column over a prefix of it
     (frames read with one `IdCodes`); else None."""
     arrays = []
