@@ -5,7 +5,8 @@ STAMP := $(VENV)/.installed-stamp
 
 .PHONY: setup run test lint schemas prometheus-tools
 
-$(STAMP): pyproject.toml
+# The readers' C is compiled by that install: a change to it installs again.
+$(STAMP): pyproject.toml setup.py $(wildcard genesis_payments/native/*.c genesis_payments/native/*.h)
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e ".[dev,bench]"

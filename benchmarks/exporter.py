@@ -144,7 +144,7 @@ def main() -> int:
 
     started = time.perf_counter()
     server = ExporterServer(PaymentsCollector(settings), "127.0.0.1", 0).start()
-    # Reported on its own, not hidden: starting loads the compiled reader (numba) before serving.
+    # Reported on its own, not hidden: starting loads the readers before serving.
     print(f"exporter  start (bind, load the compiled reader):  {(time.perf_counter() - started) * 1000:6.0f} ms")
     try:
         url = f"http://127.0.0.1:{server.port}/metrics"

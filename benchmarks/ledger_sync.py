@@ -145,9 +145,8 @@ def measure(name: str, root: Path, now: datetime) -> dict:
     if name == "duckdb":
         import duckdb  # noqa: F401
     if name == "library":
-        import genesis_payments.flat_kernels  # the compiler is imported lazily by the readers: import it here
         import genesis_payments.frames
-        import genesis_payments.id_codes_kernels
+        import genesis_payments.native
         import genesis_payments.reconciliation  # noqa: F401
 
     start = time.perf_counter()

@@ -70,8 +70,9 @@ _SAMPLE_LINE = (
 
 
 def warm_up() -> BlockRead:
-    """Read one line, so the compiled reader is imported and loaded (numba: about a second) before
-    the first scrape rather than during it. The exporter calls it when it starts."""
+    """Read one line, so the readers' modules (pyarrow's JSON reader, the compiled pass) are
+    imported and loaded before the first scrape rather than during it. The exporter calls it when
+    it starts."""
     return read_event_block(_SAMPLE_LINE, 1, Path("warm-up"))
 
 

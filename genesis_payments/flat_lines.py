@@ -2,8 +2,8 @@
 
 The project's writers put each record on one line as a flat object of string values with no
 white space (`{"agent":"a-1","amount_usd":"1.5",…}`, see `jsonl.canonical_json`). A line of that
-form is fully described by the positions of its quotes, so one pass over its bytes, compiled with
-numba, finds every value and checks it in the canonical form of its field — about three times
+form is fully described by the positions of its quotes, so one pass over its bytes, in C
+(`native/flat_lines.c`), finds every value and checks it in the canonical form of its field — about three times
 faster than pyarrow's general JSON parser followed by vectorised checks (~20 against ~65 ms of CPU
 per 8 MB block of ledger lines).
 
@@ -29,6 +29,8 @@ from functools import cached_property
 import numpy as np
 import pyarrow as pa
 
+from genesis_payments import native
+
 ID, STR, TIME, USD, CAIP2, ENUM = range(6)  # the kinds of field the compiled pass checks
 KINDS = {"id": ID, "opt_id": ID, "str": STR, "opt_str": STR, "time": TIME, "opt_time": TIME, "usd": USD,
          "caip2": CAIP2}
@@ -44,6 +46,17 @@ class FlatRecord:
     required: tuple[bool, ...]
     enums: tuple[tuple[str, ...], ...]
     max_micro: int
+
+    @cached_property
+    def native(self) -> tuple[native.Record, tuple[np.ndarray, ...]]:
+        """The tables as the compiled pass takes them, and the arrays they point into (to keep alive)."""
+        key_bytes, key_lengths, key_field, kinds, required, enum_bytes, enum_lengths, enum_field = self.tables
+        record = native.Record(
+            native.address(key_bytes), key_bytes.shape[1], native.address(key_lengths), native.address(key_field),
+            len(key_lengths), native.address(kinds), int(required), native.address(enum_bytes), enum_bytes.shape[1],
+            native.address(enum_lengths), native.address(enum_field), len(enum_lengths), self.max_micro,
+        )
+        return record, self.tables
 
     @cached_property
     def tables(self) -> tuple[np.ndarray, ...]:
@@ -86,14 +99,15 @@ class FlatScan:
         """Field `field` (one of `copy`) of the accepted rows as a string array (null where absent)."""
         j = self.copy.index(field)
         rows = int(np.count_nonzero(self.ok))
-        offsets = self.copied_offsets[j, : rows + 1]
-        values = self.copied[j, : offsets[-1]]
+        # Copied out, so a column kept after the block holds its own bytes and not the block's buffers.
+        offsets = self.copied_offsets[j, : rows + 1].copy()
+        values = self.copied[j, : offsets[-1]].copy()
         return _with_nulls(pa.string(), rows, self.starts[field, self.ok] >= 0, offsets, values)
 
     def numbers_of(self, field: int, type_: pa.DataType) -> pa.Array:
         """Field `field`'s numbers for the accepted rows as an arrow array of `type_` (null where absent)."""
         rows = self.ok if not self.ok.all() else slice(None)
-        values = np.ascontiguousarray(self.numbers[field, rows])
+        values = self.numbers[field, rows].copy()  # not a view that would keep every field's numbers
         return _with_nulls(type_, len(values), self.starts[field, rows] >= 0, values)
 
 
@@ -101,8 +115,6 @@ def scan(record: FlatRecord, data: bytes, start: int, end: int, *, max_line: int
          ) -> FlatScan:
     """Read the complete lines of `data[start:end]` (each ends with `\\n`), keeping the strings of
     the fields `copy` (indexes into `record.keys`)."""
-    from genesis_payments import flat_kernels
-
     buffer = np.frombuffer(data, dtype=np.uint8)
     lines = int(np.count_nonzero(buffer[start:end] == ord("\n")))
     fields = len(record.keys)
@@ -111,12 +123,16 @@ def scan(record: FlatRecord, data: bytes, start: int, end: int, *, max_line: int
     starts = np.full((fields, lines), -1, dtype=np.int32)  # a block is far smaller than 2 GiB
     ends = np.full((fields, lines), -1, dtype=np.int32)
     numbers = np.zeros((fields, lines), dtype=np.int64)
+    copy_fields = np.array(copy, dtype=np.int64)
     # At most the block's bytes per field; pages never written are never given memory.
     copied = np.empty((len(copy), max(end - start, 1)), dtype=np.uint8)
     copied_offsets = np.zeros((len(copy), lines + 1), dtype=np.int32)
-    flat_kernels.scan_lines(buffer, start, end, *record.tables, record.max_micro, max_line,
-                            np.array(copy, dtype=np.int64), line_ends, ok, starts, ends, numbers, copied,
-                            copied_offsets)
+    out = native.Scan(
+        lines, native.address(line_ends), native.address(ok), native.address(starts), native.address(ends),
+        native.address(numbers), native.address(copy_fields), len(copy), native.address(copied), copied.shape[1],
+        native.address(copied_offsets),
+    )
+    native.scan_lines(buffer, start, end, record.native[0], max_line, out)
     return FlatScan(line_ends, ok, starts, ends, numbers, copy, copied, copied_offsets)
 
 

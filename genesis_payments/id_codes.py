@@ -13,6 +13,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from genesis_payments import native
+
 
 class IdCodes:
     def __init__(self, expected: int = 1 << 16) -> None:
@@ -24,8 +26,6 @@ class IdCodes:
 
     def encode(self, ids: pa.Array | pa.ChunkedArray) -> np.ndarray:
         """The code of each id (int32), giving new ids the next codes. Ids must not be null."""
-        from genesis_payments import id_codes_kernels
-
         chunks = ids.chunks if isinstance(ids, pa.ChunkedArray) else [ids]
         parts = []
         for chunk in chunks:
@@ -41,8 +41,8 @@ class IdCodes:
             values = np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(0, dtype=np.uint8)
             self._reserve(len(chunk), int(offsets[-1] - offsets[0]))
             codes = np.empty(len(chunk), dtype=np.int32)
-            self.count = id_codes_kernels.encode(values, offsets, self._slots, self._bytes, self._offsets,
-                                                 self._hashes, self.count, codes)
+            self.count = native.encode_ids(values, offsets, self._slots, self._bytes, self._offsets, self._hashes,
+                                           self.count, codes)
             parts.append(codes)
         return np.concatenate(parts) if len(parts) != 1 else parts[0]
 
@@ -67,8 +67,6 @@ class IdCodes:
         return pd.arrays.ArrowExtensionArray(pa.DictionaryArray.from_arrays(pa.array(codes, pa.int32()), self.ids()))
 
     def _reserve(self, more_ids: int, more_bytes: int) -> None:
-        from genesis_payments import id_codes_kernels
-
         needed = self.count + more_ids
         # The compiled table writes without bounds checks: every array must have room first.
         if needed + 1 > len(self._offsets):
@@ -81,7 +79,7 @@ class IdCodes:
         if needed * 2 > len(self._slots):  # at most half full, so a probe ends soon
             # Grown fourfold: each rehash touches every id so far, so fewer of them pay.
             self._slots = np.zeros(_table_size(2 * needed), dtype=np.int32)
-            id_codes_kernels.rehash(self._hashes, self.count, self._slots)
+            native.rehash_ids(self._hashes, self.count, self._slots)
 
 
 def _table_size(ids: int) -> int:

@@ -1,0 +1,223 @@
+/* The compiled pass of `flat_lines.py`: see its docstring for what a flat line is and what is
+ * accepted. This file only ever *accepts* a line; anything else is left to the general path.
+ *
+ * `starts`, `ends` and `numbers` are indexed [field * lines + line] (each field's values
+ * contiguous, as the Python side reads them out as columns).
+ */
+#include <stdint.h>
+#include <string.h>
+
+#include "native.h"
+
+enum { KIND_ID, KIND_STR, KIND_TIME, KIND_USD, KIND_CAIP2, KIND_ENUM };
+enum { MAX_ID = 256 };
+
+static const int64_t DAYS_BEFORE_MONTH[13] = {0, 0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334};
+static const int64_t DAYS_IN_MONTH[13] = {0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+static const int64_t UNIX_EPOCH_ORDINAL = 719163; /* date(1970, 1, 1).toordinal() */
+
+/* Per byte, inside a JSON string: 0 plain, 1 the closing quote, 2 not plain (a control byte,
+ * non-ASCII or a backslash: the line's newline is one, so a string never runs past its line). */
+static const uint8_t in_string[256] = {[0 ... 0x1F] = 2, ['"'] = 1, ['\\'] = 2, [0x80 ... 0xFF] = 2};
+
+static inline int is_digit(uint8_t c) { return c >= '0' && c <= '9'; }
+
+/* The closing quote of a plain string starting at `p`, or -1 at a byte that is not plain. */
+static inline int64_t string_end(const uint8_t *buffer, int64_t p) {
+    for (;;) {
+        uint8_t kind = in_string[buffer[p]];
+        if (kind) return kind == 1 ? p : -1;
+        p++;
+    }
+}
+
+/* The row of the word buffer[start:end] in a table of `count` words, or -1; tried from row
+ * `first` on (a line's keys usually come in the table's order), wrapping round. */
+static inline int64_t which(const uint8_t *buffer, int64_t start, int64_t end, const uint8_t *table,
+                            int64_t width, const int64_t *lengths, int64_t count, int64_t first) {
+    int64_t length = end - start;
+    int64_t k = first;
+    for (int64_t tried = 0; tried < count; tried++, k++) {
+        if (k >= count) k = 0;
+        if (lengths[k] == length && memcmp(buffer + start, table + k * width, (size_t)length) == 0) return k;
+    }
+    return -1;
+}
+
+/* `[0-9]{1,10}(.[0-9]{1,6})?` within the limit, as micro-USDC. */
+static inline int money(const uint8_t *buffer, int64_t start, int64_t end, int64_t max_micro, int64_t *out) {
+    int64_t whole = 0, fraction = 0, places = 0, p = start;
+    while (p < end && is_digit(buffer[p])) whole = whole * 10 + (buffer[p++] - '0');
+    if (p == start || p - start > 10) return 0;
+    if (p < end) {
+        if (buffer[p] != '.') return 0;
+        p++;
+        while (p < end && is_digit(buffer[p])) {
+            fraction = fraction * 10 + (buffer[p++] - '0');
+            places++;
+        }
+        if (p < end || places < 1 || places > 6) return 0;
+    }
+    for (int64_t k = places; k < 6; k++) fraction *= 10;
+    int64_t micro = whole * 1000000 + fraction;
+    if (micro > max_micro) return 0;
+    *out = micro;
+    return 1;
+}
+
+/* The decimal number of `digits` digits at `start`, or -1 if one is not a digit. */
+static inline int64_t number(const uint8_t *buffer, int64_t start, int digits) {
+    int64_t value = 0;
+    for (int64_t p = start; p < start + digits; p++) {
+        if (!is_digit(buffer[p])) return -1;
+        value = value * 10 + (buffer[p] - '0');
+    }
+    return value;
+}
+
+/* `YYYY-MM-DDTHH:MM:SS[.ffffff](+00:00|Z)`, a real date from year 1, as µs since the epoch. */
+static inline int timestamp(const uint8_t *buffer, int64_t start, int64_t end, int64_t *out) {
+    int64_t length = end - start, body;
+    if (length == 20 || length == 27) {
+        if (buffer[end - 1] != 'Z') return 0;
+        body = length - 1;
+    } else if (length == 25 || length == 32) {
+        if (memcmp(buffer + end - 6, "+00:00", 6) != 0) return 0;
+        body = length - 6;
+    } else {
+        return 0;
+    }
+    const uint8_t *s = buffer + start;
+    if (!(s[4] == '-' && s[7] == '-' && s[10] == 'T' && s[13] == ':' && s[16] == ':')) return 0;
+    int64_t year = number(buffer, start, 4), month = number(buffer, start + 5, 2);
+    int64_t day = number(buffer, start + 8, 2), hour = number(buffer, start + 11, 2);
+    int64_t minute = number(buffer, start + 14, 2), second = number(buffer, start + 17, 2);
+    int64_t micro = 0;
+    if (body == 26) {
+        if (s[19] != '.') return 0;
+        micro = number(buffer, start + 20, 6);
+    }
+    if ((year | month | day | hour | minute | second | micro) < 0) return 0; /* a non-digit */
+    if (year < 1 || month < 1 || month > 12 || day < 1 || hour > 23 || minute > 59 || second > 59) return 0;
+    int leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    if (day > DAYS_IN_MONTH[month] + (leap && month == 2)) return 0;
+    int64_t previous = year - 1;
+    int64_t ordinal = previous * 365 + previous / 4 - previous / 100 + previous / 400 + DAYS_BEFORE_MONTH[month] +
+                      (leap && month > 2) + day;
+    int64_t days = ordinal - UNIX_EPOCH_ORDINAL;
+    *out = ((days * 24 + hour) * 60 + minute) * 60000000 + second * 1000000 + micro;
+    return 1;
+}
+
+/* `[-a-z0-9]{3,8}:[-_a-zA-Z0-9]{1,32}` */
+static inline int caip2(const uint8_t *buffer, int64_t start, int64_t end) {
+    int64_t p = start;
+    while (p < end && (buffer[p] == '-' || (buffer[p] >= 'a' && buffer[p] <= 'z') || is_digit(buffer[p]))) p++;
+    if (p - start < 3 || p - start > 8 || p == end || buffer[p] != ':') return 0;
+    int64_t reference = ++p;
+    for (; p < end; p++) {
+        uint8_t c = buffer[p];
+        if (!(c == '-' || c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || is_digit(c))) return 0;
+    }
+    return p - reference >= 1 && p - reference <= 32;
+}
+
+static inline int check(const uint8_t *buffer, int64_t start, int64_t end, int64_t field, const gp_record *record,
+                        int64_t *number_out) {
+    int64_t length = end - start;
+    switch (record->kinds[field]) {
+        case KIND_ID:
+            if (length < 1 || length > MAX_ID) return 0;
+            for (int64_t p = start; p < end; p++) {
+                if (buffer[p] != ' ') return 1;
+            }
+            return 0; /* only spaces: the exact validator words the reason */
+        case KIND_STR:
+            return 1;
+        case KIND_USD:
+            return money(buffer, start, end, record->max_micro, number_out);
+        case KIND_TIME:
+            return timestamp(buffer, start, end, number_out);
+        case KIND_CAIP2:
+            return caip2(buffer, start, end);
+        default: {
+            int64_t code = which(buffer, start, end, record->enum_bytes, record->enum_width, record->enum_lengths,
+                                 record->enum_count, 0);
+            if (code < 0 || record->enum_field[2 * code] != field) return 0;
+            *number_out = record->enum_field[2 * code + 1];
+            return 1;
+        }
+    }
+}
+
+/* The line starting at `start`: the offset of its newline if it is flat and every value is
+ * canonical, else -1 (where it stopped reading is no guide to where the line ends).
+ * follows[r] is the key row that came after row r in the last line (row `key_count`: a line's
+ * first key): lines from one writer repeat their key order, so it is tried first. */
+static int64_t scan_line(const uint8_t *buffer, int64_t start, int64_t i, const gp_record *record, gp_scan *out,
+                         int64_t *follows) {
+    if (buffer[start] != '{') return -1;
+    int64_t p = start + 1, seen = 0, row = record->key_count, lines = out->lines;
+    for (;;) {
+        if (buffer[p] != '"') return -1;
+        int64_t key_start = p + 1;
+        p = string_end(buffer, key_start);
+        if (p < 0) return -1;
+        int64_t found = which(buffer, key_start, p, record->key_bytes, record->key_width, record->key_lengths,
+                              record->key_count, follows[row]);
+        if (found < 0) return -1; /* a field the record does not have */
+        follows[row] = found;
+        row = found;
+        int64_t field = record->key_field[row];
+        if (seen & ((int64_t)1 << field)) return -1; /* a repeated field */
+        seen |= (int64_t)1 << field;
+        if (buffer[p + 1] != ':' || buffer[p + 2] != '"') return -1;
+        int64_t value_start = p + 3;
+        p = string_end(buffer, value_start);
+        if (p < 0) return -1;
+        if (!check(buffer, value_start, p, field, record, &out->numbers[field * lines + i])) return -1;
+        out->starts[field * lines + i] = (int32_t)value_start;
+        out->ends[field * lines + i] = (int32_t)p;
+        p++;
+        if (buffer[p] == ',') {
+            p++;
+        } else if (buffer[p] == '}' && buffer[p + 1] == '\n') {
+            return (seen & record->required) == record->required ? p + 1 : -1;
+        } else {
+            return -1;
+        }
+    }
+}
+
+int64_t gp_scan_lines(const uint8_t *buffer, int64_t start, int64_t end, const gp_record *record, int64_t max_line,
+                      gp_scan *out) {
+    int64_t follows[GP_MAX_FIELDS + 1] = {0};
+    int64_t line_start = start, accepted = 0, lines = out->lines;
+    for (int64_t i = 0; i < lines; i++) {
+        /* A flat line ends right after its `}`: its newline is found by the scan itself. */
+        int64_t line_end = scan_line(buffer, line_start, i, record, out, follows);
+        if (line_end >= 0 && line_end - line_start <= max_line) {
+            out->ok[i] = 1;
+            /* The strings asked for are copied while the line is still in the CPU's cache. */
+            for (int64_t j = 0; j < out->copy_count; j++) {
+                int64_t field = out->copy_fields[j];
+                int32_t *offsets = out->copied_offsets + j * (lines + 1);
+                int32_t at = offsets[accepted];
+                int32_t from = out->starts[field * lines + i];
+                if (from >= 0) {
+                    int32_t length = out->ends[field * lines + i] - from;
+                    memcpy(out->copied + j * out->copied_stride + at, buffer + from, (size_t)length);
+                    at += length;
+                }
+                offsets[accepted + 1] = at;
+            }
+            accepted++;
+        } else {
+            const uint8_t *newline = memchr(buffer + line_start, '\n', (size_t)(end - line_start));
+            line_end = newline - buffer;
+        }
+        out->line_ends[i] = line_end;
+        line_start = line_end + 1;
+    }
+    return accepted;
+}
