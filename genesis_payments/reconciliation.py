@@ -49,32 +49,17 @@ class Reconciliation:
 
 def reconcile(events: pd.DataFrame, entries: pd.DataFrame, *, now: datetime, grace_seconds: int) -> Reconciliation:
     """Every ledger-sync finding between the payment events and the finance entries."""
-    cutoff = pd.Timestamp(now - timedelta(seconds=grace_seconds))
-    codes, uniques = _payment_codes(events["payment_id"], entries["payment_id"])
+    cutoff = pd.Timestamp(now - timedelta(seconds=grace_seconds)).as_unit("us").asm8.view(np.int64)  # µs, UTC
+    (event_codes, entry_codes), uniques = _payment_codes(events["payment_id"], entries["payment_id"])
     n = len(uniques)
-    event_codes, entry_codes = codes[: len(events)], codes[len(events):]
+    # Per payment code, each figure from its own helper, so a helper's row-sized temporaries are
+    # gone before the next one's: a million payments' job stays small.
+    settled = _latest_touch(n, (event_codes, events["ts"]), (entry_codes, entries["ts"])) <= cutoff
+    has_event = _present(n, event_codes)
+    captured_micro, captured = _last_capture(n, event_codes, events)
+    has_entry = _present(n, entry_codes)
+    debit_count, net_micro = _ledger_amounts(n, entry_codes, entries)
 
-    last_touch = np.full(n, np.datetime64("NaT"), dtype="datetime64[us]")
-    last_touch = _max_by(last_touch, event_codes, events["ts"])
-    last_touch = _max_by(last_touch, entry_codes, entries["ts"])
-    settled = ~(last_touch > cutoff.to_datetime64())  # NaT compares False: no time means no wait
-
-    has_event = np.bincount(event_codes, minlength=n) > 0
-    captured_rows = (events["status"] == "captured").to_numpy(dtype=bool)
-    # The latest captured event's amount (file order), for the rare payment captured twice.
-    capture_rows = np.flatnonzero(captured_rows)
-    last_capture = np.full(n, -1, dtype=np.int64)
-    np.maximum.at(last_capture, event_codes[capture_rows], capture_rows)
-    captured = last_capture >= 0
-    captured_micro = np.where(captured, events["amount_micro"].to_numpy(dtype=np.int64)[last_capture], 0)
-
-    amounts = entries["amount_micro"].to_numpy(dtype=np.int64)
-    is_debit = (entries["kind"] == "debit").to_numpy(dtype=bool)
-    debit_count = np.bincount(entry_codes[is_debit], minlength=n)
-    entry_count = np.bincount(entry_codes, minlength=n)
-    net_micro = _sum_by(n, entry_codes, np.where(is_debit, amounts, -amounts))
-
-    has_entry = entry_count > 0
     kind_masks = {
         "missing_in_transactions": settled & has_entry & ~has_event,
         "debit_without_capture": settled & has_entry & has_event & ~captured,
@@ -97,6 +82,47 @@ def reconcile(events: pd.DataFrame, entries: pd.DataFrame, *, now: datetime, gra
     return Reconciliation({k: int(m.sum()) for k, m in kind_masks.items()}, findings, checked)
 
 
+def _latest_touch(n: int, *sides: tuple[np.ndarray, pd.Series]) -> np.ndarray:
+    """The latest time (µs since the epoch) of any row per code; the minimum int64 where a code has
+    none, so that no time means no wait."""
+    latest = np.full(n, np.iinfo(np.int64).min, dtype=np.int64)
+    for codes, times in sides:
+        if len(codes):
+            np.maximum.at(latest, codes, _micros(times))
+    return latest
+
+
+def _present(n: int, codes: np.ndarray) -> np.ndarray:
+    present = np.zeros(n, dtype=bool)
+    present[codes] = True
+    return present
+
+
+def _last_capture(n: int, codes: np.ndarray, events: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Per code, the amount of its latest captured event (file order; 0 if none), and whether it has one.
+    A payment is rarely captured twice, but then the later capture is the one that stands."""
+    capture_rows = np.flatnonzero((events["status"] == "captured").to_numpy(dtype=bool))
+    last = np.full(n, -1, dtype=np.int64)
+    np.maximum.at(last, codes[capture_rows], capture_rows)
+    del capture_rows
+    captured = last >= 0
+    amounts = events["amount_micro"].to_numpy(dtype=np.int64)
+    return np.where(captured, amounts[np.where(captured, last, 0)], 0), captured
+
+
+def _ledger_amounts(n: int, codes: np.ndarray, entries: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Per code, its count of debits and its amount net of refunds (exact int64 sums: np.bincount's
+    weights would go through float64)."""
+    is_debit = (entries["kind"] == "debit").to_numpy(dtype=bool)
+    debits = np.zeros(n, dtype=np.int32)
+    np.add.at(debits, codes[is_debit], 1)
+    signed = entries["amount_micro"].to_numpy(dtype=np.int64).copy()
+    np.negative(signed, out=signed, where=~is_debit)
+    net = np.zeros(n, dtype=np.int64)
+    np.add.at(net, codes, signed)
+    return debits, net
+
+
 def _finding(kind: str, payment_id: str, captured_micro: int, ledger_micro: int, debits: int) -> dict[str, Any]:
     captured, ledger = format_usd(from_micro(captured_micro)), format_usd(from_micro(ledger_micro))
     if kind == "amount_mismatch":
@@ -110,8 +136,8 @@ def _finding(kind: str, payment_id: str, captured_micro: int, ledger_micro: int,
     return finding
 
 
-def _payment_codes(*ids: pd.Series) -> tuple[np.ndarray, pa.Array]:
-    """One integer code per payment id across all the series, and the ids by code.
+def _payment_codes(*ids: pd.Series) -> tuple[list[np.ndarray], pa.Array]:
+    """One integer code per payment id of each series (codes shared across them), and the ids by code.
 
     Dictionary columns whose dictionaries extend one another (frames read with one shared `IdCodes`)
     are coded already. Otherwise Arrow's dictionary encoding over the strings' own chunks: no copy of
@@ -119,15 +145,21 @@ def _payment_codes(*ids: pd.Series) -> tuple[np.ndarray, pa.Array]:
     """
     shared = _shared_dictionary(ids)
     if shared is not None:
-        codes = [_as_array(s.array).indices.to_numpy(zero_copy_only=False) for s in ids]
-        return np.concatenate(codes).astype(np.int32, copy=False), shared
-    chunks = [chunk for series in ids for chunk in _chunks(series)]
-    if not chunks or not sum(len(c) for c in chunks):
-        return np.zeros(0, dtype=np.int32), pa.array([], type=pa.string())
-    encoded = pc.dictionary_encode(pa.chunked_array(chunks, type=pa.string()))
-    codes = np.concatenate([c.indices.to_numpy(zero_copy_only=False) for c in encoded.chunks])
+        return [_as_array(s.array).indices.to_numpy(zero_copy_only=False).astype(np.int32, copy=False)
+                for s in ids], shared
+    chunks = [_chunks(series) for series in ids]
+    every = [chunk for series_chunks in chunks for chunk in series_chunks]
+    if not sum(len(c) for c in every):
+        return [np.zeros(len(s), dtype=np.int32) for s in ids], pa.array([], type=pa.string())
+    encoded = pc.dictionary_encode(pa.chunked_array(every, type=pa.string())).chunks  # a chunk per chunk
     # Every chunk shares the one memo table, so the last chunk's dictionary holds every id.
-    return codes, encoded.chunk(encoded.num_chunks - 1).dictionary
+    dictionary = encoded[-1].dictionary
+    codes = []
+    for series_chunks in chunks:
+        mine, encoded = encoded[: len(series_chunks)], encoded[len(series_chunks):]
+        parts = [c.indices.to_numpy(zero_copy_only=False) for c in mine]
+        codes.append(np.concatenate(parts).astype(np.int32, copy=False) if parts else np.zeros(0, dtype=np.int32))
+    return codes, dictionary
 
 
 def _shared_dictionary(ids: tuple[pd.Series, ...]) -> pa.Array | None:
@@ -155,19 +187,6 @@ def _chunks(series: pd.Series) -> list[pa.Array]:
     return list(array.chunks) if isinstance(array, pa.ChunkedArray) else [array]
 
 
-def _max_by(current: np.ndarray, codes: np.ndarray, times: pd.Series) -> np.ndarray:
-    """Latest time per code, folded into `current` (NaT where a code has none)."""
-    if not len(codes):
-        return current
-    values = times.to_numpy(dtype="datetime64[us]").view(np.int64)
-    latest = current.view(np.int64).copy()
-    latest[np.isnat(current)] = np.iinfo(np.int64).min
-    np.maximum.at(latest, codes, values)
-    return np.where(latest == np.iinfo(np.int64).min, np.datetime64("NaT"), latest.view("datetime64[us]"))
-
-
-def _sum_by(n: int, codes: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """Exact int64 sums per code (np.bincount would go through float64)."""
-    total = np.zeros(n, dtype=np.int64)
-    np.add.at(total, codes, values)
-    return total
+def _micros(times: pd.Series) -> np.ndarray:
+    """Times as int64 µs since the epoch (NaT as the minimum int64)."""
+    return times.to_numpy(dtype="datetime64[us]").view(np.int64)

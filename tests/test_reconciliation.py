@@ -140,6 +140,7 @@ def test_payment_codes_are_one_code_per_id_across_every_chunk():
 
     first = pd.Series(pd.arrays.ArrowStringArray(pa.chunked_array([["a", "b"], ["c", "a"]])))
     second = pd.Series(["c", "d", "b"], dtype="str")
-    codes, ids = _payment_codes(first, second)
-    assert [ids[int(c)].as_py() for c in codes] == ["a", "b", "c", "a", "c", "d", "b"]
+    (first_codes, second_codes), ids = _payment_codes(first, second)
+    assert [ids[int(c)].as_py() for c in first_codes] == ["a", "b", "c", "a"]
+    assert [ids[int(c)].as_py() for c in second_codes] == ["c", "d", "b"]
     assert len(ids) == 4
