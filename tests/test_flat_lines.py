@@ -9,6 +9,7 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from genesis_payments import flat_lines
 from genesis_payments.jsonl import read_jsonl, validate_line
 from genesis_payments.ledger_columns import ENTRY_SPEC, EVENT_SPEC, RecordSpec, read_block
 from genesis_payments.money import to_micro
@@ -172,3 +173,22 @@ def test_any_field_values_read_as_read_jsonl_reads_them(tmp_path_factory, change
     tmp_path = tmp_path_factory.mktemp("flat")
     read, exact, _ = read_both(tmp_path, EVENT_SPEC, [compact(EVENT), line, compact(EVENT)])
     assert_same(read, exact, EVENT_SPEC)
+
+
+def test_a_byte_that_is_not_plain_is_seen_at_any_offset_of_a_value(tmp_path: Path) -> None:
+    # The pass reads values sixteen bytes at a time where the block has them, byte by byte near its
+    # end: a raw non-ASCII byte, an escape and a closing quote at every offset, on both paths.
+    lines = []
+    for offset in range(40):
+        for odd in ("\u00e9", "\\\\", "\\u0001", '\\"'):
+            value = json.loads('"' + "x" * offset + odd + "y" * (40 - offset) + '"')
+            # json.dumps writes each escape back as it was given.
+            lines.append(compact({**EVENT, "tx_hash": value}))
+    for tail in range(1, 20):  # the last line's values end within the block's last sixteen bytes
+        lines.append(compact({**EVENT, "vendor": "v" * tail}))
+    read, exact, _ = read_both(tmp_path, EVENT_SPEC, lines)
+    assert_same(read, exact, EVENT_SPEC)
+    data = "".join(line + "\n" for line in lines).encode()
+    ok = flat_lines.scan(EVENT_SPEC.flat, data, 0, len(data), max_line=1 << 20).ok
+    assert not ok[:160].any()  # each line with an odd byte was left to the general path
+    assert ok[160:].all()

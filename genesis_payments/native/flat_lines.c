@@ -9,6 +9,10 @@
 
 #include "native.h"
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 enum { KIND_ID, KIND_STR, KIND_TIME, KIND_USD, KIND_CAIP2, KIND_ENUM };
 enum { MAX_ID = 256 };
 
@@ -22,13 +26,56 @@ static const uint8_t in_string[256] = {[0 ... 0x1F] = 2, ['"'] = 1, ['\\'] = 2, 
 
 static inline int is_digit(uint8_t c) { return c >= '0' && c <= '9'; }
 
-/* The closing quote of a plain string starting at `p`, or -1 at a byte that is not plain. */
-static inline int64_t string_end(const uint8_t *buffer, int64_t p) {
+/* The closing quote of a plain string starting at `p`, or -1 at a byte that is not plain.
+ * Sixteen bytes at a time where the block has them (`end`: the block's end, never read past). */
+static inline int64_t string_end(const uint8_t *buffer, int64_t p, int64_t end) {
+#if defined(__SSE2__)
+    const __m128i quote = _mm_set1_epi8('"'), backslash = _mm_set1_epi8('\\'), space = _mm_set1_epi8(0x20);
+    for (; p + 16 <= end; p += 16) {
+        __m128i bytes = _mm_loadu_si128((const __m128i *)(buffer + p));
+        int quotes = _mm_movemask_epi8(_mm_cmpeq_epi8(bytes, quote));
+        /* Signed bytes: below 0x20 is a control byte or (negative) one of 0x80-0xFF. */
+        int others = _mm_movemask_epi8(_mm_or_si128(_mm_cmplt_epi8(bytes, space), _mm_cmpeq_epi8(bytes, backslash)));
+        if (quotes | others) {
+            int first = __builtin_ctz((unsigned)(quotes | others));
+            return (quotes >> first) & 1 ? p + first : -1;
+        }
+    }
+#endif
+    (void)end;
     for (;;) {
         uint8_t kind = in_string[buffer[p]];
         if (kind) return kind == 1 ? p : -1;
         p++;
     }
+}
+
+static inline uint64_t load64(const uint8_t *p) {
+    uint64_t value;
+    memcpy(&value, p, 8);
+    return value;
+}
+
+static inline uint32_t load32(const uint8_t *p) {
+    uint32_t value;
+    memcpy(&value, p, 4);
+    return value;
+}
+
+/* a[0:length] == b[0:length], by words that never reach past either end (keys are short, and a
+ * call to memcmp per key cost more than the comparison). */
+static inline int same_bytes(const uint8_t *a, const uint8_t *b, int64_t length) {
+    if (length >= 8) {
+        for (int64_t k = 0; k + 8 < length; k += 8) {
+            if (load64(a + k) != load64(b + k)) return 0;
+        }
+        return load64(a + length - 8) == load64(b + length - 8);
+    }
+    if (length >= 4) return load32(a) == load32(b) && load32(a + length - 4) == load32(b + length - 4);
+    for (int64_t k = 0; k < length; k++) {
+        if (a[k] != b[k]) return 0;
+    }
+    return 1;
 }
 
 /* The row of the word buffer[start:end] in a table of `count` words, or -1; tried from row
@@ -39,7 +86,7 @@ static inline int64_t which(const uint8_t *buffer, int64_t start, int64_t end, c
     int64_t k = first;
     for (int64_t tried = 0; tried < count; tried++, k++) {
         if (k >= count) k = 0;
-        if (lengths[k] == length && memcmp(buffer + start, table + k * width, (size_t)length) == 0) return k;
+        if (lengths[k] == length && same_bytes(buffer + start, table + k * width, length)) return k;
     }
     return -1;
 }
@@ -154,14 +201,14 @@ static inline int check(const uint8_t *buffer, int64_t start, int64_t end, int64
  * canonical, else -1 (where it stopped reading is no guide to where the line ends).
  * follows[r] is the key row that came after row r in the last line (row `key_count`: a line's
  * first key): lines from one writer repeat their key order, so it is tried first. */
-static int64_t scan_line(const uint8_t *buffer, int64_t start, int64_t i, const gp_record *record, gp_scan *out,
+static int64_t scan_line(const uint8_t *buffer, int64_t start, int64_t end, int64_t i, const gp_record *record, gp_scan *out,
                          int64_t *follows) {
     if (buffer[start] != '{') return -1;
     int64_t p = start + 1, seen = 0, row = record->key_count, lines = out->lines;
     for (;;) {
         if (buffer[p] != '"') return -1;
         int64_t key_start = p + 1;
-        p = string_end(buffer, key_start);
+        p = string_end(buffer, key_start, end);
         if (p < 0) return -1;
         int64_t found = which(buffer, key_start, p, record->key_bytes, record->key_width, record->key_lengths,
                               record->key_count, follows[row]);
@@ -173,7 +220,7 @@ static int64_t scan_line(const uint8_t *buffer, int64_t start, int64_t i, const 
         seen |= (int64_t)1 << field;
         if (buffer[p + 1] != ':' || buffer[p + 2] != '"') return -1;
         int64_t value_start = p + 3;
-        p = string_end(buffer, value_start);
+        p = string_end(buffer, value_start, end);
         if (p < 0) return -1;
         if (!check(buffer, value_start, p, field, record, &out->numbers[field * lines + i])) return -1;
         out->starts[field * lines + i] = (int32_t)value_start;
@@ -191,11 +238,17 @@ static int64_t scan_line(const uint8_t *buffer, int64_t start, int64_t i, const 
 
 int64_t gp_scan_lines(const uint8_t *buffer, int64_t start, int64_t end, const gp_record *record, int64_t max_line,
                       gp_scan *out) {
+    /* Local copies: the kernel's stores through int64/int32 pointers could otherwise be taken to
+     * change the tables' fields, which would then be read again from memory after every store. */
+    const gp_record tables = *record;
+    gp_scan scan = *out;
+    record = &tables;
+    out = &scan;
     int64_t follows[GP_MAX_FIELDS + 1] = {0};
     int64_t line_start = start, accepted = 0, lines = out->lines;
     for (int64_t i = 0; i < lines; i++) {
         /* A flat line ends right after its `}`: its newline is found by the scan itself. */
-        int64_t line_end = scan_line(buffer, line_start, i, record, out, follows);
+        int64_t line_end = scan_line(buffer, line_start, end, i, record, out, follows);
         if (line_end >= 0 && line_end - line_start <= max_line) {
             out->ok[i] = 1;
             /* The strings asked for are copied while the line is still in the CPU's cache. */
