@@ -46,12 +46,14 @@ class BlockRead:
     lines: int = 0
 
 
-def read_event_block(data: bytes, first_line: int, path: Path, end: int | None = None) -> BlockRead:
-    """Parse the complete lines of `data[:end]` (it ends with `\\n`), numbered from `first_line`."""
+def read_event_block(data: bytes, first_line: int, path: Path, end: int | None = None, split: bool = True
+                     ) -> BlockRead:
+    """Parse the complete lines of `data[:end]` (it ends with `\\n`), numbered from `first_line`
+    (`split`: as `ledger_columns.read_block`'s)."""
     end = len(data) if end is None else end
     if not end:
         return BlockRead()
-    read = read_block(EVENT_SPEC, data, first_line, path, end=end, columns=_COLUMNS)
+    read = read_block(EVENT_SPEC, data, first_line, path, end=end, columns=_COLUMNS, split=split)
     table = read.table
     columns = []
     for name in EVENT_SCHEMA.names:

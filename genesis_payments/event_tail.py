@@ -19,6 +19,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from genesis_payments import native
 from genesis_payments.event_columns import BlockRead, read_event_block
 from genesis_payments.jsonl import IncrementalReader
 from genesis_payments.records import PaymentEvent
@@ -98,10 +99,11 @@ class EventLogTail(IncrementalReader[PaymentEvent]):
                 data, cut = piece
                 yield data, cut, line + 1
                 offset += cut
-                line += data.count(b"\n", 0, cut)
+                line += native.count_lines(data, 0, cut)
 
     def _parse(self, data: bytes, cut: int, first_line: int, prepare: Callable[[Any], Any] | None) -> BlockRead:
-        block = read_event_block(data, first_line, self.path, end=cut)
+        # Blocks are already read two at a time: each one whole, so its tables come in one piece.
+        block = read_event_block(data, first_line, self.path, end=cut, split=False)
         if prepare is not None:
             block = replace(block, tables=[prepare(table) for table in block.tables])
         return block

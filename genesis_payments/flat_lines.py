@@ -116,7 +116,7 @@ def scan(record: FlatRecord, data: bytes, start: int, end: int, *, max_line: int
     """Read the complete lines of `data[start:end]` (each ends with `\\n`), keeping the strings of
     the fields `copy` (indexes into `record.keys`)."""
     buffer = np.frombuffer(data, dtype=np.uint8)
-    lines = data.count(b"\n", start, end)
+    lines = native.count_lines(data, start, end)
     fields = len(record.keys)
     line_ends = np.empty(lines, dtype=np.int64)
     ok = np.zeros(lines, dtype=np.bool_)

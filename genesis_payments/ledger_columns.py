@@ -37,7 +37,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pajson
 
-from genesis_payments import flat_lines
+from genesis_payments import flat_lines, native
 from genesis_payments.jsonl import MAX_NESTING, BadLine, BadLineError, validate_line
 from genesis_payments.money import MAX_USD, MICRO_PER_USD, to_micro
 from genesis_payments.records import PAYMENT_STATUSES, FinanceEntry, PaymentEvent, Record
@@ -131,11 +131,14 @@ class ColumnsRead:
 def read_block(
     spec: RecordSpec, data: bytes, first_line: int, path: Path, *, start: int = 0, end: int | None = None,
     validator: Validator = validate_line, small_block: int = SMALL_BLOCK, columns: Sequence[str] | None = None,
+    split: bool = True,
 ) -> ColumnsRead:
     """Lines `data[start:end]` (complete lines, each ending in `\\n`), numbered from `first_line`.
 
     `columns` picks the output columns (names of `spec.schema`; all by default). Every line is
-    validated as a whole record whichever columns are asked for.
+    validated as a whole record whichever columns are asked for. `split=False` reads the block in
+    the calling thread, in one piece: for callers that already read several blocks at once, to
+    whom pieces are only a join (a copy of every column) more.
     """
     schema = spec.schema if columns is None else _selected(spec.schema, columns)
     # The line numbers are always read: they order the pieces and place the bad lines.
@@ -144,7 +147,7 @@ def read_block(
     block = _Block(data, start, len(data) if end is None else end)
     tables: list[pa.Table] = []
     bad: list[BadLine] = []
-    if block.end - block.start <= _PARALLEL_FROM:  # a scrape's few new lines: no thread hand-off
+    if not split or block.end - block.start <= _PARALLEL_FROM:  # e.g. a scrape's few new lines
         count = reader.read(block, first_line, tables, bad)
     else:
         # Pieces read in worker threads (the compiled pass, pyarrow and its kernels free the GIL).
@@ -378,7 +381,7 @@ def _occurrences(data: bytes, needle: bytes, lo: int, hi: int) -> Iterable[int]:
 
 
 def _line_count(block: _Block) -> int:
-    return int(np.count_nonzero(block.view() == 0x0A))
+    return native.count_lines(block.data, block.start, block.end)
 
 
 def _parse(spec: RecordSpec, piece: _Block, count: int) -> tuple[pa.Table, bool] | None:

@@ -56,6 +56,8 @@ def _library() -> ctypes.CDLL:
 _lib = _library()
 _lib.gp_scan_lines.argtypes = [_ptr, _i64, _i64, ctypes.POINTER(Record), _i64, ctypes.POINTER(Scan)]
 _lib.gp_scan_lines.restype = _i64
+_lib.gp_count_lines.argtypes = [_ptr, _i64, _i64]
+_lib.gp_count_lines.restype = _i64
 _lib.gp_encode_ids.argtypes = [_ptr, _ptr, _i64, _ptr, _i64, _ptr, _ptr, _ptr, _i64, _ptr]
 _lib.gp_encode_ids.restype = _i64
 _lib.gp_rehash_ids.argtypes = [_ptr, _i64, _ptr, _i64]
@@ -72,6 +74,13 @@ def scan_lines(buffer: np.ndarray, start: int, end: int, record: Record, max_lin
     """The flat pass over the complete lines of buffer[start:end] (see flat_lines.c); returns how
     many lines it accepted."""
     return _lib.gp_scan_lines(address(buffer), start, end, ctypes.byref(record), max_line, ctypes.byref(scan))
+
+
+def count_lines(data: bytes | np.ndarray, start: int, end: int) -> int:
+    """How many newlines data[start:end] holds (bytes.count is several times slower)."""
+    if not 0 <= start <= end <= len(data):
+        raise ValueError(f"no bytes {start}:{end} in {len(data)}")
+    return _lib.gp_count_lines(address(np.frombuffer(data, dtype=np.uint8)), start, end)
 
 
 def encode_ids(values: np.ndarray, value_offsets: np.ndarray, slots: np.ndarray, arena: np.ndarray,

@@ -43,6 +43,9 @@ typedef struct {
 int64_t gp_scan_lines(const uint8_t *buffer, int64_t start, int64_t end, const gp_record *record, int64_t max_line,
                       gp_scan *out);
 
+/* How many newlines buffer[start:end] holds. */
+int64_t gp_count_lines(const uint8_t *buffer, int64_t start, int64_t end);
+
 int64_t gp_encode_ids(const uint8_t *values, const int64_t *value_offsets, int64_t n, int32_t *slots, int64_t slot_count,
                       uint8_t *arena, int64_t *offsets, uint64_t *hashes, int64_t count, int32_t *codes);
 
