@@ -119,14 +119,14 @@ class PaymentTally:
         return self._changed_counts
 
     def _add_counts(self, block: PreparedEvents) -> None:
-        # Each column's block codes as codes of one tally-wide label table (a few dozen labels),
-        # packed four to a 64-bit key: 16 bits each.
+        # The block's groups, found by counting (`_groups`), then each column's code as the code of
+        # one tally-wide label table (a few dozen labels), packed four to a 64-bit key: 16 bits each.
         columns = (block.agents, block.vendors, block.chains, block.statuses)
-        key = np.zeros(block.rows, dtype=np.uint64)
-        for column in columns:
-            key = (key << np.uint64(16)) | self._label_codes(column.values)[column.codes]
-        groups, sizes = np.unique(key, return_counts=True)
-        self._pending_counts.append((groups, sizes))
+        groups, sizes = _groups([column.codes for column in columns], [len(column.values) for column in columns])
+        key = np.zeros(len(sizes), dtype=np.uint64)
+        for column, codes in zip(columns, groups, strict=True):
+            key = (key << np.uint64(16)) | self._label_codes(column.values)[codes]
+        self._pending_counts.append((key, sizes))
 
     def _label_codes(self, values: list[str]) -> np.ndarray:
         for value in values:
@@ -161,12 +161,15 @@ class PaymentTally:
         agent, vendor = block.agents, block.vendors
         pair = agent.codes[captured].astype(np.int64) * len(vendor.values) + vendor.codes[captured]
         amounts = block.amounts[captured]
-        groups, inverse = np.unique(pair, return_inverse=True)
+        # Dense over the block's (agent, vendor) pairs: a few thousand at most, no sort.
         if int(amounts.max()) * len(amounts) <= INT64_MAX:
-            sums = np.zeros(len(groups), dtype=np.int64)
-            np.add.at(sums, inverse, amounts)  # exact: int64, and the bound above rules out overflow
-            totals = sums.tolist()
+            sums = np.zeros(len(agent.values) * len(vendor.values), dtype=np.int64)
+            np.add.at(sums, pair, amounts)  # exact: int64, and the bound above rules out overflow
+            present = np.bincount(pair, minlength=len(sums)) > 0  # a sum can be 0 and still a series
+            groups = np.flatnonzero(present)
+            totals = sums[groups].tolist()
         else:  # an int64 sum could overflow: add as Python ints, which cannot
+            groups, inverse = np.unique(pair, return_inverse=True)
             totals = [0] * len(groups)
             for g, micro in zip(inverse.tolist(), amounts.tolist(), strict=True):
                 totals[g] += micro
@@ -261,6 +264,33 @@ class PaymentTally:
 
     def failure_streaks(self) -> dict[str, int]:
         return {vendor: len(streak.failures) for vendor, streak in self.streaks.items()}
+
+
+_DENSE_GROUPS = 1 << 22  # up to this many possible groups, a block's groups are counted, not sorted
+
+
+def _groups(codes: list[np.ndarray], sizes: list[int]) -> tuple[list[np.ndarray], np.ndarray]:
+    """The distinct rows of the code columns (`sizes[k]`: how many codes column k has) and how many
+    times each occurs: a bincount over the combined code when the columns allow few combinations
+    (agents × vendors × chains × statuses: thousands), else a sort."""
+    total = int(np.prod(sizes, dtype=object))  # exact: may exceed int64
+    if total >= 1 << 63:  # too many to combine into one int64: sort the rows themselves
+        rows, counts = np.unique(np.stack(codes, axis=1), axis=0, return_counts=True)
+        return list(rows.T), counts
+    combined = np.zeros(len(codes[0]), dtype=np.int64)
+    for column, size in zip(codes, sizes, strict=True):
+        combined = combined * size + column
+    if total <= _DENSE_GROUPS:
+        counts = np.bincount(combined, minlength=total)
+        groups = np.flatnonzero(counts)
+        counts = counts[groups]
+    else:
+        groups, counts = np.unique(combined, return_counts=True)
+    columns = []
+    for size in reversed(sizes):
+        groups, column = np.divmod(groups, size)
+        columns.append(column)
+    return columns[::-1], counts
 
 
 def prepare_events(events: pa.Table) -> PreparedEvents | None:

@@ -198,3 +198,18 @@ def test_payment_ids_remember_every_state_exactly() -> None:
         for pid, closes in zip(batch, closing, strict=True):
             expected[pid] = CLOSED if closes or expected.get(pid) == CLOSED else OPEN
     assert len(ids) == len(expected)
+
+
+@pytest.mark.parametrize("sizes", [(3, 4, 2, 5), (70_000,) * 4, (1 << 20,) * 4])
+def test_groups_are_the_distinct_rows_and_their_counts_by_counting_sorting_or_rows(sizes) -> None:
+    # Few combinations are counted densely, more are sorted as one int64, and more than int64 can
+    # hold are sorted row by row: the three give the same groups.
+    from collections import Counter
+
+    from genesis_payments.payment_tally import _groups
+
+    rng = np.random.default_rng(7)
+    codes = [rng.integers(0, min(size, 3), 500) * (size // 3 if size > 3 else 1) for size in sizes]
+    columns, counts = _groups(codes, list(sizes))
+    got = {tuple(int(c[k]) for c in columns): int(counts[k]) for k in range(len(counts))}
+    assert got == dict(Counter(zip(*(c.tolist() for c in codes), strict=True)))
