@@ -83,7 +83,8 @@ class FlatScan:
     without its quotes (-1 when absent); `numbers[k, i]` is the value as a number where it has one:
     micro-USDC for money, µs since the Unix epoch for a timestamp, the code of an enumeration's
     value. Only rows where `ok` is true hold meaningful values. The string values of the fields
-    asked for (`copy`) are kept for the accepted rows, in order: see `strings`.
+    asked for (`copy`) are kept for the accepted rows, in order: see `strings`; those of the fields
+    `code` as codes into the block's distinct values: see `dictionary`.
     """
 
     line_ends: np.ndarray
@@ -94,6 +95,25 @@ class FlatScan:
     copy: tuple[int, ...]
     copied: np.ndarray
     copied_offsets: np.ndarray
+    code: tuple[int, ...] = ()
+    codes: np.ndarray | None = None
+    dict_offsets: np.ndarray | None = None
+    dict_bytes: np.ndarray | None = None
+    dict_counts: np.ndarray | None = None
+
+    def dictionary(self, field: int) -> pa.DictionaryArray:
+        """Field `field` (one of `code`) of the accepted rows as int32 codes into its distinct values
+        (null where absent), each value once, in order of first sight."""
+        assert self.codes is not None and self.dict_offsets is not None and self.dict_bytes is not None
+        j = self.code.index(field)
+        rows = int(np.count_nonzero(self.ok))
+        distinct = int(self.dict_counts[j])  # type: ignore[index]
+        offsets = self.dict_offsets[j, : distinct + 1].copy()
+        values = pa.Array.from_buffers(pa.string(), distinct, [None, pa.py_buffer(offsets),
+                                                               pa.py_buffer(self.dict_bytes[j, : offsets[-1]].copy())])
+        codes = self.codes[j, :rows].copy()
+        indices = _with_nulls(pa.int32(), rows, codes >= 0, codes)
+        return pa.DictionaryArray.from_arrays(indices, values)
 
     def strings(self, field: int) -> pa.Array:
         """Field `field` (one of `copy`) of the accepted rows as a string array (null where absent)."""
@@ -111,10 +131,10 @@ class FlatScan:
         return _with_nulls(type_, len(values), self.starts[field, rows] >= 0, values)
 
 
-def scan(record: FlatRecord, data: bytes, start: int, end: int, *, max_line: int, copy: tuple[int, ...] = ()
-         ) -> FlatScan:
+def scan(record: FlatRecord, data: bytes, start: int, end: int, *, max_line: int, copy: tuple[int, ...] = (),
+         code: tuple[int, ...] = ()) -> FlatScan:
     """Read the complete lines of `data[start:end]` (each ends with `\\n`), keeping the strings of
-    the fields `copy` (indexes into `record.keys`)."""
+    the fields `copy`, and those of the fields `code` as codes (indexes into `record.keys`)."""
     buffer = np.frombuffer(data, dtype=np.uint8)
     lines = native.count_lines(data, start, end)
     fields = len(record.keys)
@@ -127,13 +147,24 @@ def scan(record: FlatRecord, data: bytes, start: int, end: int, *, max_line: int
     # At most the block's bytes per field; pages never written are never given memory.
     copied = np.empty((len(copy), max(end - start, 1)), dtype=np.uint8)
     copied_offsets = np.zeros((len(copy), lines + 1), dtype=np.int32)
+    code_fields = np.array(code, dtype=np.int64)
+    codes = np.empty((len(code), lines), dtype=np.int32)
+    slot_count = 1 << max(4, (2 * lines).bit_length())  # more than twice the values: short probes
+    slots = np.zeros((len(code), slot_count), dtype=np.int32)
+    hashes = np.empty((len(code), max(lines, 1)), dtype=np.uint64)
+    dict_offsets = np.zeros((len(code), lines + 1), dtype=np.int32)
+    dict_bytes = np.empty((len(code), copied.shape[1]), dtype=np.uint8)
+    dict_counts = np.zeros(len(code), dtype=np.int64)
     out = native.Scan(
         lines, native.address(line_ends), native.address(ok), native.address(starts), native.address(ends),
         native.address(numbers), native.address(copy_fields), len(copy), native.address(copied), copied.shape[1],
-        native.address(copied_offsets),
+        native.address(copied_offsets), native.address(code_fields), len(code), native.address(codes),
+        native.address(slots), slot_count, native.address(hashes), native.address(dict_offsets),
+        native.address(dict_bytes), native.address(dict_counts),
     )
     native.scan_lines(buffer, start, end, record.native[0], max_line, out)
-    return FlatScan(line_ends, ok, starts, ends, numbers, copy, copied, copied_offsets)
+    return FlatScan(line_ends, ok, starts, ends, numbers, copy, copied, copied_offsets, code, codes, dict_offsets,
+                    dict_bytes, dict_counts)
 
 
 def _byte_table(words: list[str] | tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:

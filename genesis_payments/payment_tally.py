@@ -356,6 +356,8 @@ class PreparedEvents:
 
 def _dictionary(column: pa.ChunkedArray) -> pa.DictionaryArray:
     array = column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
+    if pa.types.is_dictionary(array.type):  # read as codes already (the chunks' dictionaries unified)
+        return array
     return pc.dictionary_encode(array)
 
 

@@ -136,3 +136,22 @@ def test_a_block_is_read_up_to_end_only() -> None:
     read = read_event_block(data, 5, Path("t.jsonl"), end=len(data) - len(b'{"torn'))
     assert read.lines == 3 and not read.bad_lines
     assert read.tables[0].column("line").to_pylist() == [5, 6, 7]
+
+
+def test_compact_lines_read_by_the_compiled_pass_give_the_exact_values(tmp_path: Path) -> None:
+    # The project's own compact form goes through the compiled pass, which hands statuses, agents,
+    # vendors, chains and payment ids over as codes: every value must still be the exact reader's.
+    from genesis_payments.records import PAYMENT_STATUSES
+
+    lines = []
+    for i in range(400):
+        event = {**GOOD, "event_id": f"e{i}", "payment_id": f"p{i % 37}", "status": PAYMENT_STATUSES[i % 6],
+                 "agent": f"agent-{i % 5}", "vendor": f"vendor:{i % 7}", "chain": ("eip155:8453", "eip155:1")[i % 2],
+                 **(VARIANTS[i % len(VARIANTS)] if i % 3 == 0 else {})}
+        lines.append(json.dumps(event, sort_keys=True, separators=(",", ":")).encode())
+    data = b"".join(line + b"\n" for line in lines)
+    path = tmp_path / "t.jsonl"
+    path.write_bytes(data)
+    fast = fast_view(data)
+    assert fast == exact_view(path)
+    assert {row[2] for row in fast[0]} == set(PAYMENT_STATUSES[:6])

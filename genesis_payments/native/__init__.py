@@ -38,6 +38,8 @@ class Scan(ctypes.Structure):
         ("lines", _i64), ("line_ends", _ptr), ("ok", _ptr), ("starts", _ptr), ("ends", _ptr), ("numbers", _ptr),
         ("copy_fields", _ptr), ("copy_count", _i64), ("copied", _ptr), ("copied_stride", _i64),
         ("copied_offsets", _ptr),
+        ("code_fields", _ptr), ("code_count", _i64), ("codes", _ptr), ("slots", _ptr), ("slot_count", _i64),
+        ("hashes", _ptr), ("dict_offsets", _ptr), ("dict_bytes", _ptr), ("dict_counts", _ptr),
     ]
 
 

@@ -38,6 +38,16 @@ typedef struct {
     uint8_t *copied; /* [j * copied_stride + byte] */
     int64_t copied_stride;
     int32_t *copied_offsets; /* [j * (lines + 1) + accepted row] */
+    /* Fields given as codes into the distinct values of the block (first seen, first coded). */
+    const int64_t *code_fields;
+    int64_t code_count;
+    int32_t *codes;        /* [j * lines + accepted row]; -1 where the field is absent */
+    int32_t *slots;        /* [j * slot_count + slot]: code + 1, 0 empty; zeroed by the caller */
+    int64_t slot_count;    /* a power of two, more than twice `lines` */
+    uint64_t *hashes;      /* [j * lines + code] */
+    int32_t *dict_offsets; /* [j * (lines + 1) + code]: the distinct values, as an Arrow string array */
+    uint8_t *dict_bytes;   /* [j * copied_stride + byte] */
+    int64_t *dict_counts;  /* [j] */
 } gp_scan;
 
 int64_t gp_scan_lines(const uint8_t *buffer, int64_t start, int64_t end, const gp_record *record, int64_t max_line,
