@@ -5,17 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bytes.h"
 #include "native.h"
-
-/* FNV-1a over the bytes, then a final mix (linear probing wants the low bits spread). */
-static inline uint64_t hash_bytes(const uint8_t *data, int64_t length) {
-    uint64_t value = 0xCBF29CE484222325ULL;
-    for (int64_t p = 0; p < length; p++) value = (value ^ data[p]) * 0x100000001B3ULL;
-    value ^= value >> 33;
-    value *= 0xFF51AFD7ED558CCDULL;
-    value ^= value >> 33;
-    return value;
-}
 
 /* Codes of the strings values[value_offsets[i]:value_offsets[i + 1]] into `codes`; new ones are
  * appended to the arena. Returns the new count of ids, or -1 if out of memory. */
@@ -27,7 +18,7 @@ int64_t gp_encode_ids(const uint8_t *values, const int64_t *value_offsets, int64
     uint64_t *wanted = malloc(sizeof(uint64_t) * (size_t)(n ? n : 1));
     if (!wanted) return -1;
     for (int64_t i = 0; i < n; i++) {
-        wanted[i] = hash_bytes(values + value_offsets[i], value_offsets[i + 1] - value_offsets[i]);
+        wanted[i] = hash_value(values + value_offsets[i], value_offsets[i + 1] - value_offsets[i]);
     }
     for (int64_t i = 0; i < n; i++) {
         const uint8_t *id = values + value_offsets[i];
@@ -44,7 +35,7 @@ int64_t gp_encode_ids(const uint8_t *values, const int64_t *value_offsets, int64
                 break;
             }
             if (hashes[code] == h && offsets[code + 1] - offsets[code] == length &&
-                memcmp(arena + offsets[code], id, (size_t)length) == 0) {
+                same_bytes(arena + offsets[code], id, length)) {
                 codes[i] = (int32_t)code;
                 break;
             }
