@@ -79,16 +79,18 @@ class FlatRecord:
 class FlatScan:
     """The lines of one block: where each ends, which were accepted, and each field's value.
 
-    `starts[k, i]`/`ends[k, i]` are the byte offsets in `data` of line i's value for field k,
-    without its quotes (-1 when absent); `numbers[k, i]` is the value as a number where it has one:
-    micro-USDC for money, µs since the Unix epoch for a timestamp, the code of an enumeration's
-    value. Only rows where `ok` is true hold meaningful values. The string values of the fields
+    For each kept field k (`rows[k]`: its row in these arrays), `starts[rows[k], i]`/`ends[rows[k], i]`
+    are the byte offsets in `data` of line i's value, without its quotes (-1 when absent);
+    `numbers[rows[k], i]` is the value as a number where it has one: micro-USDC for money, µs since
+    the Unix epoch for a timestamp, the code of an enumeration's value. Only rows where `ok` is
+    true hold meaningful values. The string values of the fields
     asked for (`copy`) are kept for the accepted rows, in order: see `strings`; those of the fields
     `code` as codes into the block's distinct values: see `dictionary`.
     """
 
     line_ends: np.ndarray
     ok: np.ndarray
+    rows: np.ndarray
     starts: np.ndarray
     ends: np.ndarray
     numbers: np.ndarray
@@ -122,48 +124,55 @@ class FlatScan:
         # Copied out, so a column kept after the block holds its own bytes and not the block's buffers.
         offsets = self.copied_offsets[j, : rows + 1].copy()
         values = self.copied[j, : offsets[-1]].copy()
-        return _with_nulls(pa.string(), rows, self.starts[field, self.ok] >= 0, offsets, values)
+        return _with_nulls(pa.string(), rows, self.starts[self.rows[field], self.ok] >= 0, offsets, values)
 
     def numbers_of(self, field: int, type_: pa.DataType) -> pa.Array:
         """Field `field`'s numbers for the accepted rows as an arrow array of `type_` (null where absent)."""
         rows = self.ok if not self.ok.all() else slice(None)
-        values = self.numbers[field, rows].copy()  # not a view that would keep every field's numbers
-        return _with_nulls(type_, len(values), self.starts[field, rows] >= 0, values)
+        values = self.numbers[self.rows[field], rows].copy()  # not a view that would keep every field's numbers
+        return _with_nulls(type_, len(values), self.starts[self.rows[field], rows] >= 0, values)
 
 
 def scan(record: FlatRecord, data: bytes, start: int, end: int, *, max_line: int, copy: tuple[int, ...] = (),
-         code: tuple[int, ...] = ()) -> FlatScan:
-    """Read the complete lines of `data[start:end]` (each ends with `\\n`), keeping the strings of
-    the fields `copy`, and those of the fields `code` as codes (indexes into `record.keys`)."""
+         code: tuple[int, ...] = (), keep: tuple[int, ...] | None = None) -> FlatScan:
+    """Read the complete lines of `data[start:end]` (each ends with `\\n`), keeping the values of
+    the fields `keep` (all by default; every field is checked either way), the strings of the fields
+    `copy`, and those of the fields `code` as codes (indexes into `record.keys`)."""
     buffer = np.frombuffer(data, dtype=np.uint8)
     lines = native.count_lines(data, start, end)
-    fields = len(record.keys)
+    kept = np.array(sorted(set(range(len(record.keys)) if keep is None else (*keep, *copy, *code))), dtype=np.int64)
+    rows = np.full(len(record.keys), -1, dtype=np.int64)
+    rows[kept] = np.arange(len(kept))
     line_ends = np.empty(lines, dtype=np.int64)
     ok = np.zeros(lines, dtype=np.bool_)
-    starts = np.full((fields, lines), -1, dtype=np.int32)  # a block is far smaller than 2 GiB
-    ends = np.full((fields, lines), -1, dtype=np.int32)
-    numbers = np.zeros((fields, lines), dtype=np.int64)
+    # Written by the pass for every accepted line (absent values too); the other lines are never read.
+    starts = np.empty((len(kept), lines), dtype=np.int32)  # a block is far smaller than 2 GiB
+    ends = np.empty((len(kept), lines), dtype=np.int32)
+    numbers = np.empty((len(kept), lines), dtype=np.int64)
     copy_fields = np.array(copy, dtype=np.int64)
     # At most the block's bytes per field; pages never written are never given memory.
     copied = np.empty((len(copy), max(end - start, 1)), dtype=np.uint8)
     copied_offsets = np.zeros((len(copy), lines + 1), dtype=np.int32)
     code_fields = np.array(code, dtype=np.int64)
     codes = np.empty((len(code), lines), dtype=np.int32)
-    slot_count = 1 << max(4, (2 * lines).bit_length())  # more than twice the values: short probes
+    # More than 1.5 slots a line: at most two thirds full. Twice that made a 16 MB block's table
+    # (40k lines) 512 KB, past the CPU's L2, whose misses cost more than longer probes do.
+    slot_count = 1 << max(4, (lines + lines // 2).bit_length())
     slots = np.zeros((len(code), slot_count), dtype=np.int32)
     hashes = np.empty((len(code), max(lines, 1)), dtype=np.uint64)
     dict_offsets = np.zeros((len(code), lines + 1), dtype=np.int32)
     dict_bytes = np.empty((len(code), copied.shape[1]), dtype=np.uint8)
     dict_counts = np.zeros(len(code), dtype=np.int64)
     out = native.Scan(
-        lines, native.address(line_ends), native.address(ok), native.address(starts), native.address(ends),
+        lines, native.address(line_ends), native.address(ok), native.address(rows), native.address(kept), len(kept),
+        native.address(starts), native.address(ends),
         native.address(numbers), native.address(copy_fields), len(copy), native.address(copied), copied.shape[1],
         native.address(copied_offsets), native.address(code_fields), len(code), native.address(codes),
         native.address(slots), slot_count, native.address(hashes), native.address(dict_offsets),
         native.address(dict_bytes), native.address(dict_counts),
     )
     native.scan_lines(buffer, start, end, record.native[0], max_line, out)
-    return FlatScan(line_ends, ok, starts, ends, numbers, copy, copied, copied_offsets, code, codes, dict_offsets,
+    return FlatScan(line_ends, ok, rows, starts, ends, numbers, copy, copied, copied_offsets, code, codes, dict_offsets,
                     dict_bytes, dict_counts)
 
 

@@ -248,7 +248,7 @@ class _BlockReader:
         writer's spacing, extra fields, escapes, anything doubtful or bad) go the general way.
         """
         scan = flat_lines.scan(self.spec.flat, block.data, block.start, block.end, max_line=LONG_LINE,
-                               copy=self._string_fields, code=self._coded_fields)
+                               copy=self._string_fields, code=self._coded_fields, keep=self._kept_fields)
         count = len(scan.line_ends)
         if scan.ok.all():
             if count:
@@ -298,6 +298,12 @@ class _BlockReader:
     def _string_fields(self) -> tuple[int, ...]:
         return tuple(self._field_index[out.name] for out in self.schema
                      if out.type == pa.string() and out.name not in self.coded)
+
+    @cached_property
+    def _kept_fields(self) -> tuple[int, ...]:
+        """The fields of the output columns: the only values the pass needs to keep."""
+        names = ("amount_usd" if name == "amount_micro" else name for name in self.schema.names if name != "line")
+        return tuple(self._field_index[name] for name in names)
 
     @cached_property
     def _coded_fields(self) -> tuple[int, ...]:

@@ -7,6 +7,7 @@ import json
 import random
 from pathlib import Path
 
+import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -215,3 +216,20 @@ def test_coded_fields_give_each_distinct_value_one_code_in_order_of_first_sight(
     field = list(EVENT_SPEC.fields).index("tx_hash")
     scan = flat_lines.scan(EVENT_SPEC.flat, data, 0, len(data), max_line=4096, code=(field,))
     assert scan.dictionary(field).to_pylist() == ["0xabc", None]
+
+
+def test_only_the_fields_kept_are_given_and_an_absent_one_is_null_after_a_present_one() -> None:
+    # The pass writes its arrays for accepted lines only, so an absent value must be marked
+    # absent, not left as whatever the arrays held (they are not cleared first).
+    with_both = {**EVENT, "valid_before": "2026-11-26T03:05:00+00:00"}
+    without = {k: v for k, v in EVENT.items() if k != "tx_hash"}
+    lines = [with_both, without, with_both, without, {**EVENT, "amount_usd": "bad"}, without]
+    data = "".join(compact(line) + "\n" for line in lines).encode()
+    fields = list(EVENT_SPEC.fields)
+    tx_hash, valid_before, amount = (fields.index(name) for name in ("tx_hash", "valid_before", "amount_usd"))
+    scan = flat_lines.scan(EVENT_SPEC.flat, data, 0, len(data), max_line=4096, copy=(tx_hash,), keep=(valid_before,))
+    assert scan.ok.tolist() == [True, True, True, True, False, True]
+    assert scan.strings(tx_hash).to_pylist() == ["0xabc", None, "0xabc", None, None]
+    times = scan.numbers_of(valid_before, pa.int64()).to_pylist()
+    assert times[0] == times[2] and times[0] is not None and times[1] is None and times[3:] == [None, None]
+    assert scan.rows[amount] == -1 and scan.starts.shape[0] == 2  # amount was checked, not kept

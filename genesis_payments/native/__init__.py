@@ -35,7 +35,8 @@ class Scan(ctypes.Structure):
     """`gp_scan` of native.h: where the flat pass writes one block's findings."""
 
     _fields_ = [
-        ("lines", _i64), ("line_ends", _ptr), ("ok", _ptr), ("starts", _ptr), ("ends", _ptr), ("numbers", _ptr),
+        ("lines", _i64), ("line_ends", _ptr), ("ok", _ptr), ("rows", _ptr), ("kept", _ptr), ("kept_count", _i64),
+        ("starts", _ptr), ("ends", _ptr), ("numbers", _ptr),
         ("copy_fields", _ptr), ("copy_count", _i64), ("copied", _ptr), ("copied_stride", _i64),
         ("copied_offsets", _ptr),
         ("code_fields", _ptr), ("code_count", _i64), ("codes", _ptr), ("slots", _ptr), ("slot_count", _i64),

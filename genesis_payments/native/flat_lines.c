@@ -1,8 +1,8 @@
 /* The compiled pass of `flat_lines.py`: see its docstring for what a flat line is and what is
  * accepted. This file only ever *accepts* a line; anything else is left to the general path.
  *
- * `starts`, `ends` and `numbers` are indexed [field * lines + line] (each field's values
- * contiguous, as the Python side reads them out as columns).
+ * `starts`, `ends` and `numbers` are indexed [row * lines + line], a kept field's row (each
+ * field's values contiguous, as the Python side reads them out as columns).
  */
 #include <stdint.h>
 #include <string.h>
@@ -201,7 +201,7 @@ static inline int32_t intern(const uint8_t *buffer, int32_t from, int32_t to, in
  * follows[r] is the key row that came after row r in the last line (row `key_count`: a line's
  * first key): lines from one writer repeat their key order, so it is tried first. */
 static int64_t scan_line(const uint8_t *buffer, int64_t start, int64_t end, int64_t i, const gp_record *record, gp_scan *out,
-                         int64_t *follows) {
+                         int64_t *follows, int64_t *seen_out) {
     if (buffer[start] != '{') return -1;
     int64_t p = start + 1, seen = 0, row = record->key_count, lines = out->lines;
     for (;;) {
@@ -221,13 +221,19 @@ static int64_t scan_line(const uint8_t *buffer, int64_t start, int64_t end, int6
         int64_t value_start = p + 3;
         p = string_end(buffer, value_start, end);
         if (p < 0) return -1;
-        if (!check(buffer, value_start, p, field, record, &out->numbers[field * lines + i])) return -1;
-        out->starts[field * lines + i] = (int32_t)value_start;
-        out->ends[field * lines + i] = (int32_t)p;
+        int64_t number = 0;
+        if (!check(buffer, value_start, p, field, record, &number)) return -1;
+        int64_t kept_row = out->rows[field];
+        if (kept_row >= 0) {
+            out->starts[kept_row * lines + i] = (int32_t)value_start;
+            out->ends[kept_row * lines + i] = (int32_t)p;
+            out->numbers[kept_row * lines + i] = number;
+        }
         p++;
         if (buffer[p] == ',') {
             p++;
         } else if (buffer[p] == '}' && buffer[p + 1] == '\n') {
+            *seen_out = seen;
             return (seen & record->required) == record->required ? p + 1 : -1;
         } else {
             return -1;
@@ -247,26 +253,35 @@ int64_t gp_scan_lines(const uint8_t *buffer, int64_t start, int64_t end, const g
     int64_t line_start = start, accepted = 0, lines = out->lines;
     for (int64_t i = 0; i < lines; i++) {
         /* A flat line ends right after its `}`: its newline is found by the scan itself. */
-        int64_t line_end = scan_line(buffer, line_start, end, i, record, out, follows);
+        int64_t seen = 0;
+        int64_t line_end = scan_line(buffer, line_start, end, i, record, out, follows, &seen);
         if (line_end >= 0 && line_end - line_start <= max_line) {
             out->ok[i] = 1;
+            for (int64_t k = 0; k < out->kept_count; k++) { /* an absent field: -1, not what a line before left */
+                if (!(seen & ((int64_t)1 << out->kept[k]))) {
+                    out->starts[k * lines + i] = -1;
+                    out->ends[k * lines + i] = -1;
+                    out->numbers[k * lines + i] = 0;
+                }
+            }
             /* The strings asked for are copied while the line is still in the CPU's cache. */
             for (int64_t j = 0; j < out->copy_count; j++) {
-                int64_t field = out->copy_fields[j];
+                int64_t kept_row = out->rows[out->copy_fields[j]];
                 int32_t *offsets = out->copied_offsets + j * (lines + 1);
                 int32_t at = offsets[accepted];
-                int32_t from = out->starts[field * lines + i];
+                int32_t from = out->starts[kept_row * lines + i];
                 if (from >= 0) {
-                    int32_t length = out->ends[field * lines + i] - from;
+                    int32_t length = out->ends[kept_row * lines + i] - from;
                     memcpy(out->copied + j * out->copied_stride + at, buffer + from, (size_t)length);
                     at += length;
                 }
                 offsets[accepted + 1] = at;
             }
             for (int64_t j = 0; j < out->code_count; j++) {
-                int64_t field = out->code_fields[j];
-                int32_t from = out->starts[field * lines + i];
-                out->codes[j * lines + accepted] = from < 0 ? -1 : intern(buffer, from, out->ends[field * lines + i], j, out);
+                int64_t kept_row = out->rows[out->code_fields[j]];
+                int32_t from = out->starts[kept_row * lines + i];
+                out->codes[j * lines + accepted] =
+                    from < 0 ? -1 : intern(buffer, from, out->ends[kept_row * lines + i], j, out);
             }
             accepted++;
         } else {

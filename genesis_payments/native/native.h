@@ -30,9 +30,14 @@ typedef struct {
     int64_t lines;
     int64_t *line_ends;
     uint8_t *ok;
-    int32_t *starts; /* [field * lines + line] */
+    /* Only the fields asked for are kept (every field is still checked): field f's values are row
+     * rows[f] of these arrays, [row * lines + line], or nowhere when rows[f] is -1. */
+    const int64_t *rows;
+    const int64_t *kept; /* the kept fields, kept_count of them (rows[kept[k]] == k) */
+    int64_t kept_count;
+    int32_t *starts; /* -1 where an accepted line lacks the field */
     int32_t *ends;
-    int64_t *numbers;
+    int64_t *numbers; /* 0 where an accepted line lacks the field */
     const int64_t *copy_fields;
     int64_t copy_count;
     uint8_t *copied; /* [j * copied_stride + byte] */
