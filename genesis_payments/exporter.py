@@ -45,8 +45,8 @@ class ExporterServer:
         return self._server.server_port
 
     def start(self) -> ExporterServer:
-        # Part of starting: load the compiled reader before the port is served (about a second
-        # the first scrape would otherwise pay on top of reading the log).
+        # Part of starting: import and load the readers before the port is served, so the first
+        # scrape pays only for reading the log.
         self.collector.prepare()
         # Signals wait while the socket is bound and the thread started: a cancellation landing in
         # between would otherwise raise before the server is recorded, leaving the port held.

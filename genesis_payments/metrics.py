@@ -107,7 +107,7 @@ class PaymentsCollector(Collector):
         self._rendered_tally: PaymentTally | None = None
 
     def prepare(self) -> None:
-        """Load the compiled reader now (the exporter's start-up), not in the first scrape."""
+        """Load the readers now (the exporter's start-up), not in the first scrape."""
         read = event_columns.warm_up()
         PaymentTally(self.settings.stale_after_seconds).add(read.tables[0])
 

@@ -107,3 +107,17 @@ def test_append_benchmark_runs_and_reports_both_rates(tmp_path):
     rows = [line.split() for line in out.splitlines() if line.strip()[:1].isdigit()]
     assert [row[0] for row in rows] == ["1", "2"]
     assert all(row[3].endswith("%") for row in rows)
+
+
+def test_exporter_benchmark_runs_and_reports_the_median_ratio(tmp_path):
+    out = _run("exporter.py", "--events", "3000", "--batches", "2", "--batch-size", "50", "--repeat", "2",
+               "--keep", str(tmp_path / "root"))
+    assert out.count("pair      DuckDB") == 2
+    assert "first collection, median of 2" in out and "x DuckDB (target <= 2x)" in out
+    assert "scrape after +50 events, median" in out
+
+
+def test_ledger_sync_benchmark_runs_and_its_contenders_agree(tmp_path):
+    out = _run("ledger_sync.py", "--payments", "2000", "--root", str(tmp_path / "root"), "--only", "library",
+               "--only", "duckdb")
+    assert "finding counts agree with duckdb" in out
