@@ -1,10 +1,11 @@
 """A block of `transactions.jsonl` lines as the exporter's event columns.
 
-The reading and validation are `ledger_columns.read_block` (shared with the jobs' frames): pyarrow
-and vectorised checks accept only the lines they are certain of, and the exact per-line validator
-of `jsonl.validate_line` decides every other line. This module only shapes the validated columns
-into what `payment_tally.PaymentTally` aggregates: times as int µs since the epoch, and only the
-fields the metrics use.
+The reading and validation are `ledger_columns.read_block` (shared with the jobs' frames): the
+compiled pass and, for other lines, pyarrow and vectorised checks accept only the lines they are
+certain of, and the exact per-line validator of `jsonl.validate_line` decides every other line.
+This module only shapes the validated columns into what `payment_tally.PaymentTally` aggregates:
+times as int µs since the epoch, the strings it groups by as codes, and only the fields the
+metrics use.
 """
 
 from __future__ import annotations

@@ -3,8 +3,9 @@
 Each reader returns the frame of good rows (with the `line` each came from) and the bad lines.
 
 The files can hold millions of lines, so they are read in blocks by `ledger_columns` (the fast
-reading path shared with the exporter): pyarrow parses, vectorised checks accept the lines they are
-certain of, and every other line goes through the per-line validator of `jsonl.py`. So the verdict
+reading path shared with the exporter): the compiled pass of `flat_lines` takes the project's own
+compact lines, pyarrow and vectorised checks the other lines they are certain of, and every other
+line goes through the per-line validator of `jsonl.py`. So the verdict
 and reason on every line are `read_jsonl`'s, and a bad line is never counted into money.
 
 `columns=` selects the frame's columns; every line is still validated as a whole record, so the
