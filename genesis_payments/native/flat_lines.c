@@ -95,8 +95,39 @@ static inline int64_t number(const uint8_t *buffer, int64_t start, int digits) {
     return value;
 }
 
+/* The last date read (its ten bytes `YYYY-MM-DD`) and its day number: a ledger's lines are in time
+ * order, so a line's dates are nearly always the line before's, and are not parsed again. */
+typedef struct {
+    uint64_t head;
+    uint16_t tail;
+    int64_t days; /* NO_DATE: none yet */
+} date_memo;
+
+#define NO_DATE INT64_MIN
+
+/* `YYYY-MM-DD` at `s`, a real date from year 1, as days since the epoch; NO_DATE if it is not one. */
+static inline int64_t date_days(const uint8_t *s, date_memo *memo) {
+    uint64_t head = load64(s);
+    uint16_t tail;
+    memcpy(&tail, s + 8, 2);
+    if (memo->days != NO_DATE && head == memo->head && tail == memo->tail) return memo->days;
+    if (!(s[4] == '-' && s[7] == '-')) return NO_DATE;
+    int64_t year = number(s, 0, 4), month = number(s, 5, 2), day = number(s, 8, 2);
+    if ((year | month | day) < 0) return NO_DATE; /* a non-digit */
+    if (year < 1 || month < 1 || month > 12 || day < 1) return NO_DATE;
+    int leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    if (day > DAYS_IN_MONTH[month] + (leap && month == 2)) return NO_DATE;
+    int64_t previous = year - 1;
+    int64_t ordinal = previous * 365 + previous / 4 - previous / 100 + previous / 400 + DAYS_BEFORE_MONTH[month] +
+                      (leap && month > 2) + day;
+    memo->head = head;
+    memo->tail = tail;
+    memo->days = ordinal - UNIX_EPOCH_ORDINAL;
+    return memo->days;
+}
+
 /* `YYYY-MM-DDTHH:MM:SS[.ffffff](+00:00|Z)`, a real date from year 1, as µs since the epoch. */
-static inline int timestamp(const uint8_t *buffer, int64_t start, int64_t end, int64_t *out) {
+static inline int timestamp(const uint8_t *buffer, int64_t start, int64_t end, int64_t *out, date_memo *memo) {
     int64_t length = end - start, body;
     if (length == 20 || length == 27) {
         if (buffer[end - 1] != 'Z') return 0;
@@ -108,23 +139,16 @@ static inline int timestamp(const uint8_t *buffer, int64_t start, int64_t end, i
         return 0;
     }
     const uint8_t *s = buffer + start;
-    if (!(s[4] == '-' && s[7] == '-' && s[10] == 'T' && s[13] == ':' && s[16] == ':')) return 0;
-    int64_t year = number(buffer, start, 4), month = number(buffer, start + 5, 2);
-    int64_t day = number(buffer, start + 8, 2), hour = number(buffer, start + 11, 2);
-    int64_t minute = number(buffer, start + 14, 2), second = number(buffer, start + 17, 2);
-    int64_t micro = 0;
+    if (!(s[10] == 'T' && s[13] == ':' && s[16] == ':')) return 0;
+    int64_t days = date_days(s, memo);
+    if (days == NO_DATE) return 0;
+    int64_t hour = number(s, 11, 2), minute = number(s, 14, 2), second = number(s, 17, 2), micro = 0;
     if (body == 26) {
         if (s[19] != '.') return 0;
-        micro = number(buffer, start + 20, 6);
+        micro = number(s, 20, 6);
     }
-    if ((year | month | day | hour | minute | second | micro) < 0) return 0; /* a non-digit */
-    if (year < 1 || month < 1 || month > 12 || day < 1 || hour > 23 || minute > 59 || second > 59) return 0;
-    int leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
-    if (day > DAYS_IN_MONTH[month] + (leap && month == 2)) return 0;
-    int64_t previous = year - 1;
-    int64_t ordinal = previous * 365 + previous / 4 - previous / 100 + previous / 400 + DAYS_BEFORE_MONTH[month] +
-                      (leap && month > 2) + day;
-    int64_t days = ordinal - UNIX_EPOCH_ORDINAL;
+    if ((hour | minute | second | micro) < 0) return 0; /* a non-digit */
+    if (hour > 23 || minute > 59 || second > 59) return 0;
     *out = ((days * 24 + hour) * 60 + minute) * 60000000 + second * 1000000 + micro;
     return 1;
 }
@@ -143,7 +167,7 @@ static inline int caip2(const uint8_t *buffer, int64_t start, int64_t end) {
 }
 
 static inline int check(const uint8_t *buffer, int64_t start, int64_t end, int64_t field, const gp_record *record,
-                        int64_t *number_out) {
+                        int64_t *number_out, date_memo *memo) {
     int64_t length = end - start;
     switch (record->kinds[field]) {
         case KIND_ID:
@@ -157,7 +181,7 @@ static inline int check(const uint8_t *buffer, int64_t start, int64_t end, int64
         case KIND_USD:
             return money(buffer, start, end, record->max_micro, number_out);
         case KIND_TIME:
-            return timestamp(buffer, start, end, number_out);
+            return timestamp(buffer, start, end, number_out, memo);
         case KIND_CAIP2:
             return caip2(buffer, start, end);
         default: {
@@ -201,7 +225,7 @@ static inline int32_t intern(const uint8_t *buffer, int32_t from, int32_t to, in
  * follows[r] is the key row that came after row r in the last line (row `key_count`: a line's
  * first key): lines from one writer repeat their key order, so it is tried first. */
 static int64_t scan_line(const uint8_t *buffer, int64_t start, int64_t end, int64_t i, const gp_record *record, gp_scan *out,
-                         int64_t *follows, int64_t *seen_out) {
+                         int64_t *follows, int64_t *seen_out, date_memo *memo) {
     if (buffer[start] != '{') return -1;
     int64_t p = start + 1, seen = 0, row = record->key_count, lines = out->lines;
     for (;;) {
@@ -222,7 +246,7 @@ static int64_t scan_line(const uint8_t *buffer, int64_t start, int64_t end, int6
         p = string_end(buffer, value_start, end);
         if (p < 0) return -1;
         int64_t number = 0;
-        if (!check(buffer, value_start, p, field, record, &number)) return -1;
+        if (!check(buffer, value_start, p, field, record, &number, memo)) return -1;
         int64_t kept_row = out->rows[field];
         if (kept_row >= 0) {
             out->starts[kept_row * lines + i] = (int32_t)value_start;
@@ -250,11 +274,12 @@ int64_t gp_scan_lines(const uint8_t *buffer, int64_t start, int64_t end, const g
     record = &tables;
     out = &scan;
     int64_t follows[GP_MAX_FIELDS + 1] = {0};
+    date_memo memo = {0, 0, NO_DATE};
     int64_t line_start = start, accepted = 0, lines = out->lines;
     for (int64_t i = 0; i < lines; i++) {
         /* A flat line ends right after its `}`: its newline is found by the scan itself. */
         int64_t seen = 0;
-        int64_t line_end = scan_line(buffer, line_start, end, i, record, out, follows, &seen);
+        int64_t line_end = scan_line(buffer, line_start, end, i, record, out, follows, &seen, &memo);
         if (line_end >= 0 && line_end - line_start <= max_line) {
             out->ok[i] = 1;
             for (int64_t k = 0; k < out->kept_count; k++) { /* an absent field: -1, not what a line before left */
