@@ -233,3 +233,56 @@ def test_only_the_fields_kept_are_given_and_an_absent_one_is_null_after_a_presen
     times = scan.numbers_of(valid_before, pa.int64()).to_pylist()
     assert times[0] == times[2] and times[0] is not None and times[1] is None and times[3:] == [None, None]
     assert scan.rows[amount] == -1 and scan.starts.shape[0] == 2  # amount was checked, not kept
+
+
+def scan_lines(lines: list[str], *, before: bytes = b"", after: bytes = b"", copy: tuple[int, ...] = (0,)):
+    """The compiled pass over `lines`, placed between bytes it must not read as lines."""
+    text = "".join(line + "\n" for line in lines).encode()
+    data = before + text + after
+    return flat_lines.scan(EVENT_SPEC.flat, data, len(before), len(before) + len(text), max_line=4096, copy=copy)
+
+
+def test_quotes_on_every_byte_of_the_words_read_at_once_are_found() -> None:
+    # The pass reads strings sixteen bytes at a time: ids of every length from 1 to 130 put each
+    # quote of the following fields on every offset of those words, their first and last too.
+    ids = ["e" * n for n in range(1, 131)]
+    lines = [compact({**EVENT, "event_id": event_id}) for event_id in ids]
+    for before in (b"", b"x" * 17, b"y" * 63):
+        scan = scan_lines(lines, before=before, copy=(0, 2))
+        assert scan.ok.all()
+        assert scan.strings(0).to_pylist() == ids
+        assert scan.strings(2).to_pylist() == ["pay_1"] * len(ids)
+        assert scan.numbers_of(8, pa.int64()).to_pylist() == [12_500_000] * len(ids)
+
+
+def test_blocks_of_any_length_are_read_to_their_last_line_and_no_further() -> None:
+    # Whatever the block's length modulo 16 or 64, its last word is partial; the bytes after it (a
+    # line cut short, or bytes that are not plain) are not the block's.
+    for size in range(1, 66):
+        lines = [compact({**EVENT, "event_id": "e" * size}), compact({**EVENT, "tx_hash": "t" * size})]
+        for after in (b"", b'{"event_id":"cut', b"\xe9\\\x00"):
+            scan = scan_lines(lines, after=after, copy=(12,))
+            assert scan.ok.all(), (size, after)
+            assert scan.strings(12).to_pylist() == ["0xabc", "t" * size]
+            assert scan.line_ends[-1] == len(lines[0]) + len(lines[1]) + 1
+
+
+def test_a_byte_that_is_not_plain_in_the_last_word_leaves_its_line_to_the_exact_path() -> None:
+    good = compact(EVENT)
+    for odd in ("\u00e9", "\t", "\\\\", "\x7f"):
+        for last in (compact({**EVENT, "error": "x" * n + odd}) for n in range(70)):
+            scan = scan_lines([good, last])
+            assert scan.ok.tolist() == [True, odd == "\x7f"]  # DEL is printable ASCII to JSON
+            assert scan.line_ends.tolist() == [len(good), len(good) + len(last.encode()) + 1]
+
+
+def test_lines_cut_at_a_quote_are_left_to_the_exact_path() -> None:
+    # The walk looks for a string's closing quote; in a line that lacks it, it must stop at the line
+    # (the last one of the block too) rather than take the next line's.
+    good = compact(EVENT)
+    cut = [good[:n] + "}" for n in range(2, len(good) - 1) if good[n - 1] == '"'] + ["{}", '{"}', '{"a"}']
+    scan = scan_lines([*cut, good, *cut])
+    assert scan.ok.tolist() == [False] * len(cut) + [True] + [False] * len(cut)
+    assert scan.strings(0).to_pylist() == ["evt_1"]
+    for last in cut:  # at the block's end too
+        assert scan_lines([good, last]).ok.tolist() == [True, False]
