@@ -76,9 +76,11 @@ class EventLogTail(IncrementalReader[PaymentEvent]):
                 (_done(self._parse(data, cut, first, prepare)), cut) for data, cut, first in self._pieces())
             yield from self._deliver(parsed)
             return
+        # Each block in flight (parsed by a worker, waiting to be handed over, being cut) has a buffer.
+        buffers = _Buffers(self.block_bytes, _WORKERS + 2)
         with ThreadPoolExecutor(_WORKERS, thread_name_prefix="tail-parse") as workers:
-            submitted = ((workers.submit(self._parse, data, cut, first, prepare), cut)
-                         for data, cut, first in self._pieces())
+            submitted = ((workers.submit(self._parse, data, cut, first, prepare, buffers), cut)
+                         for data, cut, first in self._pieces(buffers))
             # The pieces are cut from the file one after another (each starts where the last
             # ended) in a thread of their own, a block or two ahead of the caller.
             yield from self._deliver(_ahead(submitted))
@@ -91,29 +93,46 @@ class EventLogTail(IncrementalReader[PaymentEvent]):
             self.line_number += block.lines
         self._witness = self._read_witness()
 
-    def _pieces(self) -> Iterator[tuple[bytes, int, int]]:
-        """(data, cut, number of its first line) for each block from the offset on."""
+    def _pieces(self, buffers: _Buffers | None = None) -> Iterator[tuple[bytes | bytearray, int, int]]:
+        """(data, cut, number of its first line) for each block from the offset on (read into one
+        of `buffers` where given)."""
         with open(self.path, "rb") as handle:
             offset, line = self.offset, self.line_number
-            while (piece := self._piece(handle, offset)) is not None:
+            while (piece := self._piece(handle, offset, buffers)) is not None:
                 data, cut = piece
                 yield data, cut, line + 1
                 offset += cut
                 line += native.count_lines(data, 0, cut)
 
-    def _parse(self, data: bytes, cut: int, first_line: int, prepare: Callable[[Any], Any] | None) -> BlockRead:
-        # Blocks are already read two at a time: each one whole, so its tables come in one piece.
-        block = read_event_block(data, first_line, self.path, end=cut, split=False)
+    def _parse(self, data: bytes | bytearray, cut: int, first_line: int, prepare: Callable[[Any], Any] | None,
+               buffers: _Buffers | None = None) -> BlockRead:
+        try:
+            # Blocks are already read two at a time: each one whole, so its tables come in one piece.
+            block = read_event_block(data, first_line, self.path, end=cut, split=False)
+        finally:
+            if buffers is not None:  # what was read is in new arrays now: the buffer takes the next block
+                buffers.give(data)
         if prepare is not None:
             block = replace(block, tables=[prepare(table) for table in block.tables])
         return block
 
-    def _piece(self, handle: BinaryIO, offset: int) -> tuple[bytes, int] | None:
+    def _piece(self, handle: BinaryIO, offset: int, buffers: _Buffers | None = None
+               ) -> tuple[bytes | bytearray, int] | None:
         """The bytes from `offset` and where its last complete line ends; None if no line is complete.
 
         The block is `data[:cut]`, parsed in place (no copy of 16 MB per block); the torn tail is
-        read again with the next block.
+        read again with the next block. With `buffers`, the block is read into one of them.
         """
+        if buffers is not None:
+            buffer = buffers.take()
+            handle.seek(offset)
+            read = handle.readinto(buffer)
+            cut = buffer.rfind(b"\n", 0, read) + 1
+            if cut:
+                return buffer, cut
+            buffers.give(buffer)
+            if read < len(buffer):
+                return None  # only a torn last line (or nothing) is left
         size = self.block_bytes
         while True:
             handle.seek(offset)
@@ -125,6 +144,25 @@ class EventLogTail(IncrementalReader[PaymentEvent]):
                 return None  # only a torn last line (or nothing) is left
             size *= 2  # one line longer than a block: read more until its newline
 
+
+class _Buffers:
+    """Block buffers handed round: a block is read into one, parsed into new arrays, and its buffer
+    given back for a later block. Reading each block into new memory cost more than half the first
+    read's page faults (the kernel's copy from the page cache into untouched pages)."""
+
+    def __init__(self, size: int, count: int) -> None:
+        self.size = size
+        self._free: queue.Queue[bytearray] = queue.Queue()
+        for _ in range(count):
+            self._free.put(bytearray(size))
+
+    def take(self) -> bytearray:
+        """A free buffer; waits for a worker to give one back when all are in flight."""
+        return self._free.get()
+
+    def give(self, buffer: bytes | bytearray) -> None:
+        if isinstance(buffer, bytearray) and len(buffer) == self.size:
+            self._free.put(buffer)
 
 
 def _done(block: BlockRead) -> Future[BlockRead]:

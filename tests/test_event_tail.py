@@ -77,3 +77,16 @@ def test_an_error_while_reading_ahead_is_raised_to_the_reader_and_nothing_is_ski
     reset = tail.check()
     rest = read_all(tail)
     assert rest[0][0] == (1 if reset else sum(taken) + 1) and rest[0][-1] == 1200
+
+
+def test_a_line_longer_than_a_block_is_read_whole_while_blocks_are_read_ahead(tmp_path: Path, monkeypatch) -> None:
+    # Blocks read ahead share a few buffers of the block's size: a line that does not fit one is
+    # read into a larger block of its own, and the buffers still give every other block intact.
+    monkeypatch.setattr(event_tail, "READ_AHEAD_FROM", 0)
+    path = tmp_path / "transactions.jsonl"
+    data = lines(1200)
+    data[300] = json.dumps({**json.loads(data[300]), "error": "x" * 9000}).encode()
+    path.write_bytes(b"\n".join(data) + b"\n")
+    whole = read_all(EventLogTail(path))
+    assert read_all(EventLogTail(path, block_bytes=4096)) == whole
+    assert 301 in whole[0] and len(whole[0]) == 1198
