@@ -84,9 +84,9 @@ class FlatScan:
     are the byte offsets in `data` of line i's value, without its quotes (-1 when absent);
     `numbers[rows[k], i]` is the value as a number where it has one: micro-USDC for money, µs since
     the Unix epoch for a timestamp, the code of an enumeration's value. Only rows where `ok` is
-    true hold meaningful values. The string values of the fields
-    asked for (`copy`) are kept for the accepted rows, in order: see `strings`; those of the fields
-    `code` as codes into the block's distinct values: see `dictionary`.
+    true hold meaningful values. The string values of the fields asked for (`copy`) are kept for
+    the accepted rows, in order: see `strings`; those of the fields `code` as codes into the
+    block's distinct values: see `dictionary`.
     """
 
     line_ends: np.ndarray
@@ -98,20 +98,19 @@ class FlatScan:
     copy: tuple[int, ...]
     copied: np.ndarray
     copied_offsets: np.ndarray
-    code: tuple[int, ...] = ()
-    codes: np.ndarray | None = None
-    dict_offsets: np.ndarray | None = None
-    dict_bytes: np.ndarray | None = None
-    dict_counts: np.ndarray | None = None
+    code: tuple[int, ...]
+    codes: np.ndarray
+    dict_offsets: np.ndarray
+    dict_bytes: np.ndarray
+    dict_counts: np.ndarray
 
     def dictionary(self, field: int) -> pa.DictionaryArray:
         """Field `field` (one of `code`) of the accepted rows as int32 codes into its distinct values
         (null where absent), each value once, in order of first sight."""
-        assert self.codes is not None and self.dict_offsets is not None and self.dict_bytes is not None
         j = self.code.index(field)
         rows = int(np.count_nonzero(self.ok))
-        distinct = int(self.dict_counts[j])  # type: ignore[index]
-        offsets = self.dict_offsets[j, : distinct + 1].copy()
+        distinct = int(self.dict_counts[j])
+        offsets = self.dict_offsets[j, : distinct + 1].astype(np.int32)  # a block is far smaller than 2 GiB
         values = pa.Array.from_buffers(pa.string(), distinct, [None, pa.py_buffer(offsets),
                                                                pa.py_buffer(self.dict_bytes[j, : offsets[-1]].copy())])
         codes = self.codes[j, :rows].copy()
@@ -161,7 +160,7 @@ def scan(record: FlatRecord, data: bytes, start: int, end: int, *, max_line: int
     slot_count = 1 << max(4, (lines + lines // 2).bit_length())
     slots = np.zeros((len(code), slot_count), dtype=np.int32)
     hashes = np.empty((len(code), max(lines, 1)), dtype=np.uint64)
-    dict_offsets = np.zeros((len(code), lines + 1), dtype=np.int32)
+    dict_offsets = np.zeros((len(code), lines + 1), dtype=np.int64)
     dict_bytes = np.empty((len(code), copied.shape[1]), dtype=np.uint8)
     dict_counts = np.zeros(len(code), dtype=np.int64)
     out = native.Scan(

@@ -1,6 +1,6 @@
-/* Short byte strings compared and hashed a word at a time: the flat pass's keys and coded values,
- * and the id table's ids, are 1 to a few dozen bytes, where a call to memcmp or a hash that takes
- * one byte per step costs more than the work itself. */
+/* Short byte strings compared and hashed a word at a time, and coded in a hash table: the flat
+ * pass's keys and coded values, and the id table's ids, are 1 to a few dozen bytes, where a call to
+ * memcmp or a hash that takes one byte per step costs more than the work itself. */
 #ifndef GENESIS_BYTES_H
 #define GENESIS_BYTES_H
 
@@ -53,6 +53,38 @@ static inline uint64_t hash_value(const uint8_t *bytes, int64_t length) {
     value ^= value >> 33;
     value *= 0xFF51AFD7ED558CCDULL;
     return value ^ (value >> 33);
+}
+
+/* Distinct byte strings, coded 0, 1, 2... in order of first sight: `slots` holds code + 1 (0 is
+ * empty) at the position of the string's hash, probing linearly; the strings themselves are
+ * arena[offsets[c]:offsets[c + 1]] for code c, and hashes[c] their hashes. Whoever fills it makes
+ * room in every array first, and keeps it at most two thirds full so that a probe ends soon. */
+typedef struct {
+    int32_t *slots;
+    uint64_t mask; /* the slot count (a power of two) - 1 */
+    uint8_t *arena;
+    int64_t *offsets;
+    uint64_t *hashes;
+    int64_t count;
+} byte_table;
+
+/* The code of `value` (whose hash is `h`), giving it the next code if it is new. */
+static inline int32_t byte_table_code(byte_table *table, const uint8_t *value, int64_t length, uint64_t h) {
+    for (uint64_t slot = h & table->mask;; slot = (slot + 1) & table->mask) {
+        int64_t code = (int64_t)table->slots[slot] - 1;
+        if (code < 0) {
+            code = table->count++;
+            memcpy(table->arena + table->offsets[code], value, (size_t)length);
+            table->offsets[code + 1] = table->offsets[code] + length;
+            table->hashes[code] = h;
+            table->slots[slot] = (int32_t)(code + 1);
+            return (int32_t)code;
+        }
+        if (table->hashes[code] == h && table->offsets[code + 1] - table->offsets[code] == length &&
+            same_bytes(table->arena + table->offsets[code], value, length)) {
+            return (int32_t)code;
+        }
+    }
 }
 
 #endif

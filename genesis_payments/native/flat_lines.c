@@ -197,27 +197,12 @@ static inline int check(const uint8_t *buffer, int64_t start, int64_t end, int64
 /* The code of the value buffer[from:to] among the distinct values of code field j so far, giving
  * a new value the next code. */
 static inline int32_t intern(const uint8_t *buffer, int32_t from, int32_t to, int64_t j, gp_scan *out) {
-    int64_t length = to - from, lines = out->lines;
-    uint64_t h = hash_value(buffer + from, length), mask = (uint64_t)out->slot_count - 1;
-    int32_t *slots = out->slots + j * out->slot_count;
-    uint64_t *hashes = out->hashes + j * lines;
-    int32_t *offsets = out->dict_offsets + j * (lines + 1);
-    uint8_t *values = out->dict_bytes + j * out->copied_stride;
-    for (uint64_t slot = h & mask;; slot = (slot + 1) & mask) {
-        int32_t code = slots[slot] - 1;
-        if (code < 0) {
-            code = (int32_t)out->dict_counts[j]++;
-            memcpy(values + offsets[code], buffer + from, (size_t)length);
-            offsets[code + 1] = offsets[code] + (int32_t)length;
-            hashes[code] = h;
-            slots[slot] = code + 1;
-            return code;
-        }
-        if (hashes[code] == h && offsets[code + 1] - offsets[code] == length &&
-            same_bytes(values + offsets[code], buffer + from, length)) {
-            return code;
-        }
-    }
+    byte_table table = {out->slots + j * out->slot_count, (uint64_t)out->slot_count - 1,
+                        out->dict_bytes + j * out->copied_stride, out->dict_offsets + j * (out->lines + 1),
+                        out->hashes + j * out->lines, out->dict_counts[j]};
+    int32_t code = byte_table_code(&table, buffer + from, to - from, hash_value(buffer + from, to - from));
+    out->dict_counts[j] = table.count;
+    return code;
 }
 
 /* The line starting at `start`: the offset of its newline if it is flat and every value is

@@ -47,10 +47,11 @@ typedef struct {
     const int64_t *code_fields;
     int64_t code_count;
     int32_t *codes;        /* [j * lines + accepted row]; -1 where the field is absent */
-    int32_t *slots;        /* [j * slot_count + slot]: code + 1, 0 empty; zeroed by the caller */
-    int64_t slot_count;    /* a power of two, more than twice `lines` */
+    /* Field j's distinct values: a `byte_table` (bytes.h) of these arrays' j-th rows. */
+    int32_t *slots;        /* [j * slot_count + slot]; zeroed by the caller */
+    int64_t slot_count;    /* a power of two, more than 1.5 times `lines` */
     uint64_t *hashes;      /* [j * lines + code] */
-    int32_t *dict_offsets; /* [j * (lines + 1) + code]: the distinct values, as an Arrow string array */
+    int64_t *dict_offsets; /* [j * (lines + 1) + code] */
     uint8_t *dict_bytes;   /* [j * copied_stride + byte] */
     int64_t *dict_counts;  /* [j] */
 } gp_scan;
