@@ -278,8 +278,8 @@ class _BlockReader:
         arrays = []
         fields = []
         for out in self.schema:
-            name = "amount_usd" if out.name == "amount_micro" else out.name
-            fields.append(pa.field(out.name, CODED) if name in self.coded else out)
+            name = out.name
+            fields.append(pa.field(name, CODED) if name in self.coded else out)
             if name == "line":
                 arrays.append(pa.array(first_line + rows))
             elif name in self.coded and self.spec.fields[name] in self.spec.enums:  # its code read by the pass
@@ -302,8 +302,7 @@ class _BlockReader:
     @cached_property
     def _kept_fields(self) -> tuple[int, ...]:
         """The fields of the output columns: the only values the pass needs to keep."""
-        names = ("amount_usd" if name == "amount_micro" else name for name in self.schema.names if name != "line")
-        return tuple(self._field_index[name] for name in names)
+        return tuple(self._field_index[name] for name in self.schema.names if name != "line")
 
     @cached_property
     def _coded_fields(self) -> tuple[int, ...]:
@@ -311,7 +310,9 @@ class _BlockReader:
 
     @cached_property
     def _field_index(self) -> dict[str, int]:
-        return {name: k for k, name in enumerate(self.spec.fields)}
+        """Each field's index in the record, by its name and by its column's (money: `amount_micro`)."""
+        index = {name: k for k, name in enumerate(self.spec.fields)}
+        return {**index, "amount_micro": index["amount_usd"]}
 
     def _general(self, block: _Block, first_line: int, tables: list[pa.Table], bad: list[BadLine]) -> int:
         """pyarrow's parse and the vectorised checks, with the exact validator for doubtful lines."""
