@@ -123,6 +123,7 @@ class EventLogTail(IncrementalReader[PaymentEvent]):
         The block is `data[:cut]`, parsed in place (no copy of 16 MB per block); the torn tail is
         read again with the next block. With `buffers`, the block is read into one of them.
         """
+        size = self.block_bytes
         if buffers is not None:
             buffer = buffers.take()
             handle.seek(offset)
@@ -133,7 +134,7 @@ class EventLogTail(IncrementalReader[PaymentEvent]):
             buffers.give(buffer)
             if read < len(buffer):
                 return None  # only a torn last line (or nothing) is left
-        size = self.block_bytes
+            size *= 2  # one line longer than a block: what the buffer held is read again, with more
         while True:
             handle.seek(offset)
             data = handle.read(size)
