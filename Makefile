@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 .PHONY: setup run test lint schemas prometheus-tools c-compiler
 
 # The readers' C is compiled by that install: a change to it installs again.
-$(STAMP): pyproject.toml setup.py $(wildcard genesis_payments/native/*.c genesis_payments/native/*.h)
+$(STAMP): pyproject.toml setup.py $(wildcard genesis_payments/ledgers/native/*.c genesis_payments/ledgers/native/*.h)
 	@$(MAKE) --no-print-directory c-compiler
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
@@ -21,7 +21,7 @@ run: setup
 lint: setup
 	$(VENV)/bin/ruff check .
 
-# pip compiles the readers' C (genesis_payments/native): install gcc when there is no C compiler
+# pip compiles the readers' C (genesis_payments/ledgers/native): install gcc when there is no C compiler
 # and we are root (a fresh machine); otherwise stop and say how.
 c-compiler:
 	@if ! command -v cc >/dev/null && ! command -v gcc >/dev/null; then \

@@ -30,8 +30,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from genesis_payments import BusinessMonitor, Settings
-from genesis_payments.jsonl import encode_line
-from genesis_payments.records import PaymentEvent
+from genesis_payments.core.records import PaymentEvent
+from genesis_payments.ledgers.jsonl import encode_line
 
 TARGET = 0.70
 

@@ -25,12 +25,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from genesis_payments.approval_log import GENESIS_HASH, chained_line
-from genesis_payments.jsonl import JsonlAppender
-from genesis_payments.ledgers import BusinessMonitor
-from genesis_payments.meta_agent import GenesisMetaAgent
-from genesis_payments.policy import DEFAULT_POLICY, load_policy
-from genesis_payments.settings import Settings
+from genesis_payments.approvals.meta_agent import GenesisMetaAgent
+from genesis_payments.approvals.policy import DEFAULT_POLICY, load_policy
+from genesis_payments.core.settings import Settings
+from genesis_payments.ledgers.approval_log import GENESIS_HASH, chained_line
+from genesis_payments.ledgers.jsonl import JsonlAppender
+from genesis_payments.ledgers.ledgers import BusinessMonitor
 
 AGENTS = [f"agent-{n}" for n in range(50)]
 VENDORS = ["payments:deploy:vercel", "media:images:replicate", "llm:openai", "voice:elevenlabs", "search:serpapi"]

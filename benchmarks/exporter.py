@@ -33,10 +33,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from genesis_payments.exporter import ExporterServer
-from genesis_payments.metrics import PaymentsCollector
-from genesis_payments.settings import Settings
-from genesis_payments.wallets import FakeWallets
+from genesis_payments.core.settings import Settings
+from genesis_payments.exporter.metrics import PaymentsCollector
+from genesis_payments.exporter.server import ExporterServer
+from genesis_payments.payments.wallets import FakeWallets
 
 AGENTS = [f"agent-{i:02d}" for i in range(20)]
 VENDORS = [f"vendor-{i:02d}" for i in range(40)] + ["payments:deploy:vercel"]

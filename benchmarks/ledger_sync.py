@@ -43,7 +43,7 @@ def generate_data(root: Path, payments: int, seed: int) -> None:
 
 
 def paths(root: Path) -> tuple[Path, Path]:
-    from genesis_payments.settings import Settings
+    from genesis_payments.core.settings import Settings
 
     settings = Settings(root=root)
     return settings.transactions_path, settings.finance_ledger_path
@@ -53,9 +53,9 @@ def paths(root: Path) -> tuple[Path, Path]:
 
 
 def run_library(root: Path, now: datetime) -> dict[str, int]:
-    from genesis_payments.frames import read_finance_entries_frame, read_payment_events_frame
-    from genesis_payments.id_codes import IdCodes
-    from genesis_payments.reconciliation import ENTRY_COLUMNS_NEEDED, EVENT_COLUMNS_NEEDED, reconcile
+    from genesis_payments.jobs.reconciliation import ENTRY_COLUMNS_NEEDED, EVENT_COLUMNS_NEEDED, reconcile
+    from genesis_payments.ledgers.frames import read_finance_entries_frame, read_payment_events_frame
+    from genesis_payments.ledgers.id_codes import IdCodes
 
     tx, ledger = paths(root)
     payment_ids = IdCodes()  # as flows/ledger_sync.py reads them
@@ -145,9 +145,7 @@ def measure(name: str, root: Path, now: datetime) -> dict:
     if name == "duckdb":
         import duckdb  # noqa: F401
     if name == "library":
-        import genesis_payments.frames
-        import genesis_payments.native
-        import genesis_payments.reconciliation  # noqa: F401
+        pass
 
     start = time.perf_counter()
     counts = CONTENDERS[name](root, now)

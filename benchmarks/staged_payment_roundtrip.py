@@ -17,15 +17,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from genesis_payments.approval_log import ApprovalLog
+from genesis_payments.core.records import PaymentIntent
+from genesis_payments.core.settings import Settings
+from genesis_payments.ledgers.approval_log import ApprovalLog
 from genesis_payments.payments import FacilitatorClient, PaymentManager, fund_fake_wallets
-from genesis_payments.payments.fake_facilitator import (
+from genesis_payments.payments.fakes.fake_facilitator import (
     FakeFacilitator,
     FakeFacilitatorServer,
     fake_transport,
 )
-from genesis_payments.records import PaymentIntent
-from genesis_payments.settings import Settings
 
 
 def intent(settings: Settings, n: int) -> PaymentIntent:

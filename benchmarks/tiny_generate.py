@@ -14,10 +14,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from genesis_payments.jsonl import encode_line
-from genesis_payments.money import format_usd, from_micro
-from genesis_payments.settings import Settings
-from genesis_payments.timestamps import format_utc
+from genesis_payments.core.money import format_usd, from_micro
+from genesis_payments.core.settings import Settings
+from genesis_payments.core.timestamps import format_utc
+from genesis_payments.ledgers.jsonl import encode_line
 
 AGENTS = [f"agent-{i:02d}" for i in range(12)]
 VENDORS = ["openai", "anthropic", "payments:deploy:vercel", "replicate", "elevenlabs", "stability/sdxl"]

@@ -167,7 +167,7 @@ def say(message: str) -> None:
 
 
 def serve(*, prefect_port: int = 4200, log: Callable[[str], None] = say) -> None:
-    from genesis_payments.settings import Settings
+    from genesis_payments.core.settings import Settings
     from tasks.runtime_settings import load_runtime_settings
 
     server = None

@@ -6,11 +6,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from genesis_payments.discord import Attachment
-from genesis_payments.errors import PaymentsError
-from genesis_payments.redaction import redact
-from genesis_payments.reports import JobReport
-from genesis_payments.settings import Settings
+from genesis_payments.core.errors import PaymentsError
+from genesis_payments.core.redaction import redact
+from genesis_payments.core.settings import Settings
+from genesis_payments.jobs.reports import JobReport
+from genesis_payments.notify.discord import Attachment
 from tasks.discord import clear_alert, send_alert
 from tasks.reports import publish_report
 

@@ -10,9 +10,9 @@ import sys
 
 from prefect import flow
 
-from genesis_payments.reports import JobReport
-from genesis_payments.spend_summary import build_spend_summary
-from genesis_payments.timestamps import utc_now
+from genesis_payments.core.timestamps import utc_now
+from genesis_payments.jobs.reports import JobReport
+from genesis_payments.jobs.spend_summary import build_spend_summary
 from tasks.business_summary import (
     append_spend_summary,
     post_spend_summary,

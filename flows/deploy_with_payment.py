@@ -14,8 +14,8 @@ from typing import Any
 from prefect import flow
 from prefect.transactions import transaction
 
+from genesis_payments.core.records import PaymentIntent
 from genesis_payments.payments import StagedPayment
-from genesis_payments.records import PaymentIntent
 from tasks.payments import authorize_payment, capture_payment, run_deployment
 
 

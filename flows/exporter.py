@@ -15,8 +15,8 @@ import threading
 
 from prefect import flow, get_run_logger
 
-from genesis_payments.exporter import ExporterServer, serve_until
-from genesis_payments.metrics import PaymentsCollector
+from genesis_payments.exporter.metrics import PaymentsCollector
+from genesis_payments.exporter.server import ExporterServer, serve_until
 from tasks.runtime_settings import load_runtime_settings
 
 # Set to end the flow cleanly from another thread (tests; an embedding process).

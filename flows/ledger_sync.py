@@ -5,17 +5,17 @@ from __future__ import annotations
 from prefect import flow
 
 from flows._delivery import Message, deliver
-from genesis_payments.alert_state import fingerprint
-from genesis_payments.id_codes import IdCodes
-from genesis_payments.job_messages import ledger_sync_alert, ledger_sync_summary
-from genesis_payments.job_results import job_report
-from genesis_payments.reconciliation import (
+from genesis_payments.jobs.alert_state import fingerprint
+from genesis_payments.jobs.job_messages import ledger_sync_alert, ledger_sync_summary
+from genesis_payments.jobs.job_results import job_report
+from genesis_payments.jobs.reconciliation import (
     ENTRY_COLUMNS_NEEDED,
     EVENT_COLUMNS_NEEDED,
     LEDGER_SYNC_KINDS,
     reconcile,
 )
-from genesis_payments.reports import JobReport
+from genesis_payments.jobs.reports import JobReport
+from genesis_payments.ledgers.id_codes import IdCodes
 from tasks.ledgers import read_finance_entries, read_payment_events
 from tasks.runtime_settings import load_runtime_settings
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 from prefect import flow
 
 from flows._delivery import Message, deliver
-from genesis_payments.alert_state import fingerprint
-from genesis_payments.job_messages import monitor_alert
-from genesis_payments.job_results import job_report
-from genesis_payments.money import format_usd
-from genesis_payments.monitoring import MONITOR_KINDS, failure_streak_findings, low_balance_findings
-from genesis_payments.reports import JobReport
+from genesis_payments.core.money import format_usd
+from genesis_payments.jobs.alert_state import fingerprint
+from genesis_payments.jobs.job_messages import monitor_alert
+from genesis_payments.jobs.job_results import job_report
+from genesis_payments.jobs.monitoring import MONITOR_KINDS, failure_streak_findings, low_balance_findings
+from genesis_payments.jobs.reports import JobReport
 from tasks.ledgers import read_payment_events, read_wallet_balances
 from tasks.runtime_settings import load_runtime_settings
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from prefect import flow
 
 from flows._delivery import Message, deliver
-from genesis_payments.alert_state import fingerprint
-from genesis_payments.job_messages import stale_alert
-from genesis_payments.job_results import job_report
-from genesis_payments.reports import JobReport
-from genesis_payments.stale import STALE_KINDS, stale_payment_findings
+from genesis_payments.jobs.alert_state import fingerprint
+from genesis_payments.jobs.job_messages import stale_alert
+from genesis_payments.jobs.job_results import job_report
+from genesis_payments.jobs.reports import JobReport
+from genesis_payments.jobs.stale import STALE_KINDS, stale_payment_findings
 from tasks.ledgers import read_payment_events
 from tasks.runtime_settings import load_runtime_settings
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from prefect import flow
 
 from flows._delivery import Message, deliver
-from genesis_payments.discord import Attachment
-from genesis_payments.job_messages import weekly_message
-from genesis_payments.job_results import job_report
-from genesis_payments.reports import JobReport
-from genesis_payments.weekly import decisions_frame, spend_chart_png, weekly_totals
+from genesis_payments.jobs.job_messages import weekly_message
+from genesis_payments.jobs.job_results import job_report
+from genesis_payments.jobs.reports import JobReport
+from genesis_payments.jobs.weekly import decisions_frame, spend_chart_png, weekly_totals
+from genesis_payments.notify.discord import Attachment
 from tasks.ledgers import read_approval_decisions, read_payment_events
 from tasks.runtime_settings import load_runtime_settings
 

@@ -1,8 +1,8 @@
 """Genesis payment operations: safe x402 spending for AI agents, and the ledgers that prove it."""
 
-from genesis_payments.errors import ConfigError, InvalidMoney, InvalidRecord, LedgerError, PaymentsError
-from genesis_payments.ledgers import BusinessMonitor, FinanceLedger
-from genesis_payments.settings import Settings
+from genesis_payments.core.errors import ConfigError, InvalidMoney, InvalidRecord, LedgerError, PaymentsError
+from genesis_payments.core.settings import Settings
+from genesis_payments.ledgers.ledgers import BusinessMonitor, FinanceLedger
 
 __all__ = [
     "BusinessMonitor",

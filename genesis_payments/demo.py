@@ -18,19 +18,19 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from genesis_payments.approval_log import ApprovalLog
-from genesis_payments.errors import PaymentsError
-from genesis_payments.ledgers import FinanceLedger
-from genesis_payments.meta_agent import GenesisMetaAgent
-from genesis_payments.money import format_usd, parse_usd
+from genesis_payments.approvals.meta_agent import GenesisMetaAgent
+from genesis_payments.core.errors import PaymentsError
+from genesis_payments.core.money import format_usd, parse_usd
+from genesis_payments.core.records import FinanceEntry, PaymentIntent
+from genesis_payments.core.settings import Settings
+from genesis_payments.core.timestamps import utc_now
+from genesis_payments.ledgers.approval_log import ApprovalLog
+from genesis_payments.ledgers.ledgers import FinanceLedger
 from genesis_payments.payments.facilitator_client import FacilitatorClient
-from genesis_payments.payments.fake_facilitator import FakeFacilitator, fake_transport
-from genesis_payments.payments.fake_keys import fund_fake_wallets
+from genesis_payments.payments.fakes.fake_facilitator import FakeFacilitator, fake_transport
+from genesis_payments.payments.fakes.fake_keys import fund_fake_wallets
 from genesis_payments.payments.manager import PaymentManager
-from genesis_payments.records import FinanceEntry, PaymentIntent
-from genesis_payments.settings import Settings
-from genesis_payments.timestamps import utc_now
-from genesis_payments.vendor_cache import FAKE_CATALOGUE
+from genesis_payments.payments.vendor_cache import FAKE_CATALOGUE
 
 # What each agent buys: vendor, SKU, component, and how many units an intent takes.
 AGENT_SHOPPING: dict[str, list[tuple[str, str, str, tuple[int, int]]]] = {

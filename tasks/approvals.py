@@ -6,9 +6,9 @@ from typing import Any
 
 from prefect import task
 
-from genesis_payments.meta_agent import GenesisMetaAgent, ReviewError
-from genesis_payments.records import ApprovalDecision
-from genesis_payments.review_request import review_request_markdown
+from genesis_payments.approvals.meta_agent import GenesisMetaAgent, ReviewError
+from genesis_payments.approvals.review_request import review_request_markdown
+from genesis_payments.core.records import ApprovalDecision
 from tasks.retry import IO_TASK_OPTIONS
 from tasks.runtime_settings import load_runtime_settings
 

@@ -8,13 +8,13 @@ from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from genesis_payments.discord import GenesisDiscord
-from genesis_payments.jsonl import JsonlAppender, ReadResult
-from genesis_payments.ledgers import BusinessMonitor
-from genesis_payments.records import PaymentEvent, SpendSummary
-from genesis_payments.reports import JobReport, write_report
-from genesis_payments.settings import Settings
-from genesis_payments.spend_summary import spend_summary_markdown, spend_summary_table
+from genesis_payments.core.records import PaymentEvent, SpendSummary
+from genesis_payments.core.settings import Settings
+from genesis_payments.jobs.reports import JobReport, write_report
+from genesis_payments.jobs.spend_summary import spend_summary_markdown, spend_summary_table
+from genesis_payments.ledgers.jsonl import JsonlAppender, ReadResult
+from genesis_payments.ledgers.ledgers import BusinessMonitor
+from genesis_payments.notify.discord import GenesisDiscord
 from tasks.retry import IO_TASK_OPTIONS
 
 

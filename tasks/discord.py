@@ -8,9 +8,9 @@ from typing import Any
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from genesis_payments.alert_state import AlertState
-from genesis_payments.discord import Attachment, GenesisDiscord
-from genesis_payments.settings import Settings
+from genesis_payments.core.settings import Settings
+from genesis_payments.jobs.alert_state import AlertState
+from genesis_payments.notify.discord import Attachment, GenesisDiscord
 from tasks.retry import IO_TASK_OPTIONS
 
 

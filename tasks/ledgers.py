@@ -8,13 +8,13 @@ from decimal import Decimal
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from genesis_payments.approval_log import ApprovalLog
-from genesis_payments.balances import wallet_balances
-from genesis_payments.frames import FrameRead, read_finance_entries_frame, read_payment_events_frame
-from genesis_payments.id_codes import IdCodes
-from genesis_payments.jsonl import ReadResult
-from genesis_payments.records import ApprovalDecision
-from genesis_payments.settings import Settings
+from genesis_payments.core.records import ApprovalDecision
+from genesis_payments.core.settings import Settings
+from genesis_payments.ledgers.approval_log import ApprovalLog
+from genesis_payments.ledgers.frames import FrameRead, read_finance_entries_frame, read_payment_events_frame
+from genesis_payments.ledgers.id_codes import IdCodes
+from genesis_payments.ledgers.jsonl import ReadResult
+from genesis_payments.payments.balances import wallet_balances
 from tasks.retry import IO_TASK_OPTIONS
 
 

@@ -14,9 +14,9 @@ from prefect import get_run_logger, task
 from prefect.tasks import exponential_backoff
 from prefect.transactions import Transaction, get_transaction
 
-from genesis_payments.errors import PaymentsError
+from genesis_payments.core.errors import PaymentsError
+from genesis_payments.core.records import PaymentIntent
 from genesis_payments.payments import FacilitatorUnavailable, PaymentManager, StagedPayment
-from genesis_payments.records import PaymentIntent
 from tasks.runtime_settings import load_runtime_settings
 
 RETRIES = 3

@@ -8,10 +8,10 @@ from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from genesis_payments.job_messages import report_markdown
-from genesis_payments.redaction import redact
-from genesis_payments.reports import JobReport, write_report
-from genesis_payments.settings import Settings
+from genesis_payments.core.redaction import redact
+from genesis_payments.core.settings import Settings
+from genesis_payments.jobs.job_messages import report_markdown
+from genesis_payments.jobs.reports import JobReport, write_report
 from tasks.retry import IO_TASK_OPTIONS
 
 MAX_TABLE_ROWS = 1000

@@ -14,9 +14,9 @@ from typing import Any
 
 from pydantic import SecretStr, ValidationError
 
-from genesis_payments.errors import ConfigError
-from genesis_payments.jsonl import describe_validation_error
-from genesis_payments.settings import Settings, env_name
+from genesis_payments.core.errors import ConfigError
+from genesis_payments.core.settings import Settings, env_name
+from genesis_payments.ledgers.jsonl import describe_validation_error
 
 SECRET_BLOCKS = {
     "wallet_private_key": "genesis-wallet-private-key",

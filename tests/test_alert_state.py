@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from genesis_payments.alert_state import AlertState, fingerprint
+from genesis_payments.jobs.alert_state import AlertState, fingerprint
 
 
 class Clock:

@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from genesis_payments import meta_agent
-from genesis_payments.approval_log import ApprovalLog
+from genesis_payments.approvals import meta_agent
 from genesis_payments.cli.main import main
+from genesis_payments.ledgers.approval_log import ApprovalLog
 from tests.support.approvals import FakeVendors, intent
 
 

@@ -11,12 +11,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from genesis_payments.approval_log import GENESIS_HASH, chained_line
-from genesis_payments.audit import verify_chain
-from genesis_payments.jsonl import canonical_json
-from genesis_payments.meta_agent import GenesisMetaAgent
-from genesis_payments.policy import policy_from_mapping
-from genesis_payments.settings import Settings
+from genesis_payments.approvals.meta_agent import GenesisMetaAgent
+from genesis_payments.approvals.policy import policy_from_mapping
+from genesis_payments.core.settings import Settings
+from genesis_payments.ledgers.approval_log import GENESIS_HASH, chained_line
+from genesis_payments.ledgers.audit import verify_chain
+from genesis_payments.ledgers.jsonl import canonical_json
 from tests.support.approvals import FakeVendors, intent
 
 BUDGETS_OFF = {s: {"default": {"daily": None, "monthly": None}} for s in ("agent", "vendor", "business")}

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from genesis_payments import meta_agent
-from genesis_payments.approval_log import ApprovalLog
-from genesis_payments.audit import verify_chain
+from genesis_payments.approvals import meta_agent
+from genesis_payments.ledgers.approval_log import ApprovalLog
+from genesis_payments.ledgers.audit import verify_chain
 from tests.support.approvals import FakeVendors, intent
 
 

@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from genesis_payments.audit import verify_chain
+from genesis_payments.approvals.meta_agent import GenesisMetaAgent
+from genesis_payments.approvals.policy import policy_from_mapping
 from genesis_payments.cli.main import main
-from genesis_payments.meta_agent import GenesisMetaAgent
-from genesis_payments.policy import policy_from_mapping
+from genesis_payments.ledgers.audit import verify_chain
 from tests.support.approvals import FakeVendors, intent
 
 N = 6

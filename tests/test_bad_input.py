@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from genesis_payments.frames import read_finance_entries_frame, read_payment_events_frame
-from genesis_payments.jsonl import BadLine, IncrementalReader, ReadResult, read_jsonl
-from genesis_payments.records import FinanceEntry, PaymentEvent
+from genesis_payments.core.records import FinanceEntry, PaymentEvent
+from genesis_payments.ledgers.frames import read_finance_entries_frame, read_payment_events_frame
+from genesis_payments.ledgers.jsonl import BadLine, IncrementalReader, ReadResult, read_jsonl
 
 DROP = object()
 

@@ -8,10 +8,10 @@ from decimal import Decimal
 import httpx
 import pytest
 
-from genesis_payments.balances import BalanceError, balance_of_call, usdc_balance_micro, wallet_balances
-from genesis_payments.errors import ConfigError
-from genesis_payments.settings import Settings
-from genesis_payments.wallets import FakeWallets
+from genesis_payments.core.errors import ConfigError
+from genesis_payments.core.settings import Settings
+from genesis_payments.payments.balances import BalanceError, balance_of_call, usdc_balance_micro, wallet_balances
+from genesis_payments.payments.wallets import FakeWallets
 
 ADDRESS = "0x" + "ab" * 20
 TOKEN = "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913"

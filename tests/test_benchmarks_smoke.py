@@ -14,8 +14,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-from genesis_payments.jsonl import encode_line, read_jsonl
-from genesis_payments.records import FinanceEntry, PaymentEvent
+from genesis_payments.core.records import FinanceEntry, PaymentEvent
+from genesis_payments.ledgers.jsonl import encode_line, read_jsonl
 
 REPO = Path(__file__).resolve().parents[1]
 STALE = timedelta(minutes=15)

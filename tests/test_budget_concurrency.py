@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from genesis_payments.audit import verify_chain
-from genesis_payments.money import parse_usd, to_micro
-from genesis_payments.records import ApprovalDecision
+from genesis_payments.core.money import parse_usd, to_micro
+from genesis_payments.core.records import ApprovalDecision
+from genesis_payments.ledgers.audit import verify_chain
 
 REPO = Path(__file__).resolve().parents[1]
 BUDGET = "6000"  # about half of what the 2000 intents ask for

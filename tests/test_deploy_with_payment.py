@@ -7,10 +7,10 @@ from decimal import Decimal
 import pytest
 
 from flows.deploy_with_payment import DeployAgent, deploy_with_payment
-from genesis_payments.ledgers import BusinessMonitor, FinanceLedger
+from genesis_payments.core.settings import Settings
+from genesis_payments.ledgers.ledgers import BusinessMonitor, FinanceLedger
 from genesis_payments.payments import fund_fake_wallets
-from genesis_payments.settings import Settings
-from genesis_payments.wallets import FakeWallets
+from genesis_payments.payments.wallets import FakeWallets
 from tests.support.payments import AGENT, approved_intent
 
 

@@ -7,9 +7,9 @@ import logging
 
 import pytest
 
-from genesis_payments.discord import Attachment, DiscordRejected, DiscordUnavailable, GenesisDiscord
-from genesis_payments.discord_limits import MARKER, TOTAL, embed_size, fit_payload
-from genesis_payments.settings import Settings
+from genesis_payments.core.settings import Settings
+from genesis_payments.notify.discord import Attachment, DiscordRejected, DiscordUnavailable, GenesisDiscord
+from genesis_payments.notify.discord_limits import MARKER, TOTAL, embed_size, fit_payload
 from tests.support.fake_discord import FakeDiscord
 
 
@@ -101,7 +101,7 @@ def test_fake_mode_writes_the_exact_payload_to_the_outbox(settings):
 
 
 def test_missing_live_webhook_is_a_config_error_naming_the_setting():
-    from genesis_payments.errors import ConfigError
+    from genesis_payments.core.errors import ConfigError
 
     with pytest.raises(ConfigError, match="GENESIS_DISCORD_ALERTS_WEBHOOK_URL"):
         GenesisDiscord(Settings(use_fake=False)).send("alerts", {"content": "x"})

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from genesis_payments.event_columns import EVENT_SCHEMA, epoch_us, read_event_block
-from genesis_payments.jsonl import read_jsonl
-from genesis_payments.money import to_micro
-from genesis_payments.records import PaymentEvent
+from genesis_payments.core.money import to_micro
+from genesis_payments.core.records import PaymentEvent
+from genesis_payments.ledgers.event_columns import EVENT_SCHEMA, epoch_us, read_event_block
+from genesis_payments.ledgers.jsonl import read_jsonl
 from tests.support.exporter import payment_event
 
 GOOD = payment_event("e", "p", "captured", "2026-11-26T03:00:00.123456+00:00", amount_usd="12.5")
@@ -120,8 +120,8 @@ def test_deeply_nested_extra_fields_are_decided_by_the_exact_reader(tmp_path: Pa
 
 
 def test_warm_up_reads_its_line_through_the_compiled_pass() -> None:
-    from genesis_payments import event_columns, flat_lines
-    from genesis_payments.ledger_columns import EVENT_SPEC
+    from genesis_payments.ledgers import event_columns, flat_lines
+    from genesis_payments.ledgers.ledger_columns import EVENT_SPEC
 
     line = event_columns._SAMPLE_LINE
     assert flat_lines.scan(EVENT_SPEC.flat, line, 0, len(line), max_line=4096).ok.all()
@@ -141,7 +141,7 @@ def test_a_block_is_read_up_to_end_only() -> None:
 def test_compact_lines_read_by_the_compiled_pass_give_the_exact_values(tmp_path: Path) -> None:
     # The project's own compact form goes through the compiled pass, which hands statuses, agents,
     # vendors, chains and payment ids over as codes: every value must still be the exact reader's.
-    from genesis_payments.records import PAYMENT_STATUSES
+    from genesis_payments.core.records import PAYMENT_STATUSES
 
     lines = []
     for i in range(400):

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from genesis_payments import event_tail
-from genesis_payments.event_tail import EventLogTail
+from genesis_payments.ledgers import event_tail
+from genesis_payments.ledgers.event_tail import EventLogTail
 from tests.support.exporter import payment_event
 
 

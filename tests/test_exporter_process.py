@@ -110,8 +110,8 @@ def test_exporter_flow_has_no_retries_and_no_timeout() -> None:
 
 def test_an_exception_from_a_signal_handler_shuts_the_server_down(settings) -> None:
     """Prefect cancels a run by SIGTERM, which its handler turns into an exception in the flow."""
-    from genesis_payments.exporter import ExporterServer, serve_until
-    from genesis_payments.metrics import PaymentsCollector
+    from genesis_payments.exporter.metrics import PaymentsCollector
+    from genesis_payments.exporter.server import ExporterServer, serve_until
 
     class Cancelled(Exception):
         pass

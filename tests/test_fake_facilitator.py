@@ -8,12 +8,12 @@ import httpx
 import pytest
 
 from genesis_payments.payments import FacilitatorClient, FacilitatorError, FacilitatorUnavailable, fund_fake_wallets
-from genesis_payments.payments.fake_chain import FAKE_NETWORKS, USDC_TOKENS
-from genesis_payments.payments.fake_facilitator import FakeFacilitator, fake_transport
-from genesis_payments.payments.fake_keys import fake_account, fake_address
+from genesis_payments.payments.fakes.fake_chain import FAKE_NETWORKS, USDC_TOKENS
+from genesis_payments.payments.fakes.fake_facilitator import FakeFacilitator, fake_transport
+from genesis_payments.payments.fakes.fake_keys import fake_account, fake_address
 from genesis_payments.payments.signing import build_requirements, payment_identifier_for, sign_payment
-from genesis_payments.vendor_cache import USDC_BY_NETWORK, VendorCapabilityCache
-from genesis_payments.wallets import FakeWallets
+from genesis_payments.payments.vendor_cache import USDC_BY_NETWORK, VendorCapabilityCache
+from genesis_payments.payments.wallets import FakeWallets
 
 NETWORK = "eip155:84532"
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 
-from genesis_payments.file_watch import FileWatch
-from genesis_payments.meta_agent import GenesisMetaAgent
+from genesis_payments.approvals.meta_agent import GenesisMetaAgent
+from genesis_payments.core.file_watch import FileWatch
 from tests.support.approvals import FakeVendors, intent
 
 
@@ -58,7 +58,7 @@ def test_policy_moved_away_and_replaced_is_picked_up(settings) -> None:
 def test_broken_policy_fails_every_decision_until_fixed(settings) -> None:
     import pytest
 
-    from genesis_payments.errors import ConfigError
+    from genesis_payments.core.errors import ConfigError
 
     path = settings.effective_policy_path
     path.parent.mkdir(parents=True)

@@ -11,10 +11,10 @@ import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from genesis_payments import flat_lines
-from genesis_payments.jsonl import read_jsonl, validate_line
-from genesis_payments.ledger_columns import ENTRY_SPEC, EVENT_SPEC, RecordSpec, read_block
-from genesis_payments.money import to_micro
+from genesis_payments.core.money import to_micro
+from genesis_payments.ledgers import flat_lines
+from genesis_payments.ledgers.jsonl import read_jsonl, validate_line
+from genesis_payments.ledgers.ledger_columns import ENTRY_SPEC, EVENT_SPEC, RecordSpec, read_block
 
 EVENT = {
     "event_id": "evt_1", "ts": "2026-11-26T03:00:00.123456+00:00", "payment_id": "pay_1", "status": "captured",

@@ -9,9 +9,9 @@ from decimal import Decimal
 
 import pytest
 
-from genesis_payments.settings import Settings
-from genesis_payments.timestamps import format_utc, utc_now
-from genesis_payments.wallets import FakeWallets
+from genesis_payments.core.settings import Settings
+from genesis_payments.core.timestamps import format_utc, utc_now
+from genesis_payments.payments.wallets import FakeWallets
 from tests.support.fake_discord import FakeDiscord
 from tests.support.ledgers import entry, event, write_lines
 

@@ -6,11 +6,11 @@ import json
 
 import pytest
 
-from genesis_payments import frames
-from genesis_payments.frames import read_finance_entries_frame, read_payment_events_frame
-from genesis_payments.jsonl import read_jsonl
-from genesis_payments.money import to_micro
-from genesis_payments.records import FinanceEntry, PaymentEvent
+from genesis_payments.core.money import to_micro
+from genesis_payments.core.records import FinanceEntry, PaymentEvent
+from genesis_payments.ledgers import frames
+from genesis_payments.ledgers.frames import read_finance_entries_frame, read_payment_events_frame
+from genesis_payments.ledgers.jsonl import read_jsonl
 from tests.support.ledgers import at, entry, event, write_lines
 
 GOOD = event("p1", "authorized", at(0), "12.500000", valid_before=at(30))

@@ -6,7 +6,7 @@ import json
 import re
 from pathlib import Path
 
-from genesis_payments.metrics import METRIC_NAMES
+from genesis_payments.exporter.metrics import METRIC_NAMES
 
 DASHBOARD = Path(__file__).resolve().parent.parent / "deployments" / "grafana" / "genesis-payments.json"
 CONTRACT_METRICS = {

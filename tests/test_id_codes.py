@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from genesis_payments.id_codes import IdCodes
+from genesis_payments.ledgers.id_codes import IdCodes
 
 
 def reference(batches: list[list[str]]) -> tuple[list[np.ndarray], list[str]]:

@@ -5,8 +5,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from genesis_payments import BusinessMonitor, FinanceLedger, InvalidRecord
-from genesis_payments.jsonl import IncrementalReader, canonical_json, encode_line, read_jsonl
-from genesis_payments.records import PaymentEvent
+from genesis_payments.core.records import PaymentEvent
+from genesis_payments.ledgers.jsonl import IncrementalReader, canonical_json, encode_line, read_jsonl
 
 EVENT = {
     "payment_id": "p1", "status": "authorized", "agent": "a", "vendor": "v",
@@ -84,7 +84,7 @@ def test_deep_nesting_is_a_bad_line_even_with_a_raised_recursion_limit():
 
     code = (
         "import sys; sys.setrecursionlimit(100_000)\n"
-        "from genesis_payments.jsonl import decode_line, BadLineError\n"
+        "from genesis_payments.ledgers.jsonl import decode_line, BadLineError\n"
         "try:\n    decode_line(b'[' * 200_000 + b']' * 200_000)\n"
         "except BadLineError as exc:\n    print(exc)\n"
     )
@@ -94,7 +94,7 @@ def test_deep_nesting_is_a_bad_line_even_with_a_raised_recursion_limit():
 
 
 def test_lines_read_backwards_across_block_boundaries_skip_a_torn_tail(tmp_path):
-    from genesis_payments.jsonl import iter_lines_reversed
+    from genesis_payments.ledgers.jsonl import iter_lines_reversed
 
     lines = [f"line-{i}-".encode() * (i % 7 + 1) for i in range(200)]
     path = tmp_path / "f.jsonl"

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from genesis_payments.jsonl import read_jsonl, validate_line
-from genesis_payments.ledger_columns import ENTRY_SPEC, EVENT_SPEC, read_block
-from genesis_payments.money import to_micro
+from genesis_payments.core.money import to_micro
+from genesis_payments.ledgers.jsonl import read_jsonl, validate_line
+from genesis_payments.ledgers.ledger_columns import ENTRY_SPEC, EVENT_SPEC, read_block
 
 EVENT = {
     "event_id": "e", "ts": "2026-11-26T03:00:00.123456+00:00", "payment_id": "p", "status": "captured",
@@ -93,7 +93,7 @@ def test_a_block_read_in_parallel_pieces_keeps_line_order_and_numbers(tmp_path: 
 
 
 def test_the_frame_columns_asked_for_do_not_change_which_lines_are_bad(tmp_path: Path) -> None:
-    from genesis_payments.frames import read_payment_events_frame
+    from genesis_payments.ledgers.frames import read_payment_events_frame
 
     path = tmp_path / "t.jsonl"
     lines = [EVENT, {**EVENT, "agent": ""}, {**EVENT, "chain": "base"}, EVENT]

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from genesis_payments.jsonl import read_jsonl
-from genesis_payments.records import PaymentEvent
+from genesis_payments.core.records import PaymentEvent
+from genesis_payments.ledgers.jsonl import read_jsonl
 
 WRITER = Path(__file__).parent / "support" / "ledger_writer.py"
 PROCESSES = 8

@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 
 from genesis_payments import BusinessMonitor
-from genesis_payments.jsonl import IncrementalReader, read_jsonl
-from genesis_payments.records import PaymentEvent
+from genesis_payments.core.records import PaymentEvent
+from genesis_payments.ledgers.jsonl import IncrementalReader, read_jsonl
 
 WRITER = Path(__file__).parent / "support" / "ledger_writer.py"
 sys.path.insert(0, str(WRITER.parent))

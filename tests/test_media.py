@@ -7,8 +7,8 @@ from decimal import Decimal
 
 import pytest
 
-from genesis_payments.media import MediaPaymentHelper
 from genesis_payments.payments import VendorNotSupported
+from genesis_payments.payments.media import MediaPaymentHelper
 from genesis_payments.payments.store import AuthorizationStore
 from tests.support.payments import approved_intent, in_process
 

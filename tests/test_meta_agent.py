@@ -7,10 +7,10 @@ from decimal import Decimal
 
 import pytest
 
-from genesis_payments.errors import InvalidRecord
-from genesis_payments.ledgers import BusinessMonitor
-from genesis_payments.meta_agent import GenesisMetaAgent, IntentDenied, require_approved
-from genesis_payments.policy import policy_from_mapping
+from genesis_payments.approvals.meta_agent import GenesisMetaAgent, IntentDenied, require_approved
+from genesis_payments.approvals.policy import policy_from_mapping
+from genesis_payments.core.errors import InvalidRecord
+from genesis_payments.ledgers.ledgers import BusinessMonitor
 from tests.support.approvals import FakeVendors, intent
 
 BUDGETS_OFF = {s: {"default": {"daily": None, "monthly": None}} for s in ("agent", "vendor", "business")}
@@ -209,7 +209,7 @@ def test_restart_keeps_old_months_out_of_budgets_but_still_knows_their_intents(s
 
 
 def test_a_broken_policy_file_fails_closed_until_fixed(settings) -> None:
-    from genesis_payments.errors import ConfigError
+    from genesis_payments.core.errors import ConfigError
 
     path = settings.effective_policy_path
     path.parent.mkdir(parents=True)

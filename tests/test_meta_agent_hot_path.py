@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta, timezone
 from hypothesis import given
 from hypothesis import strategies as st
 
-from genesis_payments.meta_agent import GenesisMetaAgent, _format_ts
-from genesis_payments.policy import policy_from_mapping
-from genesis_payments.records import ApprovalDecision
-from genesis_payments.timestamps import format_utc
+from genesis_payments.approvals.meta_agent import GenesisMetaAgent, _format_ts
+from genesis_payments.approvals.policy import policy_from_mapping
+from genesis_payments.core.records import ApprovalDecision
+from genesis_payments.core.timestamps import format_utc
 from tests.support.approvals import FakeVendors, intent
 
 _MOMENTS = st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30), timezones=st.just(UTC))

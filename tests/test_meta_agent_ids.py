@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 
-from genesis_payments.meta_agent import GenesisMetaAgent
+from genesis_payments.approvals.meta_agent import GenesisMetaAgent
 from tests.support.approvals import FakeVendors
 
 

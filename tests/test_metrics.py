@@ -12,10 +12,10 @@ from decimal import Decimal
 import pytest
 from prometheus_client import CollectorRegistry
 
-from genesis_payments.exporter import ExporterServer
-from genesis_payments.metrics import METRIC_NAMES, PaymentsCollector, default_balance_source
-from genesis_payments.settings import Settings
-from genesis_payments.wallets import FakeWallets
+from genesis_payments.core.settings import Settings
+from genesis_payments.exporter.metrics import METRIC_NAMES, PaymentsCollector, default_balance_source
+from genesis_payments.exporter.server import ExporterServer
+from genesis_payments.payments.wallets import FakeWallets
 from tests.support.exporter import append_lines, fetch, parse_samples, payment_event, sample, samples_named
 
 NOW = datetime(2026, 11, 26, 4, 0, 0, tzinfo=UTC)
@@ -302,7 +302,7 @@ def test_live_mode_reads_balances_through_the_balances_module(
     monkeypatch.setenv("PAYMENTS_USE_FAKE", "false")
     live = Settings()
     seen = []
-    module = types.ModuleType("genesis_payments.balances")
+    module = types.ModuleType("genesis_payments.payments.balances")
 
     def wallet_balances(settings: Settings) -> dict[str, Decimal]:
         seen.append(settings)
@@ -310,7 +310,7 @@ def test_live_mode_reads_balances_through_the_balances_module(
 
     module.wallet_balances = wallet_balances
     source = default_balance_source(live)  # built before the module exists: the import is lazy
-    monkeypatch.setitem(sys.modules, "genesis_payments.balances", module)
+    monkeypatch.setitem(sys.modules, "genesis_payments.payments.balances", module)
     registry = CollectorRegistry()
     registry.register(PaymentsCollector(live, balance_source=source))
     assert registry.get_sample_value("payment_wallet_balance", {"agent": "agent-live"}) == 7.25
@@ -376,7 +376,7 @@ def test_gzip_is_served_when_asked(settings: Settings, exporter: ExporterServer)
 def test_a_failure_while_counting_never_counts_a_block_twice(
     settings: Settings, wallets: FakeWallets, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from genesis_payments.payment_tally import PaymentTally
+    from genesis_payments.exporter.payment_tally import PaymentTally
 
     append_lines(settings.transactions_path, crafted_log())
     collector = PaymentsCollector(settings, clock=lambda: NOW)

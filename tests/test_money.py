@@ -4,8 +4,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from genesis_payments.errors import InvalidMoney
-from genesis_payments.money import MAX_USD, format_usd, from_micro, parse_usd, sum_usd, to_micro
+from genesis_payments.core.errors import InvalidMoney
+from genesis_payments.core.money import MAX_USD, format_usd, from_micro, parse_usd, sum_usd, to_micro
 
 micro_amounts = st.integers(min_value=0, max_value=to_micro(MAX_USD))
 

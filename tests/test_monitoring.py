@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from genesis_payments.frames import read_payment_events_frame
-from genesis_payments.monitoring import failure_streak_findings, failure_streaks, low_balance_findings
+from genesis_payments.jobs.monitoring import failure_streak_findings, failure_streaks, low_balance_findings
+from genesis_payments.ledgers.frames import read_payment_events_frame
 from tests.support.ledgers import at, event, write_lines
 
 

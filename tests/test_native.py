@@ -1,4 +1,4 @@
-"""The compiled helpers of `genesis_payments.native` that the readers' tests don't reach directly."""
+"""The compiled helpers of `genesis_payments.ledgers.native` that the readers' tests don't reach directly."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from genesis_payments import native
+from genesis_payments.ledgers import native
 
 
 @given(data=st.binary(max_size=600).map(lambda b: b.replace(b"x", b"\n")), cut=st.tuples(st.integers(0, 600),

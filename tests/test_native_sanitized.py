@@ -18,7 +18,7 @@ TESTS = ["tests/test_flat_lines.py", "tests/test_native.py", "tests/test_id_code
 # Runs the tests above with the sanitized library in place of the installed one.
 RUNNER = """
 import ctypes, sys, pytest
-from genesis_payments import native
+from genesis_payments.ledgers import native
 lib = ctypes.CDLL(sys.argv[1])
 for name in ("gp_scan_lines", "gp_encode_ids", "gp_rehash_ids", "gp_count_lines"):
     getattr(lib, name).argtypes = getattr(native._lib, name).argtypes

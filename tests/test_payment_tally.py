@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from genesis_payments.event_columns import read_event_block
-from genesis_payments.payment_tally import PaymentTally
+from genesis_payments.exporter.payment_tally import PaymentTally
+from genesis_payments.ledgers.event_columns import read_event_block
 from tests.support.exporter import payment_event
 from tests.support.tally_reference import ReferenceTally
 
@@ -141,7 +141,7 @@ def test_random_logs_give_the_same_figures_whatever_the_path_and_the_batches(see
 
 
 def events_table(rows: list[dict]) -> pa.Table:
-    from genesis_payments.event_columns import EVENT_SCHEMA
+    from genesis_payments.ledgers.event_columns import EVENT_SCHEMA
 
     return pa.Table.from_pylist(rows, schema=EVENT_SCHEMA)
 
@@ -186,7 +186,7 @@ def test_spend_sums_exactly_where_an_int64_sum_would_overflow() -> None:
 
 
 def test_payment_ids_remember_every_state_exactly() -> None:
-    from genesis_payments.payment_ids import CLOSED, NEW, OPEN, PaymentIds
+    from genesis_payments.exporter.payment_ids import CLOSED, NEW, OPEN, PaymentIds
 
     rng = random.Random(3)
     ids, expected = PaymentIds(capacity=2), {}
@@ -206,7 +206,7 @@ def test_groups_are_the_distinct_rows_and_their_counts_by_counting_sorting_or_ro
     # hold are sorted row by row: the three give the same groups.
     from collections import Counter
 
-    from genesis_payments.payment_tally import _groups
+    from genesis_payments.exporter.payment_tally import _groups
 
     rng = np.random.default_rng(7)
     codes = [rng.integers(0, min(size, 3), 500) * (size // 3 if size > 3 else 1) for size in sizes]

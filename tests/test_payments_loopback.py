@@ -13,11 +13,11 @@ import httpx
 import pytest
 
 from genesis_payments.cli.main import main
-from genesis_payments.ledgers import BusinessMonitor, FinanceLedger
+from genesis_payments.core.settings import Settings
+from genesis_payments.ledgers.ledgers import BusinessMonitor, FinanceLedger
 from genesis_payments.payments import FacilitatorUnavailable, PaymentManager, fund_fake_wallets
-from genesis_payments.payments.fake_facilitator import FakeFacilitator, FakeFacilitatorServer
-from genesis_payments.settings import Settings
-from genesis_payments.wallets import FakeWallets
+from genesis_payments.payments.fakes.fake_facilitator import FakeFacilitator, FakeFacilitatorServer
+from genesis_payments.payments.wallets import FakeWallets
 from tests.support.payments import AGENT, approved_intent
 
 REPO = Path(__file__).resolve().parents[1]

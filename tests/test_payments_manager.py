@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import pytest
 
-from genesis_payments.ledgers import BusinessMonitor, FinanceLedger
+from genesis_payments.ledgers.ledgers import BusinessMonitor, FinanceLedger
 from genesis_payments.payments import (
     AuthorizationRejected,
     FacilitatorUnavailable,
@@ -20,7 +20,7 @@ from genesis_payments.payments import (
     VendorNotSupported,
 )
 from genesis_payments.payments.store import AuthorizationStore
-from genesis_payments.wallets import FakeWallets
+from genesis_payments.payments.wallets import FakeWallets
 from tests.support.payments import AGENT, approve, approved_intent, in_process, make_intent
 
 
@@ -316,7 +316,7 @@ def test_expire_overdue_records_expired_only_past_valid_before(settings, monkeyp
 
 
 def test_latest_decision_is_the_newest_line_of_that_intent_found_from_the_end(settings):
-    from genesis_payments.approval_log import ApprovalLog
+    from genesis_payments.ledgers.approval_log import ApprovalLog
 
     log = ApprovalLog(settings)
     base = {"agent": "a", "vendor": "v", "component": "c", "strategy": "s", "cost_usd": "1",

@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from genesis_payments.exporter import ExporterServer
-from genesis_payments.metrics import PaymentsCollector
-from genesis_payments.settings import Settings
-from genesis_payments.wallets import FakeWallets
+from genesis_payments.core.settings import Settings
+from genesis_payments.exporter.metrics import PaymentsCollector
+from genesis_payments.exporter.server import ExporterServer
+from genesis_payments.payments.wallets import FakeWallets
 from tests.support.exporter import append_lines, fetch, payment_event
 from tests.support.prefect_server import free_port
 

@@ -6,14 +6,14 @@ from datetime import timedelta
 
 import pytest
 
-from genesis_payments.frames import read_finance_entries_frame, read_payment_events_frame
-from genesis_payments.id_codes import IdCodes
-from genesis_payments.reconciliation import (
+from genesis_payments.jobs.reconciliation import (
     ENTRY_COLUMNS_NEEDED,
     EVENT_COLUMNS_NEEDED,
     LEDGER_SYNC_KINDS,
     reconcile,
 )
+from genesis_payments.ledgers.frames import read_finance_entries_frame, read_payment_events_frame
+from genesis_payments.ledgers.id_codes import IdCodes
 from tests.support.ledgers import T0, at, entry, event, write_lines
 
 NOW = T0 + timedelta(hours=2)
@@ -30,7 +30,7 @@ def payment_ids(request, monkeypatch):
         def refuse(*args, **kwargs):
             raise AssertionError("reconcile hashed the ids again instead of using the shared codes")
 
-        monkeypatch.setattr("genesis_payments.reconciliation.pc.dictionary_encode", refuse)
+        monkeypatch.setattr("genesis_payments.jobs.reconciliation.pc.dictionary_encode", refuse)
 
 
 def run(settings, events, entries, grace_seconds=600):
@@ -136,7 +136,7 @@ def test_payment_codes_are_one_code_per_id_across_every_chunk():
     import pandas as pd
     import pyarrow as pa
 
-    from genesis_payments.reconciliation import _payment_codes
+    from genesis_payments.jobs.reconciliation import _payment_codes
 
     first = pd.Series(pd.arrays.ArrowStringArray(pa.chunked_array([["a", "b"], ["c", "a"]])))
     second = pd.Series(["c", "d", "b"], dtype="str")

@@ -1,7 +1,7 @@
 import pytest
 from pydantic import ValidationError
 
-from genesis_payments.records import PaymentEvent, SpendSummary
+from genesis_payments.core.records import PaymentEvent, SpendSummary
 
 EVENT = {
     "event_id": "e1", "ts": "2026-11-26T03:00:00.123456+00:00", "payment_id": "p1", "status": "authorized",

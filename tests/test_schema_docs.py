@@ -1,6 +1,6 @@
 from pathlib import Path
 
-from genesis_payments.schema_docs import render_schemas
+from genesis_payments.core.schema_docs import render_schemas
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 

@@ -9,11 +9,11 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from genesis_payments.approval_log import ApprovalLog
-from genesis_payments.ledgers import BusinessMonitor
-from genesis_payments.money import from_micro, sum_usd
-from genesis_payments.records import ApprovalDecision, PaymentEvent
-from genesis_payments.spend_summary import UNKNOWN_COMPONENT, build_spend_summary
+from genesis_payments.core.money import from_micro, sum_usd
+from genesis_payments.core.records import ApprovalDecision, PaymentEvent
+from genesis_payments.jobs.spend_summary import UNKNOWN_COMPONENT, build_spend_summary
+from genesis_payments.ledgers.approval_log import ApprovalLog
+from genesis_payments.ledgers.ledgers import BusinessMonitor
 
 TS = "2026-11-26T03:00:00.000000+00:00"
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from genesis_payments.frames import read_payment_events_frame
-from genesis_payments.stale import stale_payment_findings
+from genesis_payments.jobs.stale import stale_payment_findings
+from genesis_payments.ledgers.frames import read_payment_events_frame
 from tests.support.ledgers import T0, at, event, write_lines
 
 NOW = T0 + timedelta(minutes=60)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from genesis_payments.discord import DiscordRejected, DiscordUnavailable
-from genesis_payments.errors import ConfigError, LedgerError
+from genesis_payments.core.errors import ConfigError, LedgerError
+from genesis_payments.notify.discord import DiscordRejected, DiscordUnavailable
 from tasks.retry import retry_transient
 
 

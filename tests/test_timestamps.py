@@ -4,8 +4,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from genesis_payments.errors import InvalidRecord
-from genesis_payments.timestamps import format_utc, parse_utc
+from genesis_payments.core.errors import InvalidRecord
+from genesis_payments.core.timestamps import format_utc, parse_utc
 
 
 @pytest.mark.parametrize(

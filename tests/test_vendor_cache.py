@@ -8,11 +8,11 @@ from datetime import timedelta
 
 import httpx
 
-import genesis_payments.vendor_cache as vendor_cache
-from genesis_payments.records import VendorCapabilities
-from genesis_payments.settings import Settings
-from genesis_payments.timestamps import utc_now
-from genesis_payments.vendor_cache import (
+import genesis_payments.payments.vendor_cache as vendor_cache
+from genesis_payments.core.records import VendorCapabilities
+from genesis_payments.core.settings import Settings
+from genesis_payments.core.timestamps import utc_now
+from genesis_payments.payments.vendor_cache import (
     FAKE_VENDOR_IDS,
     LiveVendorLookup,
     VendorCapabilityCache,

@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import pandas as pd
 
-from genesis_payments.frames import read_payment_events_frame
-from genesis_payments.weekly import change_pct, spend_chart_png, weekly_totals, weekly_windows
+from genesis_payments.jobs.weekly import change_pct, spend_chart_png, weekly_totals, weekly_windows
+from genesis_payments.ledgers.frames import read_payment_events_frame
 from tests.support.ledgers import event, write_lines
 
 # A Monday, 04:00 UTC: the window is Mon 16 to Sun 22 November, the one before Mon 9 to Sun 15.

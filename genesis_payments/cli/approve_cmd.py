@@ -12,10 +12,10 @@ import json
 import sys
 from pathlib import Path
 
+from genesis_payments.approvals.meta_agent import GenesisMetaAgent
 from genesis_payments.cli.config_cmd import load_settings
-from genesis_payments.errors import PaymentsError
-from genesis_payments.jsonl import BadLineError, canonical_json, decode_line
-from genesis_payments.meta_agent import GenesisMetaAgent
+from genesis_payments.core.errors import PaymentsError
+from genesis_payments.ledgers.jsonl import BadLineError, canonical_json, decode_line
 
 
 def register(commands: argparse._SubParsersAction) -> None:

@@ -6,8 +6,8 @@ import argparse
 import json
 import sys
 
-from genesis_payments.audit import verify_approval_log
 from genesis_payments.cli.config_cmd import load_settings
+from genesis_payments.ledgers.audit import verify_approval_log
 
 
 def register(commands: argparse._SubParsersAction) -> None:

@@ -7,9 +7,9 @@ import json
 
 from pydantic import ValidationError
 
-from genesis_payments.errors import ConfigError
-from genesis_payments.jsonl import describe_validation_error
-from genesis_payments.settings import Settings
+from genesis_payments.core.errors import ConfigError
+from genesis_payments.core.settings import Settings
+from genesis_payments.ledgers.jsonl import describe_validation_error
 
 
 def load_settings() -> Settings:

@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from genesis_payments.cli.config_cmd import load_settings
-from genesis_payments.errors import ConfigError
+from genesis_payments.core.errors import ConfigError
 
 
 def register(commands: argparse._SubParsersAction) -> None:

@@ -7,9 +7,9 @@ import sys
 import threading
 
 from genesis_payments.cli.config_cmd import load_settings
-from genesis_payments.errors import ConfigError
-from genesis_payments.exporter import ExporterServer, serve_until, stop_on_signals
-from genesis_payments.metrics import PaymentsCollector
+from genesis_payments.core.errors import ConfigError
+from genesis_payments.exporter.metrics import PaymentsCollector
+from genesis_payments.exporter.server import ExporterServer, serve_until, stop_on_signals
 
 
 def register(commands: argparse._SubParsersAction) -> None:

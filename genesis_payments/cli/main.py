@@ -19,8 +19,8 @@ from genesis_payments.cli import (
     schemas_cmd,
     serve_cmd,
 )
-from genesis_payments.errors import ConfigError, PaymentsError
-from genesis_payments.redaction import redact
+from genesis_payments.core.errors import ConfigError, PaymentsError
+from genesis_payments.core.redaction import redact
 
 # Each command group adds its sub-commands; keep one module per group.
 COMMAND_GROUPS = [

@@ -14,9 +14,9 @@ import sys
 from typing import Any
 
 from genesis_payments.cli.config_cmd import load_settings
-from genesis_payments.ledgers import BusinessMonitor
+from genesis_payments.core.records import PAYMENT_STATUSES, PaymentEvent
+from genesis_payments.ledgers.ledgers import BusinessMonitor
 from genesis_payments.payments.errors import PaymentNotFound
-from genesis_payments.records import PAYMENT_STATUSES, PaymentEvent
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -130,7 +130,7 @@ def run_cancel(args: argparse.Namespace) -> int:
 
 
 def run_fake_facilitator(args: argparse.Namespace) -> int:
-    from genesis_payments.payments.fake_facilitator import FakeFacilitator, FakeFacilitatorServer
+    from genesis_payments.payments.fakes.fake_facilitator import FakeFacilitator, FakeFacilitatorServer
 
     settings = load_settings()
     server = FakeFacilitatorServer(FakeFacilitator(settings), host=args.host, port=args.port)

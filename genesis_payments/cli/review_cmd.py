@@ -12,11 +12,11 @@ import getpass
 import json
 import sys
 
+from genesis_payments.approvals.meta_agent import GenesisMetaAgent
 from genesis_payments.cli.config_cmd import load_settings
-from genesis_payments.jsonl import canonical_json
-from genesis_payments.meta_agent import GenesisMetaAgent
-from genesis_payments.records import ApprovalDecision
-from genesis_payments.timestamps import utc_now
+from genesis_payments.core.records import ApprovalDecision
+from genesis_payments.core.timestamps import utc_now
+from genesis_payments.ledgers.jsonl import canonical_json
 
 
 def register(commands: argparse._SubParsersAction) -> None:

@@ -11,8 +11,8 @@ import json
 import sys
 
 from genesis_payments.cli.config_cmd import load_settings
-from genesis_payments.errors import ConfigError, PaymentsError
-from genesis_payments.redaction import redact
+from genesis_payments.core.errors import ConfigError, PaymentsError
+from genesis_payments.core.redaction import redact
 
 
 def register(commands: argparse._SubParsersAction) -> None:

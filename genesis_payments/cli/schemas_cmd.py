@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from genesis_payments.schema_docs import write_schema_docs
+from genesis_payments.core.schema_docs import write_schema_docs
 
 
 def register(commands: argparse._SubParsersAction) -> None:

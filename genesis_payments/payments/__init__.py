@@ -12,7 +12,7 @@ from genesis_payments.payments.errors import (
     VendorNotSupported,
 )
 from genesis_payments.payments.facilitator_client import FacilitatorClient
-from genesis_payments.payments.fake_keys import fake_account, fake_address, fund_fake_wallets
+from genesis_payments.payments.fakes.fake_keys import fake_account, fake_address, fund_fake_wallets
 from genesis_payments.payments.manager import PaymentManager, StagedPayment, default_facilitator
 
 __all__ = [

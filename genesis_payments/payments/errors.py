@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from genesis_payments.errors import PaymentsError
+from genesis_payments.core.errors import PaymentsError
 
 
 class PaymentRefused(PaymentsError):

@@ -14,8 +14,8 @@ import httpx
 from pydantic import BaseModel, ValidationError
 from x402.schemas import PaymentPayload, PaymentRequirements, SettleResponse, SupportedResponse, VerifyResponse
 
+from genesis_payments.core.redaction import redact
 from genesis_payments.payments.errors import FacilitatorError, FacilitatorUnavailable
-from genesis_payments.redaction import redact
 
 X402_VERSION = 2
 M = TypeVar("M", bound=BaseModel)

@@ -25,9 +25,12 @@ import httpx
 from pydantic import BaseModel, ConfigDict
 from x402.schemas import PaymentPayload, PaymentRequirements, SettleResponse
 
-from genesis_payments.approval_log import ApprovalLog
-from genesis_payments.ledgers import BusinessMonitor, FinanceLedger
-from genesis_payments.money import format_usd, parse_usd, to_micro
+from genesis_payments.core.money import format_usd, parse_usd, to_micro
+from genesis_payments.core.records import PaymentIntent
+from genesis_payments.core.settings import Settings
+from genesis_payments.core.timestamps import format_utc, parse_utc, utc_now
+from genesis_payments.ledgers.approval_log import ApprovalLog
+from genesis_payments.ledgers.ledgers import BusinessMonitor, FinanceLedger
 from genesis_payments.payments.errors import (
     AuthorizationRejected,
     IdempotencyConflict,
@@ -40,10 +43,7 @@ from genesis_payments.payments.errors import (
 from genesis_payments.payments.facilitator_client import FacilitatorClient
 from genesis_payments.payments.signing import build_requirements, payer_account, payment_identifier_for, sign_payment
 from genesis_payments.payments.store import AuthorizationStore
-from genesis_payments.records import PaymentIntent
-from genesis_payments.settings import Settings
-from genesis_payments.timestamps import format_utc, parse_utc, utc_now
-from genesis_payments.vendor_cache import VendorCapabilityCache
+from genesis_payments.payments.vendor_cache import VendorCapabilityCache
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +90,7 @@ def default_facilitator(settings: Settings) -> FacilitatorClient:
         return FacilitatorClient(str(settings.facilitator_url), timeout_seconds=timeout)
     if settings.fake_facilitator_url:
         return FacilitatorClient(settings.fake_facilitator_url, timeout_seconds=timeout)
-    from genesis_payments.payments.fake_facilitator import FakeFacilitator, fake_transport
+    from genesis_payments.payments.fakes.fake_facilitator import FakeFacilitator, fake_transport
 
     transport: httpx.BaseTransport = fake_transport(FakeFacilitator(settings))
     return FacilitatorClient("http://fake-facilitator.invalid", timeout_seconds=timeout, transport=transport)

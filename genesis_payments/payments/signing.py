@@ -23,10 +23,10 @@ from x402.mechanisms.evm.exact import ExactEvmClientScheme
 from x402.mechanisms.evm.signers import EthAccountSigner
 from x402.schemas import PaymentPayload, PaymentRequired, PaymentRequirements, ResourceInfo
 
-from genesis_payments.errors import ConfigError
-from genesis_payments.payments.fake_keys import fake_account
-from genesis_payments.records import VendorCapabilities
-from genesis_payments.settings import Settings
+from genesis_payments.core.errors import ConfigError
+from genesis_payments.core.records import VendorCapabilities
+from genesis_payments.core.settings import Settings
+from genesis_payments.payments.fakes.fake_keys import fake_account
 
 _PAYMENT_ID = re.compile(r"^[A-Za-z0-9_-]{16,128}$")
 

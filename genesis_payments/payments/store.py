@@ -17,8 +17,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from genesis_payments.files import read_json_file, write_json_atomic
-from genesis_payments.settings import Settings
+from genesis_payments.core.files import read_json_file, write_json_atomic
+from genesis_payments.core.settings import Settings
 
 PRIVATE_FILE = 0o600
 PRIVATE_DIR = 0o700

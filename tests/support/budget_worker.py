@@ -10,8 +10,8 @@ import sys
 import time
 from pathlib import Path
 
-from genesis_payments.meta_agent import GenesisMetaAgent
-from genesis_payments.settings import Settings
+from genesis_payments.approvals.meta_agent import GenesisMetaAgent
+from genesis_payments.core.settings import Settings
 from tests.support.approvals import FakeVendors
 
 AMOUNTS = ("0.5", "1", "2", "5", "10", "20")

@@ -20,8 +20,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from genesis_payments import BusinessMonitor, Settings
-from genesis_payments.jsonl import JsonlAppender, encode_line
-from genesis_payments.records import PaymentEvent
+from genesis_payments.core.records import PaymentEvent
+from genesis_payments.ledgers.jsonl import JsonlAppender, encode_line
 
 
 def event(proc: int, seq: int) -> dict:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from genesis_payments.timestamps import format_utc
+from genesis_payments.core.timestamps import format_utc
 
 T0 = datetime(2026, 11, 26, 3, 0, tzinfo=UTC)
 

@@ -6,11 +6,11 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
-from genesis_payments.approval_log import ApprovalLog
+from genesis_payments.core.records import PaymentIntent
+from genesis_payments.core.settings import Settings
+from genesis_payments.ledgers.approval_log import ApprovalLog
 from genesis_payments.payments import FacilitatorClient, PaymentManager, fund_fake_wallets
-from genesis_payments.payments.fake_facilitator import FakeFacilitator, fake_transport
-from genesis_payments.records import PaymentIntent
-from genesis_payments.settings import Settings
+from genesis_payments.payments.fakes.fake_facilitator import FakeFacilitator, fake_transport
 
 AGENT = "deploy-agent"
 VENDOR = "payments:deploy:vercel"

@@ -1,0 +1,1 @@
+"""The core: exact money, UTC timestamps, the contract's records, errors, settings, redaction, whole-file state."""

@@ -1,0 +1,163 @@
+"""The records of the contract (§4) as pydantic models: strict where the contract is strict.
+
+Every model allows extra fields ("more are allowed") and keeps them, so a reader never drops data
+that a newer writer added.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints, model_validator
+
+from genesis_payments.core.money import Usd, sum_usd
+from genesis_payments.core.timestamps import UtcTimestamp
+
+Id = Annotated[str, StringConstraints(min_length=1, max_length=256, pattern=r"\S")]
+"""An identifier: non-empty and not only white space."""
+
+Caip2 = Annotated[str, StringConstraints(pattern=r"^[-a-z0-9]{3,8}:[-_a-zA-Z0-9]{1,32}$")]
+"""A CAIP-2 chain id such as ``eip155:8453``."""
+
+HexDigest = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+
+PaymentStatus = Literal["authorized", "captured", "cancelled", "expired", "failed", "settlement_pending"]
+PAYMENT_STATUSES: tuple[str, ...] = PaymentStatus.__args__  # type: ignore[attr-defined]
+
+# The lifecycle of §4; a payment's current state is its latest event.
+ALLOWED_TRANSITIONS: dict[str | None, frozenset[str]] = {
+    None: frozenset({"authorized"}),
+    "authorized": frozenset({"captured", "cancelled", "expired", "failed", "settlement_pending"}),
+    "settlement_pending": frozenset({"captured", "failed"}),
+    "captured": frozenset(),
+    "cancelled": frozenset(),
+    "expired": frozenset(),
+    "failed": frozenset(),
+}
+
+Decision = Literal["approved", "denied", "pending_review"]
+FinanceKind = Literal["debit", "refund"]
+
+
+class Record(BaseModel):
+    model_config = ConfigDict(extra="allow", frozen=True, str_strip_whitespace=False)
+
+    def to_json_dict(self) -> dict:
+        """The on-disk form: money as strings, timestamps as RFC 3339, optional absences left out."""
+        return self.model_dump(mode="json", exclude_none=True)
+
+
+class PaymentIntent(Record):
+    """What an agent wants to buy; the input to approval (not stored on its own)."""
+
+    intent_id: Id
+    agent: Id
+    vendor: Id
+    component: Id
+    strategy: Id
+    cost_usd: Usd
+    business_id: Id
+    chain: Caip2 | None = None
+    token: Id | None = None
+    mandate_id: Id | None = None
+    reason: str | None = None
+
+
+class ApprovalDecision(Record):
+    """One line of `approval_log.jsonl`, chained to the one before it by `prev_hash`."""
+
+    decision_id: Id
+    ts: UtcTimestamp
+    intent_id: Id
+    agent: Id
+    vendor: Id
+    component: Id
+    strategy: Id
+    cost_usd: Usd
+    business_id: Id
+    decision: Decision
+    reasons: list[str]
+    policy: Id
+    prev_hash: HexDigest
+    hash: HexDigest
+    resolved_by: Id | None = None
+
+
+class PaymentEvent(Record):
+    """One state change of one payment, a line of `transactions.jsonl`."""
+
+    event_id: Id
+    ts: UtcTimestamp
+    payment_id: Id
+    status: PaymentStatus
+    agent: Id
+    vendor: Id
+    chain: Caip2
+    token: Id
+    amount_usd: Usd
+    business_id: Id | None = None
+    intent_id: Id | None = None
+    idempotency_key: Id | None = None
+    tx_hash: str | None = None
+    valid_before: UtcTimestamp | None = None
+    error: str | None = None
+
+
+class FinanceEntry(Record):
+    """One accounting entry of `finance_ledger.jsonl`; one debit per captured payment."""
+
+    entry_id: Id
+    ts: UtcTimestamp
+    payment_id: Id
+    agent: Id
+    vendor: Id
+    amount_usd: Usd
+    kind: FinanceKind
+
+
+class SpendSummary(Record):
+    """Spend of one business: captured money only, with breakdowns that sum to the total."""
+
+    business_id: Id
+    ts: UtcTimestamp
+    total_spent_usd: Usd
+    approved_intents: StrictInt = Field(ge=0)
+    denied_intents: StrictInt = Field(ge=0)
+    pending_review: StrictInt = Field(ge=0)
+    by_vendor: dict[str, Usd]
+    by_agent: dict[str, Usd]
+    by_component: dict[str, Usd]
+
+    @model_validator(mode="after")
+    def _breakdowns_sum_to_total(self) -> SpendSummary:
+        for name in ("by_vendor", "by_agent", "by_component"):
+            subtotal: Decimal = sum_usd(getattr(self, name).values())
+            if subtotal != self.total_spent_usd:
+                raise ValueError(f"{name} sums to {subtotal}, not total_spent_usd {self.total_spent_usd}")
+        return self
+
+
+class VendorCapabilities(Record):
+    """What one vendor sells and how it is paid, as cached in `vendor_capabilities.json`."""
+
+    vendor: Id
+    pricing: dict[str, Usd]
+    tokens: list[Id]
+    chains: list[Caip2]
+    capabilities: list[str]
+    pay_to: Id
+    asset: Id
+    fetched_at: UtcTimestamp
+    source: Literal["fake", "live"]
+
+
+RECORD_MODELS: dict[str, type[Record]] = {
+    "payment_intent": PaymentIntent,
+    "approval_decision": ApprovalDecision,
+    "payment_event": PaymentEvent,
+    "finance_entry": FinanceEntry,
+    "spend_summary": SpendSummary,
+    "vendor_capabilities": VendorCapabilities,
+}
+

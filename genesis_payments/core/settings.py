@@ -1,0 +1,172 @@
+"""One settings object (§1): environment first; every threshold of §5 with its default.
+
+Environment names are the field names upper-cased with the `GENESIS_` prefix (`GENESIS_ROOT`,
+`GENESIS_LOW_BALANCE_USD`, …) except `PAYMENTS_USE_FAKE`, the playbook's own name. Prefect
+Variables and Secret blocks are read by the task layer, which passes them in (this module has no
+Prefect in it).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from genesis_payments.core.errors import ConfigError
+from genesis_payments.core.money import Usd
+from genesis_payments.core.redaction import MASK, redact
+
+DATA_DIR = Path("data/a2a-x402")
+
+# Live mode cannot run without these; fake mode needs none of them.
+LIVE_REQUIRED = (
+    "facilitator_url",
+    "wallet_private_key",
+    "discord_dashboard_webhook_url",
+    "discord_alerts_webhook_url",
+    "rpc_url",
+)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="GENESIS_", extra="ignore", populate_by_name=True, validate_default=True
+    )
+
+    use_fake: bool = Field(
+        True,
+        validation_alias=AliasChoices("PAYMENTS_USE_FAKE", "use_fake"),
+        description="Fake mode (fake facilitator, fake wallets, Discord outbox). Unset means true.",
+    )
+    root: Path = Field(default_factory=Path.cwd, description="Folder every data path is relative to.")
+
+    # Thresholds of §5.
+    low_balance_usd: Usd = Field(Decimal(50), description="Alert when a wallet holds less USDC.")
+    failure_streak: int = Field(5, ge=1, description="Consecutive vendor failures that alert.")
+    stale_after_seconds: int = Field(900, ge=1, description="An authorization older than this is stale.")
+    weekly_days: int = Field(7, ge=1, description="Days in the weekly report's window.")
+    alert_cooldown_seconds: int = Field(21600, ge=0, description="Re-send an unchanged alert after this.")
+    ledger_sync_grace_seconds: int = Field(600, ge=0, description="Events newer than this wait a run.")
+    vendor_cache_ttl_seconds: int = Field(86400, ge=1, description="Vendor capability cache lifetime.")
+    authorization_ttl_seconds: int = Field(
+        3600, ge=30, description="Staged payments: a signed authorization is valid this long (valid_before)."
+    )
+
+    # Durability: every append is fsynced before it returns. Only bulk demo data may relax it.
+    fsync: bool = Field(True, description="fsync each ledger append before returning.")
+
+    policy_path: Path | None = Field(None, description="Approval policy file (default: config/policy.json).")
+
+    # Live mode.
+    facilitator_url: str | None = Field(None, description="x402 facilitator base URL.")
+    fake_facilitator_url: str | None = Field(
+        None, description="Fake mode: a loopback fake facilitator; unset runs it in process."
+    )
+    wallet_private_key: SecretStr | None = Field(None, description="Payer wallet key (hex).")
+    discord_dashboard_webhook_url: SecretStr | None = Field(None, description="#genesis-dashboard webhook.")
+    discord_alerts_webhook_url: SecretStr | None = Field(None, description="Alerts channel webhook.")
+    rpc_url: SecretStr | None = Field(None, description="EVM JSON-RPC URL for balances.")
+    http_timeout_seconds: float = Field(10.0, gt=0, description="Timeout of every outbound HTTP call.")
+    agent_addresses: dict[str, str] = Field(
+        default_factory=dict, description="Live balances: agent → wallet address (JSON object)."
+    )
+    usdc_contract: str = Field(
+        "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913", description="USDC token contract for balances (Base)."
+    )
+    discord_attempts: int = Field(5, ge=1, description="Discord: tries per message (429, 5xx, network).")
+    discord_backoff_seconds: float = Field(1.0, ge=0, description="Discord: first retry delay, doubled each time.")
+
+    exporter_host: str = Field("0.0.0.0", description="Exporter bind address.")
+    exporter_port: int = Field(9100, ge=0, le=65535, description="Exporter port (node_exporter's too).")
+
+    @field_validator("root", mode="after")
+    @classmethod
+    def _absolute_root(cls, root: Path) -> Path:
+        return root.expanduser().resolve()
+
+    # Paths of §2.
+    @property
+    def data_dir(self) -> Path:
+        return self.root / DATA_DIR
+
+    @property
+    def approval_log_path(self) -> Path:
+        return self.data_dir / "approval_log.jsonl"
+
+    @property
+    def spend_summaries_path(self) -> Path:
+        return self.data_dir / "spend_summaries.jsonl"
+
+    @property
+    def vendor_capabilities_path(self) -> Path:
+        return self.data_dir / "vendor_capabilities.json"
+
+    @property
+    def transactions_path(self) -> Path:
+        return self.data_dir / "transactions" / "transactions.jsonl"
+
+    @property
+    def finance_ledger_path(self) -> Path:
+        return self.root / "logs" / "finance_ledger.jsonl"
+
+    @property
+    def outbox_path(self) -> Path:
+        return self.data_dir / "outbox" / "discord.jsonl"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.data_dir / "reports"
+
+    @property
+    def fake_wallets_path(self) -> Path:
+        return self.data_dir / "fake" / "wallets.json"
+
+    @property
+    def state_dir(self) -> Path:
+        """Private working state (alert dedup, authorizations); not part of the contract."""
+        return self.data_dir / "state"
+
+    @property
+    def effective_policy_path(self) -> Path:
+        return self.policy_path if self.policy_path is not None else self.root / "config" / "policy.json"
+
+    def missing_live_settings(self) -> list[str]:
+        """Environment names of the live settings that are unset (empty in fake mode)."""
+        if self.use_fake:
+            return []
+        return [env_name(name) for name in LIVE_REQUIRED if not _is_set(getattr(self, name))]
+
+    def require_ready(self) -> Settings:
+        """Raise ConfigError naming every missing live setting at once; return self when ready."""
+        missing = self.missing_live_settings()
+        if missing:
+            raise ConfigError("live mode (PAYMENTS_USE_FAKE=false) needs: " + ", ".join(missing))
+        return self
+
+    def masked(self) -> dict[str, Any]:
+        """Effective settings for display: every secret as `***`, webhook paths masked in URLs."""
+        shown: dict[str, Any] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr):
+                shown[env_name(name)] = MASK
+            elif value is None:
+                shown[env_name(name)] = None
+            elif isinstance(value, bool | int):
+                shown[env_name(name)] = value
+            else:
+                shown[env_name(name)] = redact(str(value))
+        return shown
+
+
+def env_name(field: str) -> str:
+    return "PAYMENTS_USE_FAKE" if field == "use_fake" else f"GENESIS_{field.upper()}"
+
+
+def _is_set(value: Any) -> bool:
+    if isinstance(value, SecretStr):
+        return bool(value.get_secret_value().strip())
+    return value is not None and str(value).strip() != ""

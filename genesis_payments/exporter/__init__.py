@@ -1,0 +1,1 @@
+"""The Prometheus exporter (§6): the collector, its running tally of the transaction log, the HTTP server."""

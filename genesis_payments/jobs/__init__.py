@@ -1,0 +1,1 @@
+"""The scheduled jobs' rules (§5): reconciliation, stale payments, monitoring, weekly, summaries, alert state."""

@@ -1,0 +1,192 @@
+"""Ledger-sync (§5): captured payments against finance debits, both directions, exact money.
+
+A pure function over two frames (from `frames.py`): payment events and finance entries. Each
+payment id lands under one finding kind at most, checked in this order:
+
+1. `missing_in_transactions` — ledger entries for a payment id with no event at all;
+2. `debit_without_capture` — ledger entries for a payment whose events never reached `captured`;
+3. `missing_in_ledger` — captured, but no debit;
+4. `duplicate_entry` — captured, more than one debit (not also an `amount_mismatch`);
+5. `amount_mismatch` — captured, one debit, and the ledger's amount net of refunds differs from
+   the captured amount.
+
+The ledger amount of a payment is its debits minus its refunds, so a correcting refund entry
+reconciles. A payment with any event or entry newer than `now - grace` is left out entirely and
+counted as deferred: the capture and its debit are written moments apart, and judging one side
+without the other would report a discrepancy that is only in flight.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from genesis_payments.core.money import format_usd, from_micro
+
+LEDGER_SYNC_KINDS = (
+    "missing_in_ledger",
+    "missing_in_transactions",
+    "duplicate_entry",
+    "debit_without_capture",
+    "amount_mismatch",
+)
+EVENT_COLUMNS_NEEDED = ("payment_id", "status", "amount_micro", "ts")
+ENTRY_COLUMNS_NEEDED = ("payment_id", "kind", "amount_micro", "ts")
+
+
+@dataclass
+class Reconciliation:
+    counts: dict[str, int]
+    findings: list[dict[str, Any]]
+    checked: dict[str, int] = field(default_factory=dict)
+
+
+def reconcile(events: pd.DataFrame, entries: pd.DataFrame, *, now: datetime, grace_seconds: int) -> Reconciliation:
+    """Every ledger-sync finding between the payment events and the finance entries."""
+    cutoff = pd.Timestamp(now - timedelta(seconds=grace_seconds)).as_unit("us").asm8.view(np.int64)  # µs, UTC
+    (event_codes, entry_codes), uniques = _payment_codes(events["payment_id"], entries["payment_id"])
+    n = len(uniques)
+    # Per payment code, each figure from its own helper, so a helper's row-sized temporaries are
+    # gone before the next one's: a million payments' job stays small.
+    settled = _latest_touch(n, (event_codes, events["ts"]), (entry_codes, entries["ts"])) <= cutoff
+    has_event = _present(n, event_codes)
+    captured_micro, captured = _last_capture(n, event_codes, events)
+    has_entry = _present(n, entry_codes)
+    debit_count, net_micro = _ledger_amounts(n, entry_codes, entries)
+
+    kind_masks = {
+        "missing_in_transactions": settled & has_entry & ~has_event,
+        "debit_without_capture": settled & has_entry & has_event & ~captured,
+        "missing_in_ledger": settled & captured & (debit_count == 0),
+        "duplicate_entry": settled & captured & (debit_count > 1),
+        "amount_mismatch": settled & captured & (debit_count == 1) & (net_micro != captured_micro),
+    }
+    findings: list[dict[str, Any]] = []
+    for kind, mask in kind_masks.items():
+        for code in np.flatnonzero(mask):
+            findings.append(_finding(kind, uniques[int(code)].as_py(), int(captured_micro[code]),
+                                     int(net_micro[code]), int(debit_count[code])))
+    findings.sort(key=lambda f: (f["payment_id"], f["kind"]))
+    checked = {
+        "payments": int((settled & (has_event | has_entry)).sum()),
+        "deferred_payments": int((~settled).sum()),
+        "events": len(events),
+        "entries": len(entries),
+    }
+    return Reconciliation({k: int(m.sum()) for k, m in kind_masks.items()}, findings, checked)
+
+
+def _latest_touch(n: int, *sides: tuple[np.ndarray, pd.Series]) -> np.ndarray:
+    """The latest time (µs since the epoch) of any row per code; the minimum int64 where a code has
+    none, so that no time means no wait."""
+    latest = np.full(n, np.iinfo(np.int64).min, dtype=np.int64)
+    for codes, times in sides:
+        if len(codes):
+            np.maximum.at(latest, codes, _micros(times))
+    return latest
+
+
+def _present(n: int, codes: np.ndarray) -> np.ndarray:
+    present = np.zeros(n, dtype=bool)
+    present[codes] = True
+    return present
+
+
+def _last_capture(n: int, codes: np.ndarray, events: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Per code, the amount of its latest captured event (file order; 0 if none), and whether it has one.
+    A payment is rarely captured twice, but then the later capture is the one that stands."""
+    capture_rows = np.flatnonzero((events["status"] == "captured").to_numpy(dtype=bool))
+    last = np.full(n, -1, dtype=np.int64)
+    np.maximum.at(last, codes[capture_rows], capture_rows)
+    del capture_rows
+    captured = last >= 0
+    amounts = events["amount_micro"].to_numpy(dtype=np.int64)
+    return np.where(captured, amounts[np.where(captured, last, 0)], 0), captured
+
+
+def _ledger_amounts(n: int, codes: np.ndarray, entries: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Per code, its count of debits and its amount net of refunds (exact int64 sums: np.bincount's
+    weights would go through float64)."""
+    is_debit = (entries["kind"] == "debit").to_numpy(dtype=bool)
+    debits = np.zeros(n, dtype=np.int32)
+    np.add.at(debits, codes[is_debit], 1)
+    signed = entries["amount_micro"].to_numpy(dtype=np.int64).copy()
+    np.negative(signed, out=signed, where=~is_debit)
+    net = np.zeros(n, dtype=np.int64)
+    np.add.at(net, codes, signed)
+    return debits, net
+
+
+def _finding(kind: str, payment_id: str, captured_micro: int, ledger_micro: int, debits: int) -> dict[str, Any]:
+    captured, ledger = format_usd(from_micro(captured_micro)), format_usd(from_micro(ledger_micro))
+    if kind == "amount_mismatch":
+        return {"kind": kind, "payment_id": payment_id, "transaction_amount_usd": captured,
+                "ledger_amount_usd": ledger}
+    if kind == "missing_in_ledger":
+        return {"kind": kind, "payment_id": payment_id, "amount_usd": captured}
+    finding = {"kind": kind, "payment_id": payment_id, "amount_usd": ledger}
+    if kind == "duplicate_entry":
+        finding.update(debits=debits, transaction_amount_usd=captured)
+    return finding
+
+
+def _payment_codes(*ids: pd.Series) -> tuple[list[np.ndarray], pa.Array]:
+    """One integer code per payment id of each series (codes shared across them), and the ids by code.
+
+    Dictionary columns whose dictionaries extend one another (frames read with one shared `IdCodes`)
+    are coded already. Otherwise Arrow's dictionary encoding over the strings' own chunks: no copy of
+    the ids, int32 codes, and a good deal less memory than `pd.factorize` on their concatenation.
+    """
+    shared = _shared_dictionary(ids)
+    if shared is not None:
+        return [_as_array(s.array).indices.to_numpy(zero_copy_only=False).astype(np.int32, copy=False)
+                for s in ids], shared
+    chunks = [_chunks(series) for series in ids]
+    every = [chunk for series_chunks in chunks for chunk in series_chunks]
+    if not sum(len(c) for c in every):
+        return [np.zeros(len(s), dtype=np.int32) for s in ids], pa.array([], type=pa.string())
+    encoded = pc.dictionary_encode(pa.chunked_array(every, type=pa.string())).chunks  # a chunk per chunk
+    # Every chunk shares the one memo table, so the last chunk's dictionary holds every id.
+    dictionary = encoded[-1].dictionary
+    codes = []
+    for series_chunks in chunks:
+        mine, encoded = encoded[: len(series_chunks)], encoded[len(series_chunks):]
+        parts = [c.indices.to_numpy(zero_copy_only=False) for c in mine]
+        codes.append(np.concatenate(parts).astype(np.int32, copy=False) if parts else np.zeros(0, dtype=np.int32))
+    return codes, dictionary
+
+
+def _shared_dictionary(ids: tuple[pd.Series, ...]) -> pa.Array | None:
+    """The longest dictionary, when every series is an Arrow dictionary column over a prefix of it
+    (frames read with one `IdCodes`); else None."""
+    arrays = []
+    for series in ids:
+        dtype = series.dtype
+        if not (isinstance(dtype, pd.ArrowDtype) and pa.types.is_dictionary(dtype.pyarrow_dtype)):
+            return None
+        arrays.append(_as_array(series.array))
+    longest = max((a.dictionary for a in arrays), key=len)
+    if all(longest.slice(0, len(a.dictionary)).equals(a.dictionary) for a in arrays):
+        return longest
+    return None
+
+
+def _as_array(values: Any) -> pa.Array:
+    array = pa.array(values)  # zero-copy for pandas' Arrow-backed strings
+    return array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
+
+
+def _chunks(series: pd.Series) -> list[pa.Array]:
+    array = pa.array(series.array, type=pa.string())  # zero-copy for pandas' Arrow-backed strings
+    return list(array.chunks) if isinstance(array, pa.ChunkedArray) else [array]
+
+
+def _micros(times: pd.Series) -> np.ndarray:
+    """Times as int64 µs since the epoch (NaT as the minimum int64)."""
+    return times.to_numpy(dtype="datetime64[us]").view(np.int64)

@@ -1,0 +1,1 @@
+"""The ledgers: append-only JSONL files, their readers, the hash-chained approval log and its audit."""
