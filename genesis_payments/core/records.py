@@ -25,11 +25,12 @@ HexDigest = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 PaymentStatus = Literal["authorized", "captured", "cancelled", "expired", "failed", "settlement_pending"]
 PAYMENT_STATUSES: tuple[str, ...] = PaymentStatus.__args__  # type: ignore[attr-defined]
 
-# The lifecycle of §4; a payment's current state is its latest event.
+# The lifecycle of §4. A first `failed` is an authorization refused before it was ever valid (it
+# releases the reservation). `ledgers.payment_states` folds events through this table.
 ALLOWED_TRANSITIONS: dict[str | None, frozenset[str]] = {
-    None: frozenset({"authorized"}),
+    None: frozenset({"authorized", "failed"}),
     "authorized": frozenset({"captured", "cancelled", "expired", "failed", "settlement_pending"}),
-    "settlement_pending": frozenset({"captured", "failed"}),
+    "settlement_pending": frozenset({"captured", "failed", "expired"}),
     "captured": frozenset(),
     "cancelled": frozenset(),
     "expired": frozenset(),
@@ -102,6 +103,13 @@ class PaymentEvent(Record):
     tx_hash: str | None = None
     valid_before: UtcTimestamp | None = None
     error: str | None = None
+    # What the buyer paid, as the seller's 402 asked it (§9), and the decision it relied on.
+    resource_url: str | None = None
+    pay_to: str | None = None
+    asset: str | None = None
+    nonce: str | None = None
+    payer: str | None = None
+    decision_hash: HexDigest | None = None
 
 
 class FinanceEntry(Record):
