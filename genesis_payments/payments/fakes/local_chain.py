@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from eth_account import Account
 from web3 import Web3
 from web3.contract import Contract
 from x402.mechanisms.evm.default_assets import get_default_asset
@@ -48,6 +49,10 @@ DEFAULT_ARTIFACTS = NODE_MODULES / "@offchainlabs" / "stablecoin-evm" / "artifac
 # Enough for every test and demo wallet, far below FiatToken's uint256 limits.
 MINTER_ALLOWANCE = 10**30
 START_TIMEOUT_SECONDS = 20.0
+# anvil's own public test mnemonic: its dev accounts hold play ETH only, and every process can derive them.
+ANVIL_MNEMONIC = "test test test test test test test test test test test junk"
+ADMIN_ACCOUNT = 0
+FACILITATOR_ACCOUNT = 1
 
 
 class LocalChainError(PaymentsError):
@@ -80,6 +85,13 @@ def load_artifact(settings: Settings, relative: str) -> dict[str, Any]:
     return json.loads((artifacts_dir(settings) / relative).read_text())
 
 
+def dev_key(index: int) -> str:
+    """Private key of anvil's dev account `index` (derived from anvil's public test mnemonic)."""
+    Account.enable_unaudited_hdwallet_features()
+    account = Account.from_mnemonic(ANVIL_MNEMONIC, account_path=f"m/44'/60'/0'/0/{index}")
+    return "0x" + bytes(account.key).hex()
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
@@ -103,7 +115,6 @@ class LocalChain:
     admin: str
     pid: int | None = None
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
-    dev_keys: list[str] = field(default_factory=list, repr=False)
     _w3: Web3 | None = field(default=None, repr=False)
 
     @property
@@ -146,12 +157,6 @@ class LocalChain:
     def mine(self, blocks: int = 1) -> None:
         self.rpc("anvil_mine", [hex(blocks)])
 
-    def dev_key(self, index: int) -> str:
-        """Private key of anvil's dev account `index` (play money: anvil's public test mnemonic)."""
-        if not self.dev_keys:
-            raise LocalChainError("this chain's dev keys are unknown (it was not started by this project)")
-        return self.dev_keys[index]
-
     def alive(self) -> bool:
         try:
             return self.w3.eth.chain_id == CHAIN_ID and len(self.w3.eth.get_code(self.usdc)) > 0
@@ -171,19 +176,17 @@ class LocalChain:
 
     def describe(self) -> dict[str, Any]:
         return {"rpc_url": self.rpc_url, "usdc": self.usdc, "admin": self.admin, "pid": self.pid,
-                "chain_id": CHAIN_ID, "network": NETWORK, "dev_keys": self.dev_keys}
+                "chain_id": CHAIN_ID, "network": NETWORK}
 
 
 def start_anvil(settings: Settings, *, state_file: Path | None, port: int | None = None) -> LocalChain:
     """Start anvil on 127.0.0.1 (a free port) and make USDC live; `state_file` None keeps it in memory."""
     binary = anvil_path(settings)
     port = port or free_port()
-    config_dir = (state_file.parent if state_file else settings.data_dir / "fake")
-    config_dir.mkdir(parents=True, exist_ok=True)
-    config_out = config_dir / f"anvil-{port}.config.json"
     command = [str(binary), "--host", "127.0.0.1", "--port", str(port), "--chain-id", str(CHAIN_ID),
-               "--config-out", str(config_out), "--silent"]
+               "--mnemonic", ANVIL_MNEMONIC, "--silent"]
     if state_file is not None:
+        state_file.parent.mkdir(parents=True, exist_ok=True)
         # Written on exit and every few seconds, so a killed chain loses at most that much.
         command += ["--state", str(state_file), "--state-interval", "2", "--preserve-historical-states"]
     process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
@@ -196,7 +199,7 @@ def start_anvil(settings: Settings, *, state_file: Path | None, port: int | None
             err = (process.stderr.read() if process.stderr else b"").decode(errors="replace")[-500:]
             raise LocalChainError(f"anvil exited at start (code {process.returncode}): {err.strip()}")
         try:
-            if w3.is_connected() and config_out.exists():
+            if w3.is_connected():
                 break
         except Exception:
             pass
@@ -204,11 +207,9 @@ def start_anvil(settings: Settings, *, state_file: Path | None, port: int | None
             process.kill()
             raise LocalChainError(f"anvil did not answer on {rpc_url} within {START_TIMEOUT_SECONDS:.0f} s")
         time.sleep(0.05)
-    keys = json.loads(config_out.read_text()).get("private_keys", [])
-    config_out.unlink(missing_ok=True)
     admin = w3.eth.accounts[0]
     chain = LocalChain(rpc_url=rpc_url, usdc=usdc_asset()["address"], admin=admin, pid=process.pid,
-                       process=process, dev_keys=list(keys), _w3=w3)
+                       process=process, _w3=w3)
     if len(w3.eth.get_code(chain.usdc)) == 0:
         deploy_usdc(settings, chain)
     return chain
@@ -307,8 +308,7 @@ def find_local_chain(settings: Settings) -> LocalChain | None:
     info = read_world(settings).get("chain")
     if not isinstance(info, dict) or not _pid_alive(info.get("pid")):
         return None
-    chain = LocalChain(rpc_url=info["rpc_url"], usdc=info["usdc"], admin=info["admin"], pid=info["pid"],
-                       dev_keys=list(info.get("dev_keys", [])))
+    chain = LocalChain(rpc_url=info["rpc_url"], usdc=info["usdc"], admin=info["admin"], pid=info["pid"])
     return chain if chain.alive() else None
 
 
