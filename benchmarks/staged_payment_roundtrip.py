@@ -21,10 +21,11 @@ from genesis_payments.core.records import PaymentIntent
 from genesis_payments.core.settings import Settings
 from genesis_payments.ledgers.approval_log import ApprovalLog
 from genesis_payments.payments import FacilitatorClient, PaymentManager, fund_fake_wallets
-from genesis_payments.payments.fakes.fake_facilitator import (
-    FakeFacilitator,
-    FakeFacilitatorServer,
-    fake_transport,
+from genesis_payments.payments.fakes.facilitator import (
+    FacilitatorServer,
+    LocalFacilitator,
+    facilitator_transport,
+    local_facilitator,
 )
 
 
@@ -59,12 +60,13 @@ def main() -> None:
         os.environ["GENESIS_ROOT"] = root
         settings = Settings()
         fund_fake_wallets(settings, {"bench-agent": Decimal(10_000)})
-        fake = FakeFacilitator(settings)
-        in_process = FacilitatorClient("http://fake.invalid", timeout_seconds=10, transport=fake_transport(fake))
+        fake = local_facilitator(settings)
+        in_process = FacilitatorClient("http://fake.invalid", timeout_seconds=10,
+                                       transport=facilitator_transport(fake))
         round_trips(PaymentManager(settings, facilitator=in_process), settings, "warm", 3)
         baseline = describe("authorize→capture, in process", round_trips(
             PaymentManager(settings, facilitator=in_process), settings, "inproc", n))
-        with FakeFacilitatorServer(FakeFacilitator(settings)) as server:
+        with FacilitatorServer(LocalFacilitator(fake.rpc_url)) as server:
             client = FacilitatorClient(server.url, timeout_seconds=10)
             health = []
             for _ in range(n):

@@ -1,9 +1,10 @@
 """`genesis-payments demo`: weeks of realistic fake activity, through the real code paths.
 
 Intents are decided by `GenesisMetaAgent`, approved ones are authorized and captured (or
-cancelled) by `PaymentManager` against the in-process fake facilitator, which debits the fake
-wallets; the ledgers are written by `BusinessMonitor` and `FinanceLedger` as in production. Both
-are given a replay clock so the activity spreads over past days; signatures stay on real time.
+cancelled) by `PaymentManager` against the SDK's own facilitator on the local chain (§11), which
+moves play USDC between wallets funded by minting; the ledgers are written by `BusinessMonitor`
+and `FinanceLedger` as in production. Both are given a replay clock so the activity spreads over
+past days; signatures stay on real time.
 
 A few problems are planted for every job to find, and listed in the returned `DemoResult`.
 """
@@ -27,7 +28,7 @@ from genesis_payments.core.timestamps import utc_now
 from genesis_payments.ledgers.approval_log import ApprovalLog
 from genesis_payments.ledgers.ledgers import FinanceLedger
 from genesis_payments.payments.facilitator_client import FacilitatorClient
-from genesis_payments.payments.fakes.fake_facilitator import FakeFacilitator, fake_transport
+from genesis_payments.payments.fakes.facilitator import LocalFacilitator, facilitator_transport, local_facilitator
 from genesis_payments.payments.fakes.fake_keys import fund_fake_wallets
 from genesis_payments.payments.manager import PaymentManager
 from genesis_payments.payments.vendor_cache import FAKE_CATALOGUE
@@ -125,9 +126,10 @@ def run_demo(
     rng = random.Random(seed)
     end = utc_now()
     clock = ReplayClock(end - timedelta(days=days))
-    fake = FakeFacilitator(settings)
+    fake = local_facilitator(settings)
     facilitator = FacilitatorClient(
-        "http://fake-facilitator.invalid", timeout_seconds=settings.http_timeout_seconds, transport=fake_transport(fake)
+        "http://fake-facilitator.invalid", timeout_seconds=settings.http_timeout_seconds,
+        transport=facilitator_transport(fake),
     )
     agent = GenesisMetaAgent(settings, clock=clock)
     manager = PaymentManager(settings, facilitator=facilitator, approvals=ApprovalLog(settings), clock=clock)
@@ -190,7 +192,7 @@ def _one_purchase(rng: random.Random, agent: GenesisMetaAgent, manager: PaymentM
 
 
 def _plant_problems(rng: random.Random, end: datetime, clock: ReplayClock, agent: GenesisMetaAgent,
-                    manager: PaymentManager, fake: FakeFacilitator, result: DemoResult) -> None:
+                    manager: PaymentManager, fake: LocalFacilitator, result: DemoResult) -> None:
     research = AGENT_SHOPPING["research-agent"]
     real_ledger = manager.ledger
 
@@ -214,7 +216,7 @@ def _plant_problems(rng: random.Random, end: datetime, clock: ReplayClock, agent
         result.planted.append(f"stale-payments stale_authorization: payment {stale.payment_id} authorized 2 h ago")
 
     clock.advance_to(end - timedelta(minutes=90))
-    fake.fail_next("settle", "insufficient_funds", times=5)
+    fake.fail_next("settle", "refuse", times=5)
     for _ in range(5):
         clock.advance_to(clock() + timedelta(minutes=7))
         _one_purchase(rng, agent, manager, result, intent=_intent(rng, "research-agent", research[0], 100))

@@ -7,9 +7,9 @@ from typing import Any
 import httpx
 from prefect.tasks import exponential_backoff
 
+from genesis_payments.chain.rpc import ChainRpcError
 from genesis_payments.core.errors import LedgerError
 from genesis_payments.notify.discord import DiscordError
-from genesis_payments.payments.balances import BalanceError
 
 IO_RETRIES = 2
 IO_RETRY_DELAYS = exponential_backoff(backoff_factor=2)
@@ -17,7 +17,7 @@ IO_RETRY_JITTER = 0.5
 
 
 def retry_transient(task: Any, task_run: Any, state: Any) -> bool:
-    """Retry I/O that may heal (disk, network, Discord 429/5xx), never a refusal or a bug.
+    """Retry I/O that may heal (disk, network, an RPC node, Discord 429/5xx), never a refusal or a bug.
 
     Discord answering 4xx other than 429 (a deleted webhook) and configuration errors are final.
     """
@@ -25,7 +25,7 @@ def retry_transient(task: Any, task_run: Any, state: Any) -> bool:
         state.result()
     except DiscordError as exc:
         return exc.retryable
-    except (LedgerError, BalanceError, OSError, httpx.TransportError):
+    except (LedgerError, ChainRpcError, OSError, httpx.TransportError):
         return True
     except Exception:
         return False

@@ -10,8 +10,11 @@ from flows.deploy_with_payment import DeployAgent, deploy_with_payment
 from genesis_payments.core.settings import Settings
 from genesis_payments.ledgers.ledgers import BusinessMonitor, FinanceLedger
 from genesis_payments.payments import fund_fake_wallets
-from genesis_payments.payments.wallets import FakeWallets
+from tests.support.chain import usdc_balance
 from tests.support.payments import AGENT, approved_intent
+
+# Payments settle on the real local chain (one anvil per session, reverted after each test).
+pytestmark = pytest.mark.usefixtures("local_chain")
 
 
 @pytest.fixture
@@ -34,7 +37,7 @@ def test_successful_deployment_is_captured_and_debited_once(funded):
     assert statuses(funded) == ["authorized", "captured"]
     (debit,) = FinanceLedger(funded).read_entries().records
     assert (debit.payment_id, debit.amount_usd) == (payment.payment_id, Decimal("2.5"))
-    assert FakeWallets(funded.fake_wallets_path).balance(AGENT) == Decimal("7.5")
+    assert usdc_balance(funded, AGENT) == Decimal("7.5")
 
 
 def test_failed_deployment_is_cancelled_and_not_debited(funded):
@@ -49,4 +52,4 @@ def test_failed_deployment_is_cancelled_and_not_debited(funded):
     cancelled = BusinessMonitor(funded).read_events().records[-1]
     assert cancelled.intent_id == intent.intent_id
     assert FinanceLedger(funded).read_entries().records == []
-    assert FakeWallets(funded.fake_wallets_path).balance(AGENT) == Decimal("10")
+    assert usdc_balance(funded, AGENT) == Decimal("10")

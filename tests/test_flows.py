@@ -11,7 +11,7 @@ import pytest
 
 from genesis_payments.core.settings import Settings
 from genesis_payments.core.timestamps import format_utc, utc_now
-from genesis_payments.payments.wallets import FakeWallets
+from genesis_payments.payments.fakes.fake_keys import fund_fake_wallets
 from tests.support.fake_discord import FakeDiscord
 from tests.support.ledgers import entry, event, write_lines
 
@@ -55,11 +55,11 @@ def test_ledger_sync_reports_exactly_the_planted_problems_and_alerts_once(flow_e
     assert len(outbox(settings)) == 2 and len(reports(settings, "ledger-sync")) == 2
 
 
-def test_monitor_alerts_finds_low_wallets_and_streaks_and_survives_bad_input(flow_env):
+def test_monitor_alerts_finds_low_wallets_and_streaks_and_survives_bad_input(flow_env, local_chain):
     from flows.monitor_alerts import monitor_alerts
 
     settings = Settings()
-    FakeWallets(settings.fake_wallets_path).set_balances({"poor": Decimal("49.99"), "rich": Decimal(500)})
+    fund_fake_wallets(settings, {"poor": Decimal("49.99"), "rich": Decimal(500)})
     lines = [event(f"p{i}", "failed", ago(50 - i), vendor="flaky") for i in range(5)]
     lines += [event("r0", "failed", ago(50), vendor="recovered")] * 5 + [event("r1", "captured", ago(1),
                                                                                  vendor="recovered")]

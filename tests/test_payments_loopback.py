@@ -1,4 +1,4 @@
-"""Staged payments over a real loopback HTTP fake facilitator, and the `payments` CLI."""
+"""Staged payments over the facilitator on loopback HTTP (the SDK's, on the local chain), and the `payments` CLI."""
 
 from __future__ import annotations
 
@@ -16,19 +16,19 @@ from genesis_payments.cli.main import main
 from genesis_payments.core.settings import Settings
 from genesis_payments.ledgers.ledgers import BusinessMonitor, FinanceLedger
 from genesis_payments.payments import FacilitatorUnavailable, PaymentManager, fund_fake_wallets
-from genesis_payments.payments.fakes.fake_facilitator import FakeFacilitator, FakeFacilitatorServer
-from genesis_payments.payments.wallets import FakeWallets
+from genesis_payments.payments.fakes.facilitator import FacilitatorServer, LocalFacilitator
+from tests.support.chain import usdc_balance
 from tests.support.payments import AGENT, approved_intent
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
-def loopback(settings, monkeypatch):
-    """A fake facilitator on 127.0.0.1, found by PaymentManager through GENESIS_FAKE_FACILITATOR_URL."""
+def loopback(settings, monkeypatch, local_chain):
+    """The facilitator on 127.0.0.1, found by PaymentManager through GENESIS_FAKE_FACILITATOR_URL."""
     fund_fake_wallets(settings, {AGENT: Decimal("100")})
-    fake = FakeFacilitator(settings)
-    server = FakeFacilitatorServer(fake, timeout_delay_seconds=1.5).start()
+    fake = LocalFacilitator(local_chain.rpc_url)
+    server = FacilitatorServer(fake, timeout_delay_seconds=1.5).start()
     monkeypatch.setenv("GENESIS_FAKE_FACILITATOR_URL", server.url)
     monkeypatch.setenv("GENESIS_HTTP_TIMEOUT_SECONDS", "0.5")
     try:
@@ -43,7 +43,7 @@ def test_full_lifecycle_over_loopback_http(loopback):
     assert server.url.startswith("http://127.0.0.1:")
     manager = PaymentManager(settings)
     assert manager.facilitator.base_url == server.url
-    assert {k.network for k in manager.facilitator.get_supported().kinds} == {"eip155:8453", "eip155:84532"}
+    assert {k.network for k in manager.facilitator.get_supported().kinds} == {"eip155:84532"}
 
     kept = manager.authorize(approved_intent(settings), "loopback-key-1")
     voided = manager.authorize(approved_intent(settings), "loopback-key-2")
@@ -59,7 +59,7 @@ def test_full_lifecycle_over_loopback_http(loopback):
     assert statuses == [(kept.payment_id, "authorized"), (voided.payment_id, "authorized"),
                         (kept.payment_id, "captured"), (voided.payment_id, "cancelled")]
     assert [d.payment_id for d in FinanceLedger(settings).read_entries().records] == [kept.payment_id]
-    assert FakeWallets(settings.fake_wallets_path).balance(AGENT) == Decimal("97.5")
+    assert usdc_balance(settings, AGENT) == Decimal("97.5")
 
 
 def test_payments_cli_against_the_loopback_fake(loopback, capsys):
@@ -89,7 +89,7 @@ def test_payments_cli_against_the_loopback_fake(loopback, capsys):
     assert main(["payments", "show", "pay_missing"]) == 1
 
 
-def test_fake_facilitator_command_serves_on_a_loopback_port(genesis_root):
+def test_fake_facilitator_command_serves_on_a_loopback_port(genesis_root, local_chain):
     env = {k: v for k, v in os.environ.items() if not k.startswith("GENESIS_")}
     env.update({"GENESIS_ROOT": str(genesis_root), "PYTHONPATH": str(REPO)})
     process = subprocess.Popen(
@@ -100,7 +100,7 @@ def test_fake_facilitator_command_serves_on_a_loopback_port(genesis_root):
         url = process.stdout.readline().strip()
         assert url.startswith("http://127.0.0.1:")
         supported = httpx.get(f"{url}/supported", timeout=5).json()
-        assert {k["network"] for k in supported["kinds"]} == {"eip155:8453", "eip155:84532"}
+        assert {k["network"] for k in supported["kinds"]} == {"eip155:84532"}
         injected = httpx.post(f"{url}/_fake/fail", json={"call": "verify", "kind": "5xx"}, timeout=5)
         assert injected.status_code == 200
         assert httpx.post(f"{url}/verify", json={}, timeout=5).status_code == 503

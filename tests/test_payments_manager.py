@@ -20,8 +20,11 @@ from genesis_payments.payments import (
     VendorNotSupported,
 )
 from genesis_payments.payments.store import AuthorizationStore
-from genesis_payments.payments.wallets import FakeWallets
+from tests.support.chain import usdc_balance
 from tests.support.payments import AGENT, approve, approved_intent, in_process, make_intent
+
+# Payments settle on the real local chain (one anvil per session, reverted after each test).
+pytestmark = pytest.mark.usefixtures("local_chain")
 
 
 def events(settings):
@@ -33,12 +36,12 @@ def debits(settings):
 
 
 def balance(settings):
-    return FakeWallets(settings.fake_wallets_path).balance(AGENT)
+    return usdc_balance(settings, AGENT)
 
 
 def snapshot(settings):
     """Everything a refused operation must leave untouched."""
-    files = [settings.transactions_path, settings.finance_ledger_path, settings.fake_wallets_path]
+    files = [settings.transactions_path, settings.finance_ledger_path]
     stored = sorted((settings.state_dir / "payments").glob("pay_*.json"))
     return [p.read_bytes() if p.exists() else None for p in files + stored]
 
@@ -118,7 +121,7 @@ def test_verify_timeout_then_retry_verifies_the_same_signature(settings):
 
 def test_insufficient_funds_at_verify_is_rejected_with_the_x402_reason(settings):
     manager, fake = in_process(settings)
-    fake.fail_next("verify", "insufficient_funds")
+    fake.fail_next("verify", "refuse")
     with pytest.raises(AuthorizationRejected, match="insufficient_funds") as caught:
         manager.authorize(approved_intent(settings), "key-poor-1")
     assert caught.value.reason == "insufficient_funds"
@@ -238,6 +241,7 @@ def test_settlement_pending_then_capture_again_uses_no_second_signature(settings
     assert pending.status == "settlement_pending" and pending.tx_hash
     assert debits(settings) == []
     assert AuthorizationStore(settings).load(payment.payment_id)["payload"]["payload"]["signature"] == signature
+    fake.mine_pending()  # the chain mines the broadcast transaction later
     captured = manager.capture(payment.payment_id)
     assert captured.status == "captured" and captured.tx_hash == pending.tx_hash
     assert [e.status for e in events(settings)] == ["authorized", "settlement_pending", "captured"]
@@ -250,7 +254,7 @@ def test_terminal_settle_failure_records_failed_with_the_reason(settings):
     manager, fake = in_process(settings)
     intent = approved_intent(settings)
     payment = manager.authorize(intent, "key-fail-1")
-    fake.fail_next("settle", "insufficient_funds")
+    fake.fail_next("settle", "refuse")
     with pytest.raises(SettlementFailed, match="insufficient_funds"):
         manager.capture(payment.payment_id)
     last = events(settings)[-1]

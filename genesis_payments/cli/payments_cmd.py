@@ -130,15 +130,15 @@ def run_cancel(args: argparse.Namespace) -> int:
 
 
 def run_fake_facilitator(args: argparse.Namespace) -> int:
-    from genesis_payments.payments.fakes.fake_facilitator import FakeFacilitator, FakeFacilitatorServer
+    from genesis_payments.payments.fakes.facilitator import FacilitatorServer, local_facilitator
 
     settings = load_settings()
-    server = FakeFacilitatorServer(FakeFacilitator(settings), host=args.host, port=args.port)
+    server = FacilitatorServer(local_facilitator(settings), host=args.host, port=args.port)
     # The first stdout line is the URL, so a parent process can read where to connect.
     print(server.url, flush=True)
     print(f"fake x402 facilitator on {server.url} (root {settings.root}); Ctrl-C stops it", file=sys.stderr)
     try:
-        server.serve_forever()
+        server.httpd.serve_forever()
     except KeyboardInterrupt:
         pass
     finally:

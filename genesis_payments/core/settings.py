@@ -39,7 +39,7 @@ class Settings(BaseSettings):
     use_fake: bool = Field(
         True,
         validation_alias=AliasChoices("PAYMENTS_USE_FAKE", "use_fake"),
-        description="Fake mode (fake facilitator, fake wallets, Discord outbox). Unset means true.",
+        description="Fake mode (local chain, the SDK facilitator on it, sellers, Discord outbox). Unset means true.",
     )
     root: Path = Field(default_factory=Path.cwd, description="Folder every data path is relative to.")
 
@@ -125,10 +125,6 @@ class Settings(BaseSettings):
     @property
     def reports_dir(self) -> Path:
         return self.data_dir / "reports"
-
-    @property
-    def fake_wallets_path(self) -> Path:
-        return self.data_dir / "fake" / "wallets.json"
 
     @property
     def state_dir(self) -> Path:

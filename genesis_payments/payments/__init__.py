@@ -1,4 +1,4 @@
-"""Staged payments over x402 (§9): PaymentManager, the facilitator client, the fake facilitator."""
+"""Staged payments over x402 (§9): PaymentManager, the facilitator client, fake-mode wallets."""
 
 from genesis_payments.payments.errors import (
     AuthorizationRejected,

@@ -90,9 +90,9 @@ def default_facilitator(settings: Settings) -> FacilitatorClient:
         return FacilitatorClient(str(settings.facilitator_url), timeout_seconds=timeout)
     if settings.fake_facilitator_url:
         return FacilitatorClient(settings.fake_facilitator_url, timeout_seconds=timeout)
-    from genesis_payments.payments.fakes.fake_facilitator import FakeFacilitator, fake_transport
+    from genesis_payments.payments.fakes.facilitator import facilitator_transport, local_facilitator
 
-    transport: httpx.BaseTransport = fake_transport(FakeFacilitator(settings))
+    transport: httpx.BaseTransport = facilitator_transport(local_facilitator(settings))
     return FacilitatorClient("http://fake-facilitator.invalid", timeout_seconds=timeout, transport=transport)
 
 

@@ -10,7 +10,7 @@ from genesis_payments.core.records import PaymentIntent
 from genesis_payments.core.settings import Settings
 from genesis_payments.ledgers.approval_log import ApprovalLog
 from genesis_payments.payments import FacilitatorClient, PaymentManager, fund_fake_wallets
-from genesis_payments.payments.fakes.fake_facilitator import FakeFacilitator, fake_transport
+from genesis_payments.payments.fakes.facilitator import LocalFacilitator, facilitator_transport, local_facilitator
 
 AGENT = "deploy-agent"
 VENDOR = "payments:deploy:vercel"
@@ -55,9 +55,9 @@ def approved_intent(settings: Settings, **overrides: Any) -> PaymentIntent:
     return intent
 
 
-def in_process(settings: Settings, *, fund: Decimal | str = "100") -> tuple[PaymentManager, FakeFacilitator]:
-    """A PaymentManager wired to an in-process fake facilitator whose failures the test controls."""
+def in_process(settings: Settings, *, fund: Decimal | str = "100") -> tuple[PaymentManager, LocalFacilitator]:
+    """A PaymentManager wired to an in-process facilitator (on the local chain) whose failures the test controls."""
     fund_fake_wallets(settings, {AGENT: Decimal(str(fund))})
-    fake = FakeFacilitator(settings)
-    client = FacilitatorClient("http://fake.invalid", timeout_seconds=5, transport=fake_transport(fake))
+    fake = local_facilitator(settings)
+    client = FacilitatorClient("http://fake.invalid", timeout_seconds=5, transport=facilitator_transport(fake))
     return PaymentManager(settings, facilitator=client), fake

@@ -16,7 +16,8 @@ A thin fault layer (`fail_next`, or `POST /_fake/fail {call, kind, times}`) make
 | `timeout_after` | the call is processed (a settle moves money), then the answer is lost to a timeout |
 | `5xx` | HTTP 503, nothing processed |
 | `refuse` | verify/settle answer the x402 reason `insufficient_funds`, nothing processed |
-| `settlement_pending` | settle broadcasts with mining stopped: after the confirmation timeout the SDK answers `settlement_pending` with the tx hash; `mine_pending()` (`POST /_fake/mine`) mines it later |
+| `settlement_pending` | settle broadcasts with anvil's mining stopped: after the confirmation timeout the SDK |
+| | answers `settlement_pending` with the tx hash; `mine_pending()` (`POST /_fake/mine`) mines it later |
 
 Run it as its own process: `python -m genesis_payments.payments.fakes.facilitator --rpc URL --port P`.
 """
@@ -48,6 +49,7 @@ from x402.pending_settlement_store import InMemoryPendingSettlementStore
 from x402.schemas import PaymentPayload, PaymentRequirements, SchemeNotFoundError
 
 from genesis_payments.core.redaction import redact
+from genesis_payments.core.settings import Settings
 from genesis_payments.ledgers.jsonl import canonical_json
 from genesis_payments.payments.fakes.local_chain import FACILITATOR_ACCOUNT, NETWORK, dev_key
 
@@ -343,6 +345,13 @@ def _make_handler(server: FacilitatorServer) -> type[BaseHTTPRequestHandler]:
             log.debug("facilitator: " + format, *args)
 
     return Handler
+
+
+def local_facilitator(settings: Settings) -> LocalFacilitator:
+    """A facilitator in this process on this root's local chain (found or started)."""
+    from genesis_payments.payments.fakes.local_chain import ensure_local_chain
+
+    return LocalFacilitator(ensure_local_chain(settings).rpc_url)
 
 
 def main(argv: list[str] | None = None) -> int:
