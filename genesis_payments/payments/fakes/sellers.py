@@ -128,8 +128,9 @@ def _unit_price(spec: SellerSpec, path: str) -> Decimal | None:
 
 def _receipt_body(spec: SellerSpec, sku: str, units: int) -> dict[str, Any]:
     price = spec.pricing[sku] * units
+    token = hashlib.sha256(f"{sku}{units}{time.time_ns()}".encode()).hexdigest()[:16]
     return {"vendor": spec.vendor, "sku": sku, "units": units, "price_usd": format_usd(price),
-            "resource": f"{spec.vendor}/{sku}/{hashlib.sha256(f'{sku}{units}{time.time_ns()}'.encode()).hexdigest()[:16]}"}
+            "resource": f"{spec.vendor}/{sku}/{token}"}
 
 
 class ReplayCache:
