@@ -25,20 +25,12 @@ from genesis_payments.payments import (
 )
 from genesis_payments.payments.fakes.fake_keys import fake_account
 from tests.support.payments import approve, make_intent
-from tests.support.world import World, running_world
+from tests.support.world import World
 
 VENDOR = "media:images:replicate"
 AGENT = "media-agent"
 PATH = "/sdxl-image?units=3"  # 3 × 0.0046
 PRICE = Decimal("0.013800")
-
-
-@pytest.fixture
-def world(settings: Settings):
-    quick = settings.model_copy(update={"http_timeout_seconds": 3.0})
-    with running_world(quick, (VENDOR,)) as world:
-        world.fund(AGENT, "10")
-        yield world
 
 
 def _intent(world: World, cost: str = "0.0138", **overrides):
