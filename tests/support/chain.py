@@ -8,7 +8,10 @@ over loopback HTTP (a new one per test: `evm_revert` would leave an older signer
 
 from __future__ import annotations
 
+import atexit
+import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 
@@ -19,28 +22,41 @@ from genesis_payments.core.settings import Settings
 from genesis_payments.payments.fakes.facilitator import FacilitatorServer, LocalFacilitator
 from genesis_payments.payments.fakes.local_chain import LocalChain, start_anvil, update_world
 
+_session: LocalChain | None = None
 
-@pytest.fixture(scope="session")
-def session_chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalChain]:
-    root = tmp_path_factory.mktemp("chain-root")
-    chain = start_anvil(Settings(root=root), state_file=None)
+
+def session_chain_instance() -> LocalChain:
+    """The test session's one anvil (in memory), started on first use and stopped when pytest exits."""
+    global _session
+    if _session is None or not _session.alive():
+        root = Path(tempfile.mkdtemp(prefix="genesis-test-chain-"))
+        _session = start_anvil(Settings(root=root), state_file=None)
+        atexit.register(_session.stop)
+    return _session
+
+
+@contextmanager
+def chain_for(settings: Settings) -> Iterator[LocalChain]:
+    """The session chain for one test root: its world file names it; its state is reverted after."""
+    chain = session_chain_instance()
+    snapshot = chain.snapshot()
+    update_world(settings, "chain", chain.describe())
     try:
         yield chain
     finally:
-        chain.stop()
+        chain.set_automine(True)
+        chain.revert(snapshot)
+
+
+@pytest.fixture(scope="session")
+def session_chain() -> LocalChain:
+    return session_chain_instance()
 
 
 @pytest.fixture
 def local_chain(session_chain: LocalChain, genesis_root: Path) -> Iterator[LocalChain]:
-    snapshot = session_chain.snapshot()
-    settings = Settings(root=genesis_root)
-    described = session_chain.describe()
-    update_world(settings, "chain", described)
-    try:
-        yield session_chain
-    finally:
-        session_chain.set_automine(True)
-        session_chain.revert(snapshot)
+    with chain_for(Settings(root=genesis_root)) as chain:
+        yield chain
 
 
 @pytest.fixture

@@ -1,16 +1,13 @@
-"""Helpers for staged-payment tests: approved intents, funded fake wallets, an in-process fake."""
+"""Helpers for payment tests: intents, and their approval decisions in the log."""
 
 from __future__ import annotations
 
 import uuid
-from decimal import Decimal
 from typing import Any
 
 from genesis_payments.core.records import PaymentIntent
 from genesis_payments.core.settings import Settings
 from genesis_payments.ledgers.approval_log import ApprovalLog
-from genesis_payments.payments import FacilitatorClient, PaymentManager, fund_fake_wallets
-from genesis_payments.payments.fakes.facilitator import LocalFacilitator, facilitator_transport, local_facilitator
 
 AGENT = "deploy-agent"
 VENDOR = "payments:deploy:vercel"
@@ -53,11 +50,3 @@ def approved_intent(settings: Settings, **overrides: Any) -> PaymentIntent:
     intent = make_intent(**overrides)
     approve(settings, intent)
     return intent
-
-
-def in_process(settings: Settings, *, fund: Decimal | str = "100") -> tuple[PaymentManager, LocalFacilitator]:
-    """A PaymentManager wired to an in-process facilitator (on the local chain) whose failures the test controls."""
-    fund_fake_wallets(settings, {AGENT: Decimal(str(fund))})
-    fake = local_facilitator(settings)
-    client = FacilitatorClient("http://fake.invalid", timeout_seconds=5, transport=facilitator_transport(fake))
-    return PaymentManager(settings, facilitator=client), fake

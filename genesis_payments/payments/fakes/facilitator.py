@@ -15,7 +15,7 @@ A thin fault layer (`fail_next`, or `POST /_fake/fail {call, kind, times}`) make
 | `timeout` | the call times out before the facilitator does anything |
 | `timeout_after` | the call is processed (a settle moves money), then the answer is lost to a timeout |
 | `5xx` | HTTP 503, nothing processed |
-| `refuse` | verify/settle answer the x402 reason `insufficient_funds`, nothing processed |
+| `refuse` (or `insufficient_funds`) | verify/settle answer the x402 reason `insufficient_funds`, nothing processed |
 | `settlement_pending` | settle broadcasts with anvil's mining stopped: after the confirmation timeout the SDK |
 | | answers `settlement_pending` with the tx hash; `mine_pending()` (`POST /_fake/mine`) mines it later |
 
@@ -55,7 +55,8 @@ from genesis_payments.payments.fakes.local_chain import FACILITATOR_ACCOUNT, NET
 
 log = logging.getLogger(__name__)
 
-FAILURE_KINDS = ("timeout", "timeout_after", "5xx", "refuse", "settlement_pending")
+FAILURE_KINDS = ("timeout", "timeout_after", "5xx", "refuse", "insufficient_funds", "settlement_pending")
+REFUSALS = ("refuse", "insufficient_funds")  # two names for one fault: the reason it answers is the second
 CALLS = ("supported", "verify", "settle")
 CONFLICT = "payment_identifier_conflict"
 # Below the SDK seller's own wait, so a stopped chain reaches the buyer as settlement_pending.
@@ -198,7 +199,7 @@ class LocalFacilitator:
         if conflict:
             return 409, _without_none({"isValid": False, "invalidReason": CONFLICT, "payer": payer,
                                        "invalidMessage": f"{PAYMENT_IDENTIFIER} was used with another payload"})
-        if kind == "refuse":
+        if kind in REFUSALS:
             return 200, _without_none({"isValid": False, "invalidReason": "insufficient_funds", "payer": payer})
         try:
             return 200, _dump(self.sdk.verify(payload, requirements))
@@ -217,7 +218,7 @@ class LocalFacilitator:
             return 409, _without_none({"success": False, "errorReason": CONFLICT, "transaction": "",
                                        "network": network, "payer": _payer(payload),
                                        "errorMessage": f"{PAYMENT_IDENTIFIER} was used with another payload"})
-        if kind == "refuse":
+        if kind in REFUSALS:
             return 200, _without_none({"success": False, "errorReason": "insufficient_funds", "transaction": "",
                                        "network": network, "payer": _payer(payload)})
         # One settle at a time: a retry racing its original must find the original's answer.

@@ -71,6 +71,8 @@ FAULTS = {
     "price_x2": "ask twice the price (a live price above the approval)",
     "new_pay_to": "ask to be paid at another address",
 }
+# These two change what the seller asks until cleared (`{"kind": "clear"}`); the others happen once.
+STANDING = ("price_x2", "new_pay_to")
 
 
 @dataclass(frozen=True)
@@ -93,19 +95,26 @@ class FaultQueue:
     stall_seconds: float = 15.0
 
     def push(self, kind: str, times: int = 1) -> None:
+        if kind == "clear":
+            with self.lock:
+                self.pending.clear()
+            return
         if kind not in FAULTS:
             raise ValueError(f"unknown fault {kind!r}; known: {', '.join(FAULTS)}")
         with self.lock:
             self.pending.extend([kind] * times)
 
-    def peek(self) -> str | None:
+    def standing(self, kind: str) -> bool:
         with self.lock:
-            return self.pending[0] if self.pending else None
+            return kind in STANDING and kind in self.pending
 
     def take(self, kinds: tuple[str, ...]) -> str | None:
+        """Remove and return the first pending one-shot fault among `kinds`."""
         with self.lock:
-            if self.pending and self.pending[0] in kinds:
-                return self.pending.popleft()
+            for kind in self.pending:
+                if kind in kinds and kind not in STANDING:
+                    self.pending.remove(kind)
+                    return kind
             return None
 
 
@@ -128,8 +137,9 @@ def _unit_price(spec: SellerSpec, path: str) -> Decimal | None:
 
 def _receipt_body(spec: SellerSpec, sku: str, units: int) -> dict[str, Any]:
     price = spec.pricing[sku] * units
+    token = hashlib.sha256(f"{sku}{units}{time.time_ns()}".encode()).hexdigest()[:16]
     return {"vendor": spec.vendor, "sku": sku, "units": units, "price_usd": format_usd(price),
-            "resource": f"{spec.vendor}/{sku}/{hashlib.sha256(f'{sku}{units}{time.time_ns()}'.encode()).hexdigest()[:16]}"}
+            "resource": f"{spec.vendor}/{sku}/{token}"}
 
 
 class ReplayCache:
@@ -169,12 +179,12 @@ def seller_app(spec: SellerSpec, facilitator_url: str, faults: FaultQueue | None
     def price(context: Any) -> dict[str, Any]:
         unit = _unit_price(spec, context.path) or Decimal(0)
         units = int(context.adapter.get_query_param("units") or 1)
-        multiplier = 2 if faults.peek() == "price_x2" else 1
+        multiplier = 2 if faults.standing("price_x2") else 1
         return {"amount": str(to_micro(unit * units * multiplier)), "asset": asset["asset"],
                 "extra": {"name": asset["name"], "version": asset["version"]}}
 
     def pay_to(_context: Any) -> str:
-        return "0x" + "00" * 19 + "01" if faults.peek() == "new_pay_to" else spec.pay_to
+        return "0x" + "00" * 19 + "01" if faults.standing("new_pay_to") else spec.pay_to
 
     routes = {
         f"GET /{sku}": RouteConfig(
@@ -238,6 +248,10 @@ def _add_routes(app: FastAPI, spec: SellerSpec, faults: FaultQueue) -> None:
         if sku not in spec.pricing or units == 0:
             return JSONResponse({"error": f"{spec.vendor} sells {sorted(spec.pricing)}, units 1..1000000"}, 404)
         return JSONResponse(_receipt_body(spec, sku, units))
+
+    @app.get("/_fake/health")
+    async def health() -> JSONResponse:
+        return JSONResponse({"vendor": spec.vendor, "ok": True})
 
     @app.post("/_fake/fault")
     async def fault(request: Request) -> JSONResponse:
@@ -358,18 +372,27 @@ def start_sellers(facilitator_url: str, specs: list[SellerSpec] | None = None,
         servers[spec.vendor] = LoopbackServer(seller_app(spec, facilitator_url, faults[spec.vendor])).start()
     fleet = SellerFleet(servers, faults)
     if registry is not None:
-        write_json_atomic(registry, {"sellers": fleet.urls})
+        write_json_atomic(registry, {"sellers": fleet.urls, "facilitator": facilitator_url})
     return fleet
 
 
-def seller_registry(path: Path) -> dict[str, str]:
-    """Vendor → base URL of the sellers a running fleet wrote to `path` (empty when none)."""
+def _registry(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
-    sellers = data.get("sellers") if isinstance(data, dict) else None
+    return data if isinstance(data, dict) else {}
+
+
+def seller_registry(path: Path) -> dict[str, str]:
+    """Vendor → base URL of the sellers a running fleet wrote to `path` (empty when none)."""
+    sellers = _registry(path).get("sellers")
     return {str(k): str(v) for k, v in sellers.items()} if isinstance(sellers, dict) else {}
+
+
+def registry_facilitator(path: Path) -> str:
+    """The facilitator URL the registered sellers settle through ('' when none)."""
+    return str(_registry(path).get("facilitator") or "")
 
 
 def encode_header(value: Mapping[str, Any]) -> str:
