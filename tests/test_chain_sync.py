@@ -14,7 +14,6 @@ from functools import partial
 
 import pytest
 from eth_account import Account
-from web3 import Web3
 from x402 import x402Client
 from x402.http.clients.httpx import x402HttpxClient
 from x402.http.utils import decode_payment_response_header
@@ -89,14 +88,8 @@ def chain_findings(settings: Settings) -> list[dict]:
 
 
 def send_behind_the_back(chain, settings, agent: str, to: str, micro: int) -> str:
-    """A USDC transfer out of the agent's wallet that no payment recorded (web3, impersonating the wallet)."""
-    sender = fake_address(agent)
-    chain.rpc("anvil_setBalance", [sender, hex(10**18)])
-    chain.rpc("anvil_impersonateAccount", [sender])
-    tx = chain.token(settings).functions.transfer(Web3.to_checksum_address(to), micro).transact({"from": sender})
-    chain.rpc("anvil_stopImpersonatingAccount", [sender])
-    assert chain.w3.eth.wait_for_transaction_receipt(tx)["status"] == 1
-    return "0x" + bytes(tx).hex()
+    """A USDC transfer out of the agent's wallet that no payment recorded."""
+    return chain.transfer_as(settings, fake_address(agent), to, micro)
 
 
 def test_a_purchase_through_the_sdk_leaves_a_receipt_ledger_sync_matches(settings, shop, local_chain):
@@ -287,3 +280,22 @@ def test_ledger_sync_run_fails_when_the_rpc_answers_garbage(flow_env, monkeypatc
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.mark.slow
+def test_the_demo_root_reports_exactly_its_planted_problems_against_the_chain(settings, local_chain, flow_env):
+    from flows.ledger_sync import ledger_sync
+    from genesis_payments.demo import run_demo
+
+    demo = run_demo(settings, days=3)
+    planted = [line for line in demo.planted if line.startswith("ledger-sync")]
+    assert len(planted) == 2  # missing_in_ledger and amount_mismatch: the ledger side's plants
+    stranger = Account.create().address
+    sneaky = send_behind_the_back(local_chain, settings, "research-agent", stranger, 3_000_000)
+    result = ledger_sync()
+    assert {kind: n for kind, n in result["counts"].items() if n} == {
+        "missing_in_ledger": 1, "amount_mismatch": 1, "unrecorded_transfer": 1}
+    assert [f for f in result["findings"] if f["kind"] == "unrecorded_transfer"] == [{
+        "kind": "unrecorded_transfer", "tx_hash": sneaky, "payer": fake_address("research-agent").lower(),
+        "pay_to": stranger.lower(), "chain_amount_usd": "3.000000"}]
+    assert result["checked"]["chain_blocks_read"] > 0

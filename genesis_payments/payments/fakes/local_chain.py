@@ -142,6 +142,21 @@ class LocalChain:
         self.w3.eth.wait_for_transaction_receipt(tx, timeout=10)
         return "0x" + bytes(tx).hex()
 
+    def transfer_as(self, settings: Settings, sender: str, to: str, micro_usdc: int) -> str:
+        """Move USDC out of `sender`'s wallet behind the project's back (anvil impersonates the wallet);
+        the demo and the tests plant an `unrecorded_transfer` with it. Returns the tx hash."""
+        sender = Web3.to_checksum_address(sender)
+        self.rpc("anvil_setBalance", [sender, hex(10**18)])  # gas money: play ETH
+        self.rpc("anvil_impersonateAccount", [sender])
+        try:
+            tx = self.token(settings).functions.transfer(Web3.to_checksum_address(to), int(micro_usdc)).transact(
+                {"from": sender})
+        finally:
+            self.rpc("anvil_stopImpersonatingAccount", [sender])
+        if self.w3.eth.wait_for_transaction_receipt(tx, timeout=10)["status"] != 1:
+            raise LocalChainError(f"the transfer out of {sender} reverted")
+        return "0x" + bytes(tx).hex()
+
     def balance_micro(self, settings: Settings, address: str) -> int:
         return int(self.token(settings).functions.balanceOf(Web3.to_checksum_address(address)).call())
 
