@@ -62,9 +62,6 @@ class Settings(BaseSettings):
 
     # Live mode.
     facilitator_url: str | None = Field(None, description="x402 facilitator base URL.")
-    fake_facilitator_url: str | None = Field(
-        None, description="Fake mode: a loopback fake facilitator; unset runs it in process."
-    )
     wallet_private_key: SecretStr | None = Field(None, description="Payer wallet key (hex).")
     discord_dashboard_webhook_url: SecretStr | None = Field(None, description="#genesis-dashboard webhook.")
     discord_alerts_webhook_url: SecretStr | None = Field(None, description="Alerts channel webhook.")
