@@ -194,3 +194,47 @@ def test_two_captures_of_one_payment_at_once_settle_once(world: World) -> None:
     assert _events(world.settings, payment.payment_id).count("captured") == 1
     assert _debits(world.settings) == [payment.payment_id]
     assert world.balance(AGENT) == Decimal("10") - PRICE
+
+
+def test_a_pay_to_changed_between_quote_and_capture_fails_without_moving_money(world: World) -> None:
+    manager = PaymentManager(world.settings)
+    payment = manager.authorize(_intent(world), "key-1", url=world.url(VENDOR, PATH))
+    world.seller_fault(VENDOR, "new_pay_to")
+    with pytest.raises(SettlementFailed):
+        manager.capture(payment.payment_id)
+    assert world.balance(AGENT) == Decimal("10")
+    assert _events(world.settings, payment.payment_id)[-1] == "failed"
+
+
+def test_a_200_without_payment_response_stays_pending_with_the_reason(world: World) -> None:
+    manager = PaymentManager(world.settings)
+    payment = manager.authorize(_intent(world), "key-1", url=world.url(VENDOR, PATH))
+    world.seller_fault(VENDOR, "no_payment_response")
+    with pytest.raises(SettlementPending, match="without a successful PAYMENT-RESPONSE"):
+        manager.capture(payment.payment_id)
+    assert _events(world.settings, payment.payment_id) == ["authorized", "settlement_pending"]
+    assert _debits(world.settings) == []
+    # The seller kept its answer under the payment identifier: the retry gets the settlement.
+    assert manager.capture(payment.payment_id).payment.status == "captured"
+    assert _debits(world.settings) == [payment.payment_id]
+
+
+def test_buy_on_the_command_line_pays_and_writes_the_body(world: World, tmp_path, capsys) -> None:
+    from genesis_payments.cli.main import main
+
+    out = tmp_path / "image.json"
+    code = main(["buy", world.url(VENDOR, PATH), "--agent", AGENT, "--output", str(out), "--json"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    report = json.loads(captured.out)
+    assert report["payment"]["status"] == "captured" and report["payment"]["amount_usd"] == "0.013800"
+    assert json.loads(out.read_text())["units"] == 3
+    assert _debits(world.settings) == [report["payment"]["payment_id"]]
+
+
+def test_buy_refuses_a_price_over_max_usd_before_signing(world: World, capsys) -> None:
+    from genesis_payments.cli.main import main
+
+    assert main(["buy", world.url(VENDOR, PATH), "--agent", AGENT, "--max-usd", "0.01"]) == 1
+    assert "over the --max-usd of 0.010000" in capsys.readouterr().err
+    assert _events(world.settings) == []

@@ -116,7 +116,7 @@ def read_challenge(response: httpx.Response) -> Challenge:
         body = response.content
         if len(body) > MAX_CHALLENGE_BYTES:
             raise ChallengeError(f"{url}: 402 body of {len(body)} bytes is over {MAX_CHALLENGE_BYTES}; refused unread")
-        data = json.loads(body) if body else None
+        data = _json_or_none(body)
         if isinstance(data, dict) and data.get("x402Version") == 1:
             return Challenge(url, PaymentRequiredV1.model_validate(data))
     except ChallengeError:
@@ -125,6 +125,14 @@ def read_challenge(response: httpx.Response) -> Challenge:
         raise ChallengeError(f"{url}: the 402's payment requirements are malformed ({type(exc).__name__})") from None
     raise ChallengeError(f"{url}: answered 402 without x402 payment requirements (no PAYMENT-REQUIRED header, "
                          "no v1 body)")
+
+
+def _json_or_none(body: bytes) -> Any:
+    """A body's JSON, or None for a body that is not JSON (a 402 page of free-form text)."""
+    try:
+        return json.loads(body) if body else None
+    except ValueError:
+        return None
 
 
 def _amount_of(requirement: PaymentRequirements | PaymentRequirementsV1) -> str:
