@@ -20,7 +20,7 @@ from x402.http.utils import decode_payment_response_header
 from x402.mechanisms.evm import EthAccountSigner
 from x402.mechanisms.evm.exact import ExactEvmClientScheme
 
-from genesis_payments.chain.authorizations import authorization_tx, authorization_used, settlement_tx
+from genesis_payments.chain.authorizations import RpcChainView, authorization_tx, authorization_used, settlement_tx
 from genesis_payments.chain.rpc import ChainRpcError, connect
 from genesis_payments.chain.scan import load_checkpoint, scan_chain
 from genesis_payments.core.settings import Settings
@@ -107,6 +107,9 @@ def test_a_purchase_through_the_sdk_leaves_a_receipt_ledger_sync_matches(setting
     assert authorization_tx(w3, local_chain.usdc, paid["payer"], "0x" + "11" * 32) is None
     assert settlement_tx(settings, paid["payer"], paid["nonce"]) == paid["tx_hash"]
     assert settlement_tx(settings, paid["payer"], "0x" + "11" * 32) is None
+    view = RpcChainView(settings)  # what PaymentManager(chain=...) asks to resolve a pending payment
+    assert view.settlement_of(NETWORK, local_chain.usdc, paid["payer"], paid["nonce"]) == paid["tx_hash"]
+    assert view.settlement_of(NETWORK, local_chain.usdc, paid["payer"], "0x" + "11" * 32) is None
 
 
 def test_each_planted_chain_problem_is_found_exactly(settings, shop, local_chain):

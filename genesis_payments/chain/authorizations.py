@@ -56,3 +56,24 @@ def settlement_tx(settings: Settings, payer: str, nonce: str) -> str | None:
         return None
     return authorization_tx(w3, endpoint.usdc, payer, nonce, from_block=settings.chain_start_block,
                             block_range=settings.chain_block_range)
+
+
+class RpcChainView:
+    """`PaymentManager`'s `ChainView` over JSON-RPC: which transaction used (payer, nonce) on `asset`.
+
+    Fake mode asks the local chain (found or started), live mode `GENESIS_RPC_URL`; the connection
+    is made on first use, so building a manager never needs the chain.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._w3: Web3 | None = None
+
+    def settlement_of(self, network: str, asset: str, payer: str, nonce: str) -> str | None:
+        if self._w3 is None:
+            endpoint = chain_endpoint(self.settings)
+            self._w3 = connect(endpoint.rpc_url, timeout_seconds=self.settings.http_timeout_seconds)
+        if not authorization_used(self._w3, asset, payer, nonce):
+            return None
+        return authorization_tx(self._w3, asset, payer, nonce, from_block=self.settings.chain_start_block,
+                                block_range=self.settings.chain_block_range)
