@@ -87,13 +87,18 @@ def settle_many(chain: LocalChain, settings: Settings, payers: list, pay_to: str
             payments.append(LedgerPayment(f"pay_{i:06d}", "captured", tx_hash, payer.address.lower(),
                                           pay_to.lower(), PRICE_MICRO, message["nonce"]))
             if pending == batch:
-                chain.mine()
+                _mine_all(chain, admin, nonce)
                 pending = 0
-        if pending:
-            chain.mine()
+        _mine_all(chain, admin, nonce)
     finally:
         chain.set_automine(True)
     return payments
+
+
+def _mine_all(chain: LocalChain, sender: str, next_nonce: int) -> None:
+    """Mine until every transaction sent is in a block (a block holds only its gas limit's worth)."""
+    while chain.w3.eth.get_transaction_count(sender, "latest") < next_nonce:
+        chain.mine()
 
 
 def on_chain_part(settings: Settings, chain: LocalChain, payments: list[LedgerPayment],
