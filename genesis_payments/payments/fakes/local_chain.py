@@ -26,6 +26,7 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -82,7 +83,12 @@ def artifacts_dir(settings: Settings) -> Path:
 
 
 def load_artifact(settings: Settings, relative: str) -> dict[str, Any]:
-    return json.loads((artifacts_dir(settings) / relative).read_text())
+    return _read_artifact(artifacts_dir(settings) / relative)
+
+
+@lru_cache(maxsize=8)
+def _read_artifact(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text())
 
 
 def dev_key(index: int) -> str:
@@ -327,12 +333,17 @@ def find_local_chain(settings: Settings) -> LocalChain | None:
     return chain if chain.alive() else None
 
 
+_announced: set[str] = set()
+
+
 def ensure_local_chain(settings: Settings, *, stop_at_exit: bool = True) -> LocalChain:
     """The running local chain of this root, or a new one on its `--state` file; says which on stderr."""
     with _world_lock(settings):
         chain = find_local_chain(settings)
         if chain is not None:
-            _say(f"local chain: using the one running at {chain.rpc_url} (pid {chain.pid})")
+            if chain.rpc_url not in _announced:  # once per process: the exporter asks at every scrape
+                _announced.add(chain.rpc_url)
+                _say(f"local chain: using the one running at {chain.rpc_url} (pid {chain.pid})")
             return chain
         chain = start_anvil(settings, state_file=state_path(settings))
         update_world(settings, "chain", chain.describe())
