@@ -34,6 +34,10 @@ class UsdcTransfer:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def row(self) -> list[Any]:
+        """The fields in order (UsdcTransfer(*row) rebuilds it): a checkpoint holds thousands."""
+        return [self.tx_hash, self.log_index, self.block_number, self.payer, self.pay_to, self.value]
+
 
 @dataclass(frozen=True)
 class AuthorizationUse:
@@ -47,6 +51,10 @@ class AuthorizationUse:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def row(self) -> list[Any]:
+        """The fields in order (AuthorizationUse(*row) rebuilds it)."""
+        return [self.tx_hash, self.log_index, self.block_number, self.authorizer, self.nonce]
 
 
 def hex_bytes(value: Any) -> str:

@@ -21,7 +21,7 @@ from genesis_payments.chain.logs import DEFAULT_BLOCK_RANGE, AuthorizationUse, U
 from genesis_payments.chain.rpc import with_retries
 from genesis_payments.core.files import read_json_file, write_json_atomic
 
-CHECKPOINT_VERSION = 1
+CHECKPOINT_VERSION = 2
 
 
 @dataclass
@@ -36,7 +36,8 @@ class ChainCheckpoint:
     def to_dict(self) -> dict[str, Any]:
         return {"version": CHECKPOINT_VERSION, "usdc": self.usdc, "block_number": self.block_number,
                 "block_hash": self.block_hash, "payers": self.payers,
-                "transfers": [t.to_dict() for t in self.transfers], "uses": [u.to_dict() for u in self.uses]}
+                # Rows in the field order of UsdcTransfer / AuthorizationUse: thousands of them.
+                "transfers": [t.row() for t in self.transfers], "uses": [u.row() for u in self.uses]}
 
     @classmethod
     def from_dict(cls, data: Any) -> ChainCheckpoint | None:
@@ -46,8 +47,8 @@ class ChainCheckpoint:
                 return None
             return cls(usdc=str(data["usdc"]), block_number=int(data["block_number"]),
                        block_hash=str(data["block_hash"]), payers=[str(p) for p in data["payers"]],
-                       transfers=[UsdcTransfer(**t) for t in data["transfers"]],
-                       uses=[AuthorizationUse(**u) for u in data["uses"]])
+                       transfers=[UsdcTransfer(*row) for row in data["transfers"]],
+                       uses=[AuthorizationUse(*row) for row in data["uses"]])
         except (AttributeError, KeyError, TypeError, ValueError):
             return None
 
@@ -74,7 +75,7 @@ def load_checkpoint(path: Path) -> ChainCheckpoint | None:
 
 
 def save_checkpoint(path: Path, checkpoint: ChainCheckpoint) -> None:
-    write_json_atomic(path, checkpoint.to_dict())
+    write_json_atomic(path, checkpoint.to_dict(), compact=True)
 
 
 def _block_hash(w3: Web3, number: int) -> str | None:

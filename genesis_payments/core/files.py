@@ -12,16 +12,22 @@ from typing import Any
 from genesis_payments.core.errors import LedgerError
 
 
-def write_json_atomic(path: Path, obj: Any, *, mode: int = 0o644) -> None:
-    """Write to a temporary file in the same folder, fsync, then rename over the target."""
+def write_json_atomic(path: Path, obj: Any, *, mode: int = 0o644, compact: bool = False) -> None:
+    """Write to a temporary file in the same folder, fsync, then rename over the target.
+
+    `compact` writes one unindented line in one call: for large machine-only state (a checkpoint of
+    thousands of rows), where indenting costs several times the rest of the job."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         os.fchmod(fd, mode)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(obj, handle, ensure_ascii=False, indent=2, sort_keys=True)
-            handle.write("\n")
+            if compact:
+                handle.write(json.dumps(obj, ensure_ascii=False, separators=(",", ":")) + "\n")
+            else:
+                json.dump(obj, handle, ensure_ascii=False, indent=2, sort_keys=True)
+                handle.write("\n")
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
