@@ -304,3 +304,29 @@ def test_the_demo_root_reports_exactly_its_planted_problems_against_the_chain(se
         "kind": "unrecorded_transfer", "tx_hash": sneaky, "payer": fake_address("research-agent").lower(),
         "pay_to": stranger.lower(), "chain_amount_usd": "3.000000"}]
     assert result["checked"]["chain_blocks_read"] > 0
+
+
+def test_a_log_range_the_node_refuses_is_halved_until_it_answers(settings, shop, local_chain, monkeypatch):
+    from genesis_payments.chain.logs import payer_logs
+
+    url, _pay_to = shop
+    paid = [buy(url + "/img") for _ in range(3)]
+    local_chain.mine(5)
+    w3 = connect(local_chain.rpc_url)
+    head = w3.eth.block_number
+    whole = payer_logs(w3, local_chain.usdc, [fake_address(AGENT)], 0, head, block_range=10_000)
+    real_get_logs = w3.eth.get_logs
+    asked = []
+
+    def refusing(query):  # like a hosted node: "query returned more than N results / block range too large"
+        asked.append((query["fromBlock"], query["toBlock"]))
+        if query["toBlock"] - query["fromBlock"] >= 2:
+            raise ValueError("block range too large")
+        return real_get_logs(query)
+
+    monkeypatch.setattr(w3.eth, "get_logs", refusing)
+    monkeypatch.setattr("genesis_payments.chain.rpc.DEFAULT_BACKOFF_SECONDS", 0.0)
+    split = payer_logs(w3, local_chain.usdc, [fake_address(AGENT)], 0, head, block_range=10_000)
+    assert split == whole and [t.tx_hash for t in split[0]] == [p["tx_hash"] for p in paid]
+    refused = [(first, last) for first, last in asked if last - first >= 2]
+    assert refused[0] == (0, head) and all(last - first < 2 for first, last in asked[-2:])
