@@ -7,13 +7,13 @@ from collections.abc import Sequence
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from genesis_payments.chain.endpoint import chain_endpoint
 from genesis_payments.chain.receipts import receipt_status
 from genesis_payments.chain.rpc import connect
 from genesis_payments.chain.scan import ChainScan, load_checkpoint, save_checkpoint, scan_chain
 from genesis_payments.core.settings import Settings
 from genesis_payments.ledgers.ledgers import BusinessMonitor
 from genesis_payments.ledgers.payment_states import PaymentStates, fold_events
+from genesis_payments.payments.chain_endpoint import chain_endpoint
 from tasks.retry import IO_TASK_OPTIONS
 
 

@@ -20,12 +20,13 @@ from x402.http.utils import decode_payment_response_header
 from x402.mechanisms.evm import EthAccountSigner
 from x402.mechanisms.evm.exact import ExactEvmClientScheme
 
-from genesis_payments.chain.authorizations import RpcChainView, authorization_tx, authorization_used, settlement_tx
+from genesis_payments.chain.authorizations import authorization_tx, authorization_used
 from genesis_payments.chain.rpc import ChainRpcError, connect
 from genesis_payments.chain.scan import load_checkpoint, scan_chain
 from genesis_payments.core.settings import Settings
 from genesis_payments.jobs.chain_reconciliation import ledger_payments, reconcile_chain, wallets_to_read
 from genesis_payments.payments.balances import payer_address, watched_addresses
+from genesis_payments.payments.chain_endpoint import RpcChainView, settlement_tx
 from genesis_payments.payments.fakes.fake_keys import fake_account, fake_address, fund_fake_wallets
 from genesis_payments.payments.fakes.sellers import SellerSpec, start_sellers
 from tasks.chain import chain_checkpoint_path, read_chain_logs, read_payment_states, read_receipt_statuses

@@ -9,11 +9,9 @@ from __future__ import annotations
 
 from web3 import Web3
 
-from genesis_payments.chain.endpoint import chain_endpoint
 from genesis_payments.chain.logs import DEFAULT_BLOCK_RANGE, block_ranges, get_logs_bounded, hex_bytes
-from genesis_payments.chain.rpc import connect, with_retries
+from genesis_payments.chain.rpc import with_retries
 from genesis_payments.chain.usdc import address_topic, topic_of, usdc_contract
-from genesis_payments.core.settings import Settings
 
 
 def nonce_bytes(nonce: str) -> bytes:
@@ -43,37 +41,3 @@ def authorization_tx(w3: Web3, usdc: str, payer: str, nonce: str, *, from_block:
             return hex_bytes(logs[0]["transactionHash"])
     return None
 
-
-def settlement_tx(settings: Settings, payer: str, nonce: str) -> str | None:
-    """The tx hash that settled `payer`'s authorization `nonce` on this mode's chain, or None (yet).
-
-    For resolving a `settlement_pending` payment (§9): a hash means `captured`; None with
-    `valid_before` passed means `expired`. Raises ChainRpcError when the node cannot tell.
-    """
-    endpoint = chain_endpoint(settings)
-    w3 = connect(endpoint.rpc_url, timeout_seconds=settings.http_timeout_seconds)
-    if not authorization_used(w3, endpoint.usdc, payer, nonce):
-        return None
-    return authorization_tx(w3, endpoint.usdc, payer, nonce, from_block=settings.chain_start_block,
-                            block_range=settings.chain_block_range)
-
-
-class RpcChainView:
-    """`PaymentManager`'s `ChainView` over JSON-RPC: which transaction used (payer, nonce) on `asset`.
-
-    Fake mode asks the local chain (found or started), live mode `GENESIS_RPC_URL`; the connection
-    is made on first use, so building a manager never needs the chain.
-    """
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self._w3: Web3 | None = None
-
-    def settlement_of(self, network: str, asset: str, payer: str, nonce: str) -> str | None:
-        if self._w3 is None:
-            endpoint = chain_endpoint(self.settings)
-            self._w3 = connect(endpoint.rpc_url, timeout_seconds=self.settings.http_timeout_seconds)
-        if not authorization_used(self._w3, asset, payer, nonce):
-            return None
-        return authorization_tx(self._w3, asset, payer, nonce, from_block=self.settings.chain_start_block,
-                                block_range=self.settings.chain_block_range)
