@@ -5,6 +5,12 @@ cancelled) by `PaymentManager` against the in-process fake facilitator, which de
 wallets; the ledgers are written by `BusinessMonitor` and `FinanceLedger` as in production. Both
 are given a replay clock so the activity spreads over past days; signatures stay on real time.
 
+The businesses are generated one after another, as the Genesis generator builds them: each gets a
+stretch of the days, and when one is finished `on_business_generated(business_id)` is called. The
+command line and `serve` pass the Prefect event emitter there (the `business-summary` deployment
+reacts); without one the demo writes each business's spend summary itself, through the same
+library code the flow uses.
+
 A few problems are planted for every job to find, and listed in the returned `DemoResult`.
 """
 
@@ -24,8 +30,11 @@ from genesis_payments.core.money import format_usd, parse_usd
 from genesis_payments.core.records import FinanceEntry, PaymentIntent
 from genesis_payments.core.settings import Settings
 from genesis_payments.core.timestamps import utc_now
+from genesis_payments.jobs.spend_summary import build_spend_summary
 from genesis_payments.ledgers.approval_log import ApprovalLog
-from genesis_payments.ledgers.ledgers import FinanceLedger
+from genesis_payments.ledgers.jsonl import JsonlAppender
+from genesis_payments.ledgers.ledgers import BusinessMonitor, FinanceLedger
+from genesis_payments.notify.discord import GenesisDiscord
 from genesis_payments.payments.facilitator_client import FacilitatorClient
 from genesis_payments.payments.fakes.fake_facilitator import FakeFacilitator, fake_transport
 from genesis_payments.payments.fakes.fake_keys import fund_fake_wallets
@@ -51,6 +60,8 @@ AGENT_SHOPPING: dict[str, list[tuple[str, str, str, tuple[int, int]]]] = {
     ],
 }
 BUSINESSES = ("biz-aurora", "biz-nimbus", "biz-terra")
+# The planted problems happen in the last hours, while the last business is being generated.
+PLANTED_BUSINESS = BUSINESSES[-1]
 STARTING_BALANCE = Decimal("2500")
 LOW_WALLET_AGENT = "support-agent"
 LOW_WALLET_BALANCE = Decimal("42")
@@ -67,11 +78,15 @@ class DemoResult:
     cancelled: int = 0
     denied: int = 0
     planted: list[str] = field(default_factory=list)
+    businesses: list[str] = field(default_factory=list)
+    # The intent left waiting for a person; `serve` opens a paused approve-intent run for it.
+    review_intent: PaymentIntent | None = None
 
     def describe(self) -> str:
         lines = [
             f"demo: {self.days} days, {self.payments} payments ({self.captured} captured, "
             f"{self.cancelled} cancelled), {self.denied} intents denied",
+            f"businesses generated: {', '.join(self.businesses)}",
             "planted for the jobs to find:",
         ]
         lines += [f"  - {item}" for item in self.planted]
@@ -116,8 +131,13 @@ def run_demo(
     days: int = 21,
     seed: int = 7,
     progress: Callable[[int, int], None] | None = None,
+    on_business_generated: Callable[[str], None] | None = None,
 ) -> DemoResult:
-    """Fill `settings.root` with `days` days of activity ending now; returns what was planted."""
+    """Fill `settings.root` with `days` days of activity ending now; returns what was planted.
+
+    `on_business_generated(business_id)` is called as each business is finished; by default the
+    business's spend summary is written at once (spend_summaries.jsonl and the dashboard channel).
+    """
     if days < 2:
         raise PaymentsError("the demo needs at least 2 days (its planted problems span more than one)")
     # Bulk demo data is the one place durability may be relaxed (contract §2 allows it only here).
@@ -135,21 +155,47 @@ def run_demo(
     balances[LOW_WALLET_AGENT] = LOW_WALLET_BALANCE
     fund_fake_wallets(settings, balances)
     result = DemoResult(days=days)
+    if on_business_generated is None:
+        def on_business_generated(business_id: str) -> None:
+            write_spend_summary(settings, business_id, now=clock())
 
     for day in range(days):
+        business = _business_of_day(day, days)
         day_start = end - timedelta(days=days - day)
         for moment in sorted(day_start + timedelta(seconds=rng.randrange(6 * 3600, 22 * 3600)) for _ in range(8)):
             clock.advance_to(moment)
-            _one_purchase(rng, agent, manager, result, cancel=rng.random() < 0.06)
+            _one_purchase(rng, agent, manager, result, cancel=rng.random() < 0.06, business=business)
         if progress:
             progress(day + 1, days)
+        if business != PLANTED_BUSINESS and business != _business_of_day(day + 1, days):
+            _business_finished(business, result, on_business_generated)
 
     _plant_problems(rng, end, clock, agent, manager, fake, result)
+    _business_finished(PLANTED_BUSINESS, result, on_business_generated)
     return result
 
 
+def _business_of_day(day: int, days: int) -> str:
+    """Each business gets an equal stretch of consecutive days, in order."""
+    return BUSINESSES[min(day * len(BUSINESSES) // days, len(BUSINESSES) - 1)]
+
+
+def write_spend_summary(settings: Settings, business_id: str, *, now: datetime | None = None) -> None:
+    """What the business-summary flow does, without Prefect: build, keep and post one summary."""
+    events = BusinessMonitor(settings).read_events().records
+    decisions = ApprovalLog(settings).read().records
+    summary = build_spend_summary(business_id, events, decisions, now=now)
+    JsonlAppender(settings.spend_summaries_path, fsync=settings.fsync).append(summary)
+    GenesisDiscord(settings).payment_business_summary(summary)
+
+
+def _business_finished(business_id: str, result: DemoResult, on_business_generated: Callable[[str], None]) -> None:
+    result.businesses.append(business_id)
+    on_business_generated(business_id)
+
+
 def _intent(rng: random.Random, agent_name: str, choice: tuple[str, str, str, tuple[int, int]],
-            units: int | None = None) -> PaymentIntent:
+            units: int | None = None, *, business: str = PLANTED_BUSINESS) -> PaymentIntent:
     vendor, sku, component, (low, high) = choice
     price = parse_usd(FAKE_CATALOGUE[vendor]["pricing"][sku])
     count = units if units is not None else rng.randint(low, high)
@@ -160,17 +206,18 @@ def _intent(rng: random.Random, agent_name: str, choice: tuple[str, str, str, tu
         component=component,
         strategy=rng.choice(["launch", "growth", "maintenance"]),
         cost_usd=max(price * count, Decimal("0.01")).quantize(Decimal("0.000001")),
-        business_id=rng.choice(BUSINESSES),
+        business_id=business,
         reason=f"{count} × {sku}",
     )
 
 
 def _one_purchase(rng: random.Random, agent: GenesisMetaAgent, manager: PaymentManager, result: DemoResult,
-                  *, cancel: bool = False, intent: PaymentIntent | None = None) -> str | None:
+                  *, cancel: bool = False, intent: PaymentIntent | None = None,
+                  business: str = PLANTED_BUSINESS) -> str | None:
     if intent is None:
         name = rng.choice([a for a in AGENT_SHOPPING if a != LOW_WALLET_AGENT] * 3 + [LOW_WALLET_AGENT])
         choice = OFF_POLICY if rng.random() < 0.04 else rng.choice(AGENT_SHOPPING[name])
-        intent = _intent(rng, name, choice)
+        intent = _intent(rng, name, choice, business=business)
     decision = agent.approve_payment_intent(intent)
     if decision.decision != "approved":
         result.denied += decision.decision == "denied"
@@ -228,6 +275,7 @@ def _plant_problems(rng: random.Random, end: datetime, clock: ReplayClock, agent
     big = _intent(rng, "deploy-agent", AGENT_SHOPPING["deploy-agent"][0], 20)
     decision = agent.approve_payment_intent(big)
     if decision.decision == "pending_review":
+        result.review_intent = big
         result.planted.append(
             f"review: intent {big.intent_id} ({format_usd(big.cost_usd)} USDC) waits for a person "
             "(`genesis-payments review list`)"
