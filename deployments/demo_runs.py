@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from genesis_payments.core.records import PaymentIntent
+from genesis_payments.core.wording import counted
 
 TRIGGER_WAIT_SECONDS = 60.0
 
@@ -26,8 +27,8 @@ def announce_businesses(business_ids: Sequence[str], deployment_name: str, log: 
         return
     for business_id in business_ids:
         emit_business_generated(business_id)
-    log(f"announced {len(business_ids)} generated businesses ({', '.join(business_ids)}): "
-        f"{deployment_name} runs once for each")
+    announced = counted(len(business_ids), "generated business", "generated businesses")
+    log(f"announced {announced} ({', '.join(business_ids)}): {deployment_name} runs once for each")
 
 
 def open_review(intent: PaymentIntent, deployment_name: str, log: Callable[[str], None]) -> str | None:

@@ -30,6 +30,7 @@ from genesis_payments.core.money import format_usd, parse_usd
 from genesis_payments.core.records import FinanceEntry, PaymentIntent
 from genesis_payments.core.settings import Settings
 from genesis_payments.core.timestamps import utc_now
+from genesis_payments.core.wording import counted
 from genesis_payments.jobs.spend_summary import build_spend_summary
 from genesis_payments.ledgers.approval_log import ApprovalLog
 from genesis_payments.ledgers.jsonl import JsonlAppender
@@ -84,8 +85,8 @@ class DemoResult:
 
     def describe(self) -> str:
         lines = [
-            f"demo: {self.days} days, {self.payments} payments ({self.captured} captured, "
-            f"{self.cancelled} cancelled), {self.denied} intents denied",
+            f"demo: {counted(self.days, 'day')}, {counted(self.payments, 'payment')} ({self.captured} captured, "
+            f"{self.cancelled} cancelled), {counted(self.denied, 'intent')} denied",
             f"businesses generated: {', '.join(self.businesses)}",
             "planted for the jobs to find:",
         ]

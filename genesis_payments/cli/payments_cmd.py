@@ -15,6 +15,7 @@ from typing import Any
 
 from genesis_payments.cli.config_cmd import load_settings
 from genesis_payments.core.records import PAYMENT_STATUSES, PaymentEvent
+from genesis_payments.core.wording import counted
 from genesis_payments.ledgers.ledgers import BusinessMonitor
 from genesis_payments.payments.errors import PaymentNotFound
 
@@ -67,9 +68,9 @@ def run_list(args: argparse.Namespace) -> int:
         print(f"{'PAYMENT':38} {'STATUS':19} {'AMOUNT':>12} {'AGENT':18} VENDOR")
         for event in rows:
             print(f"{event.payment_id:38} {event.status:19} {event.amount_usd:>12} {event.agent:18} {event.vendor}")
-        print(f"{len(rows)} payment(s)", file=sys.stderr)
+        print(counted(len(rows), "payment"), file=sys.stderr)
     if bad:
-        print(f"warning: skipped {bad} bad line(s) in the transaction log", file=sys.stderr)
+        print(f"warning: skipped {counted(bad, 'bad line')} in the transaction log", file=sys.stderr)
     return 0
 
 

@@ -31,6 +31,7 @@ from genesis_payments.core.records import SpendSummary
 from genesis_payments.core.redaction import redact
 from genesis_payments.core.settings import Settings
 from genesis_payments.core.timestamps import format_utc, utc_now
+from genesis_payments.core.wording import counted
 from genesis_payments.ledgers.jsonl import JsonlAppender
 from genesis_payments.notify.discord_limits import fit_payload
 
@@ -184,7 +185,7 @@ class GenesisDiscord:
                     log.warning("Discord %s channel: %s; try %d of %d in %.2f s",
                                 channel, last_problem, attempt + 1, attempts, wait)
                     self._sleep(wait)
-        raise DiscordUnavailable(f"Discord {channel} channel: {last_problem} after {attempts} tries")
+        raise DiscordUnavailable(f"Discord {channel} channel: {last_problem} after {counted(attempts, 'try', 'tries')}")
 
 
 def _request_body(body: dict[str, Any], files: Sequence[Attachment]) -> dict[str, Any]:
