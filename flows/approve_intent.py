@@ -27,7 +27,7 @@ class ReviewAnswer(RunInput):
     approve: bool = Field(False, title="Approve", description="On: the payment may go ahead. Off: it is denied.")
     reviewer: str = Field(title="Reviewer", description="Your name; kept on the decision as `resolved_by`.")
     # A plain string (empty when not given): an optional type would make the UI ask for a type first.
-    note: str = Field("", title="Note", description="Why (optional); kept on the decision.")
+    note: str = Field("", title="Note", description="Why; kept on the decision.")
 
 
 @flow(name="approve-intent")
