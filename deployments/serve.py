@@ -20,8 +20,9 @@ from typing import TYPE_CHECKING
 
 import httpx
 
-from deployments.demo_runs import announce_businesses, open_review
+from deployments.demo_runs import announce_businesses
 from deployments.project import PROJECT_ROOT, DeploymentSpec, load_deployment_specs
+from deployments.review_runs import open_pending_reviews
 
 if TYPE_CHECKING:
     from genesis_payments.demo import DemoResult
@@ -99,10 +100,11 @@ def after_registration(
     """Once the runner has registered the deployments: mark runs a previous serve left behind as
     Crashed, create the automations (they point at the notifier deployment), then start one run of
     each scheduled job so the UI has results at once; a demo just generated gets its businesses
-    announced and its review opened."""
+    announced, and every payment waiting for a person a paused approve-intent run."""
     from prefect.deployments import run_deployment
 
     from deployments.automations import ensure_automations
+    from tasks.runtime_settings import load_runtime_settings
 
     names = {spec.name: f"{flow_names[spec.name]}/{spec.name}" for spec in specs}
     if not _wait_for_deployments(list(names.values())):
@@ -118,8 +120,7 @@ def after_registration(
             log(f"started {names[spec.name]}: flow run {run.name}")
     if demo is not None:
         announce_businesses(demo.businesses, names["business-summary"], log)
-        if demo.review_intent is not None:
-            open_review(demo.review_intent, names["approve-intent"], log)
+    open_pending_reviews(load_runtime_settings(), names["approve-intent"], log)
 
 
 def crash_orphaned_runs(deployment_names: list[str], before: datetime) -> list[str]:
