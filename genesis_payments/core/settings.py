@@ -86,6 +86,10 @@ class Settings(BaseSettings):
         0, ge=0, description="ledger-sync reads the chain from this block (live mode: the wallets' first block)."
     )
     chain_block_range: int = Field(2000, ge=1, description="Most blocks one eth_getLogs call asks for.")
+    fake_discord_url: str | None = Field(
+        None, description="Fake mode: post each message to <url>/<channel> (a loopback Discord stand-in) "
+        "instead of writing the outbox; e.g. a closed port to try a failing Discord (docs/runbook.md)."
+    )
     discord_attempts: int = Field(5, ge=1, description="Discord: tries per message (429, 5xx, network).")
     discord_backoff_seconds: float = Field(1.0, ge=0, description="Discord: first retry delay, doubled each time.")
 
