@@ -42,3 +42,35 @@ def test_the_world_starts_in_order_is_found_and_outlives_nothing_but_its_chain_s
         assert again.balance_micro(settings, fake_address("agent-a")) == 5_000_000
     finally:
         again.stop()
+
+
+@pytest.mark.slow
+def test_a_process_ended_by_sigterm_stops_the_chain_it_started(settings):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    code = ("import sys, time\n"
+            "from genesis_payments.core.settings import Settings\n"
+            "from genesis_payments.payments.fakes.local_chain import ensure_local_chain\n"
+            "chain = ensure_local_chain(Settings())\n"
+            "print(chain.pid, flush=True)\n"
+            "time.sleep(60)\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    process = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env=env)
+    anvil = int(process.stdout.readline())
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=20) == -signal.SIGTERM
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.kill(anvil, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        os.kill(anvil, signal.SIGKILL)
+        raise AssertionError("the chain outlived the process that started it")
+    assert state_path(settings).exists()

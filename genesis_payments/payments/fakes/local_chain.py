@@ -23,6 +23,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -350,7 +351,26 @@ def ensure_local_chain(settings: Settings, *, stop_at_exit: bool = True) -> Loca
     _say(f"local chain: started anvil at {chain.rpc_url} (pid {chain.pid}, state {state_path(settings)})")
     if stop_at_exit:
         atexit.register(stop_local_chain, settings, chain)
+        _stop_on_sigterm(settings, chain)
     return chain
+
+
+def _stop_on_sigterm(settings: Settings, chain: LocalChain) -> None:
+    """A process ended by SIGTERM runs no atexit hook: stop the chain first, then die as it would have.
+
+    Only from the main thread and only over the default handler (a framework's own handler, Prefect's
+    say, is left alone); anvil runs in its own session, so nothing else would stop it."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        return
+
+    def stop_then_die(signum: int, _frame: Any) -> None:
+        stop_local_chain(settings, chain)
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+
+    signal.signal(signal.SIGTERM, stop_then_die)
 
 
 def stop_local_chain(settings: Settings, chain: LocalChain) -> None:
