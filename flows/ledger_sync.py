@@ -15,7 +15,6 @@ from genesis_payments.jobs.reconciliation import (
     reconcile,
 )
 from genesis_payments.jobs.reports import JobReport
-from genesis_payments.ledgers.id_codes import IdCodes
 from tasks.ledgers import read_finance_entries, read_payment_events
 from tasks.runtime_settings import load_runtime_settings
 
@@ -27,10 +26,8 @@ def ledger_sync() -> dict:
     """Captured payments vs finance debits net of refunds; recent activity waits for the next run."""
     settings = load_runtime_settings()
     report = JobReport(job=JOB)
-    # Both ledgers' payment ids coded by one table, so reconcile groups by the codes as they are.
-    payment_ids = IdCodes()
-    events = read_payment_events(settings, columns=EVENT_COLUMNS_NEEDED, id_codes=payment_ids)
-    entries = read_finance_entries(settings, columns=ENTRY_COLUMNS_NEEDED, id_codes=payment_ids)
+    events = read_payment_events(settings, columns=EVENT_COLUMNS_NEEDED)
+    entries = read_finance_entries(settings, columns=ENTRY_COLUMNS_NEEDED)
     result = reconcile(events.frame, entries.frame, now=report.started_at,
                        grace_seconds=settings.ledger_sync_grace_seconds)
     bad_lines = events.bad_lines + entries.bad_lines

@@ -189,7 +189,7 @@ def test_payment_ids_remember_every_state_exactly() -> None:
     from genesis_payments.exporter.payment_ids import CLOSED, NEW, OPEN, PaymentIds
 
     rng = random.Random(3)
-    ids, expected = PaymentIds(capacity=2), {}
+    ids, expected = PaymentIds(), {}
     for _ in range(150):
         batch = list({f"pay-{rng.randrange(2000)}" * rng.choice([1, 3]) for _ in range(rng.randrange(1, 200))})
         closing = [rng.random() < 0.4 for _ in batch]

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
-
 from genesis_payments.jobs.reconciliation import (
     ENTRY_COLUMNS_NEEDED,
     EVENT_COLUMNS_NEEDED,
@@ -13,32 +11,14 @@ from genesis_payments.jobs.reconciliation import (
     reconcile,
 )
 from genesis_payments.ledgers.frames import read_finance_entries_frame, read_payment_events_frame
-from genesis_payments.ledgers.id_codes import IdCodes
 from tests.support.ledgers import T0, at, entry, event, write_lines
 
 NOW = T0 + timedelta(hours=2)
-_SHARED_CODES = [False]
-
-
-@pytest.fixture(autouse=True, params=["string ids", "shared id codes"])
-def payment_ids(request, monkeypatch):
-    """Every test runs twice: payment ids read as strings, and as codes of one `IdCodes` (the job's
-    way), in which case reconcile must use those codes rather than hash the ids again."""
-    _SHARED_CODES[0] = request.param == "shared id codes"
-    hashes_itself = request.node.name.startswith("test_payment_codes_are_one_code_per_id")
-    if _SHARED_CODES[0] and not hashes_itself:
-        def refuse(*args, **kwargs):
-            raise AssertionError("reconcile hashed the ids again instead of using the shared codes")
-
-        monkeypatch.setattr("genesis_payments.jobs.reconciliation.pc.dictionary_encode", refuse)
-
-
 def run(settings, events, entries, grace_seconds=600):
     write_lines(settings.transactions_path, events)
     write_lines(settings.finance_ledger_path, entries)
-    codes = IdCodes() if _SHARED_CODES[0] else None
-    ev = read_payment_events_frame(settings.transactions_path, columns=EVENT_COLUMNS_NEEDED, id_codes=codes)
-    en = read_finance_entries_frame(settings.finance_ledger_path, columns=ENTRY_COLUMNS_NEEDED, id_codes=codes)
+    ev = read_payment_events_frame(settings.transactions_path, columns=EVENT_COLUMNS_NEEDED)
+    en = read_finance_entries_frame(settings.finance_ledger_path, columns=ENTRY_COLUMNS_NEEDED)
     return reconcile(ev.frame, en.frame, now=NOW, grace_seconds=grace_seconds), ev.bad_lines + en.bad_lines
 
 

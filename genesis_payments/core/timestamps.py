@@ -17,6 +17,13 @@ _RFC3339 = re.compile(
     r"(?P<offset>[Zz]|[+-][0-9]{2}:[0-9]{2})?",
     re.ASCII,
 )
+# The canonical UTC form this project writes (`…T03:00:00.123456+00:00`, or `Z`), every field in its
+# range: what the bulk readers' vectorised check accepts without `parse_utc` (a real date is checked
+# there too). Year 0000 is not a Python date. Any other text goes through `parse_utc`.
+CANONICAL_UTC_PATTERN = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{6})?(\+00:00|Z)$"
+)
+NOT_A_YEAR = "0000"
 
 
 def utc_now() -> datetime:

@@ -139,14 +139,9 @@ def _finding(kind: str, payment_id: str, captured_micro: int, ledger_micro: int,
 def _payment_codes(*ids: pd.Series) -> tuple[list[np.ndarray], pa.Array]:
     """One integer code per payment id of each series (codes shared across them), and the ids by code.
 
-    Dictionary columns whose dictionaries extend one another (frames read with one shared `IdCodes`)
-    are coded already. Otherwise Arrow's dictionary encoding over the strings' own chunks: no copy of
-    the ids, int32 codes, and a good deal less memory than `pd.factorize` on their concatenation.
+    Arrow's dictionary encoding over the strings' own chunks: no copy of the ids, int32 codes, and a
+    good deal less memory than `pd.factorize` on their concatenation.
     """
-    shared = _shared_dictionary(ids)
-    if shared is not None:
-        return [_as_array(s.array).indices.to_numpy(zero_copy_only=False).astype(np.int32, copy=False)
-                for s in ids], shared
     chunks = [_chunks(series) for series in ids]
     every = [chunk for series_chunks in chunks for chunk in series_chunks]
     if not sum(len(c) for c in every):
@@ -160,26 +155,6 @@ def _payment_codes(*ids: pd.Series) -> tuple[list[np.ndarray], pa.Array]:
         parts = [c.indices.to_numpy(zero_copy_only=False) for c in mine]
         codes.append(np.concatenate(parts).astype(np.int32, copy=False) if parts else np.zeros(0, dtype=np.int32))
     return codes, dictionary
-
-
-def _shared_dictionary(ids: tuple[pd.Series, ...]) -> pa.Array | None:
-    """The longest dictionary, when every series is an Arrow dictionary column over a prefix of it
-    (frames read with one `IdCodes`); else None."""
-    arrays = []
-    for series in ids:
-        dtype = series.dtype
-        if not (isinstance(dtype, pd.ArrowDtype) and pa.types.is_dictionary(dtype.pyarrow_dtype)):
-            return None
-        arrays.append(_as_array(series.array))
-    longest = max((a.dictionary for a in arrays), key=len)
-    if all(longest.slice(0, len(a.dictionary)).equals(a.dictionary) for a in arrays):
-        return longest
-    return None
-
-
-def _as_array(values: Any) -> pa.Array:
-    array = pa.array(values)  # zero-copy for pandas' Arrow-backed strings
-    return array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
 
 
 def _chunks(series: pd.Series) -> list[pa.Array]:
