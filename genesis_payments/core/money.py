@@ -86,6 +86,11 @@ def to_micro(amount: Decimal) -> int:
     return int(amount.quantize(MICRO).scaleb(DECIMALS))
 
 
+def parse_micro(value: Any) -> int:
+    """Whole micro-USDC of a charge given as text (or int/Decimal): `parse_usd`'s verdict and value."""
+    return to_micro(parse_usd(value))
+
+
 def from_micro(micro: int) -> Decimal:
     """The amount of a whole number of micro-USDC."""
     return Decimal(int(micro)).scaleb(-DECIMALS).quantize(MICRO)
