@@ -31,7 +31,8 @@ def ledger_sync() -> dict:
     result = reconcile(events.frame, entries.frame, now=report.started_at,
                        grace_seconds=settings.ledger_sync_grace_seconds)
     bad_lines = events.bad_lines + entries.bad_lines
-    report = job_report(report, LEDGER_SYNC_KINDS, result.findings, bad_lines, checked=result.checked)
+    report = job_report(report, LEDGER_SYNC_KINDS, result.findings, bad_lines,
+                        invalid_transitions=result.invalid_transitions, checked=result.checked)
     day = report.started_at.date().isoformat()
     summary = ledger_sync_summary(result.counts, result.checked, len(bad_lines))
     messages = [Message(f"{JOB}-summary-{day}", fingerprint(result.findings), "dashboard", summary)]

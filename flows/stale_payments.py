@@ -10,6 +10,7 @@ from genesis_payments.jobs.job_messages import stale_alert
 from genesis_payments.jobs.job_results import job_report
 from genesis_payments.jobs.reports import JobReport
 from genesis_payments.jobs.stale import STALE_KINDS, stale_payment_findings
+from genesis_payments.ledgers.payment_states import fold_frame
 from tasks.ledgers import read_payment_events
 from tasks.runtime_settings import load_runtime_settings
 
@@ -23,9 +24,10 @@ def stale_payments() -> dict:
     settings = load_runtime_settings()
     report = JobReport(job=JOB)
     events = read_payment_events(settings, columns=COLUMNS)
+    states = fold_frame(events.frame)
     findings = stale_payment_findings(events.frame, now=report.started_at,
-                                      stale_after_seconds=settings.stale_after_seconds)
-    report = job_report(report, STALE_KINDS, findings, events.bad_lines)
+                                      stale_after_seconds=settings.stale_after_seconds, fold=states)
+    report = job_report(report, STALE_KINDS, findings, events.bad_lines, invalid_transitions=states.findings())
     if not findings:
         return deliver(report, settings, [], resolved=[JOB])
     return deliver(report, settings, [Message(JOB, fingerprint(findings), "alerts", stale_alert(findings))])

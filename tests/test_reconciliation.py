@@ -112,15 +112,24 @@ def test_sums_are_exact_for_many_micro_amounts(settings):
     assert [f["kind"] for f in result.findings] == ["duplicate_entry"]
 
 
-def test_payment_codes_are_one_code_per_id_across_every_chunk():
+def test_a_capture_the_state_machine_refuses_is_no_capture(settings):
+    # §4: `captured` after `cancelled` changes nothing, so its debit is a debit without capture,
+    # and the refused event is an `invalid_transition` of ledger-sync's report.
+    events = [event("p", "authorized", at(0)), event("p", "cancelled", at(1)), event("p", "captured", at(2))]
+    result, _ = run(settings, events, [entry("p", "10")])
+    assert [(f["kind"], f["payment_id"]) for f in result.findings] == [("debit_without_capture", "p")]
+    assert result.invalid_transitions == [
+        {"kind": "invalid_transition", "payment_id": "p", "from": "cancelled", "to": "captured", "line": 3}]
+
+
+def test_payment_codes_are_one_code_per_id_across_events_and_entries():
     import pandas as pd
     import pyarrow as pa
 
-    from genesis_payments.jobs.reconciliation import _payment_codes
+    from genesis_payments.jobs.reconciliation import _entry_codes
 
-    first = pd.Series(pd.arrays.ArrowStringArray(pa.chunked_array([["a", "b"], ["c", "a"]])))
-    second = pd.Series(["c", "d", "b"], dtype="str")
-    (first_codes, second_codes), ids = _payment_codes(first, second)
-    assert [ids[int(c)].as_py() for c in first_codes] == ["a", "b", "c", "a"]
-    assert [ids[int(c)].as_py() for c in second_codes] == ["c", "d", "b"]
-    assert len(ids) == 4
+    event_ids = pd.Index(pd.arrays.ArrowStringArray(pa.array(["a", "b", "c"])))
+    entries = pd.Series(pd.arrays.ArrowStringArray(pa.chunked_array([["c", "d"], ["b", "d", "e"]])))
+    codes, ids = _entry_codes(event_ids, entries)
+    assert [ids[int(c)] for c in codes] == ["c", "d", "b", "d", "e"]
+    assert list(ids) == ["a", "b", "c", "d", "e"]

@@ -30,6 +30,15 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def epoch_us(moment: datetime) -> int:
+    """Whole µs since the Unix epoch of an aware datetime, computed without floats."""
+    delta = moment - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
 def parse_utc(value: Any) -> datetime:
     """Parse an RFC 3339 string (or aware datetime) and normalise it to UTC."""
     if isinstance(value, datetime):

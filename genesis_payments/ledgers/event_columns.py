@@ -10,15 +10,13 @@ the metrics use.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow as pa
 
+from genesis_payments.core.timestamps import epoch_us  # noqa: F401  (re-exported for the exporter)
 from genesis_payments.ledgers.jsonl import BadLine
 from genesis_payments.ledgers.readers import EVENT_SPEC, read_block
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 EVENT_SCHEMA = pa.schema([
     ("line", pa.int64()),  # 1-based line number in the file
@@ -73,9 +71,3 @@ def warm_up() -> BlockRead:
     imported and loaded before the first scrape rather than during it. The exporter calls it when
     it starts."""
     return read_event_block(_SAMPLE_LINE, 1, Path("warm-up"))
-
-
-def epoch_us(moment: datetime) -> int:
-    """Whole µs since the Unix epoch of an aware datetime, computed without floats."""
-    delta = moment - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds

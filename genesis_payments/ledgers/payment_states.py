@@ -9,12 +9,16 @@ from the first `authorized` event. Every job, the exporter and the buyer fold ev
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from bisect import insort
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from genesis_payments.core.records import ALLOWED_TRANSITIONS, PaymentEvent
+import numpy as np
+import pandas as pd
+
+from genesis_payments.core.records import ALLOWED_TRANSITIONS, PAYMENT_STATUSES, PaymentEvent
 
 TERMINAL = frozenset(state for state, nexts in ALLOWED_TRANSITIONS.items() if state is not None and not nexts)
 OPEN = frozenset({"authorized", "settlement_pending"})
@@ -97,3 +101,213 @@ def by_intent(states: PaymentStates) -> Mapping[str, list[PaymentState]]:
         if intent is not None:
             grouped.setdefault(intent, []).append(state)
     return grouped
+
+
+# ---------------------------------------------------------------------------------------------
+# The same fold over arrays: how the jobs and the exporter apply it to a million events.
+#
+# `TRANSITIONS` is `allowed` tabulated (state code × status code), so the array form cannot say
+# anything the event-by-event form does not. `PaymentBook.apply` steps every payment of a block
+# through its k-th event at once, k = 0, 1, …: one step of the fold per event, in file order.
+
+STATE_NAMES: tuple[str | None, ...] = (None, *PAYMENT_STATUSES)  # code 0: no event accepted yet
+STATE_CODES = {name: code for code, name in enumerate(STATE_NAMES)}
+TRANSITIONS = np.array([[allowed(state, status) for status in PAYMENT_STATUSES] for state in STATE_NAMES])
+OPEN_CODES = np.array([STATE_CODES[name] for name in sorted(OPEN)], dtype=np.int8)
+NO_TIME = np.iinfo(np.int64).min  # an absent time (µs since the epoch)
+STALE_KINDS = ("stale_authorization", "expired_authorization", "stale_settlement")
+
+
+def status_codes(statuses: Sequence[str] | np.ndarray) -> np.ndarray:
+    """Each status's state code (1…6), for `PaymentBook.apply`."""
+    index = {name: code for code, name in enumerate(STATE_NAMES) if name is not None}
+    return np.array([index[s] for s in statuses], dtype=np.int8)
+
+
+@dataclass
+class BlockFold:
+    """What one `PaymentBook.apply` did: per event, whether it was accepted and its payment's state
+    before it; the refused events are the `invalid_transition` findings."""
+
+    accepted: np.ndarray
+    from_state: np.ndarray
+
+    def invalid(self, payment_id: Callable[[int], str], statuses: np.ndarray, lines: np.ndarray
+                ) -> list[InvalidTransition]:
+        """The refused events as findings (`payment_id(k)`: the id of event k)."""
+        return [InvalidTransition(payment_id(k), STATE_NAMES[int(self.from_state[k])],
+                                  STATE_NAMES[int(statuses[k])] or "", int(lines[k]))
+                for k in np.flatnonzero(~self.accepted).tolist()]
+
+
+class PaymentBook:
+    """Every payment's state as arrays indexed by payment code, advanced block by block.
+
+    Per payment: `state` (a code of `STATE_NAMES`), `first_authorized_us` (the first `authorized`
+    event's time), `entered_us` (when the accepted event that reached the state happened),
+    `valid_before_us` and `row` (that event's `valid_before`, and its position in the caller's
+    arrays — the caller keeps agent, vendor and amount). The jobs apply a whole ledger at once, the
+    exporter each block it reads; either way an event is one step of the fold, in file order.
+    """
+
+    def __init__(self) -> None:
+        self.state = np.zeros(0, dtype=np.int8)
+        self.first_authorized_us = np.zeros(0, dtype=np.int64)
+        self.entered_us = np.zeros(0, dtype=np.int64)
+        self.valid_before_us = np.zeros(0, dtype=np.int64)
+        self.row = np.zeros(0, dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self.state)
+
+    def grow(self, payments: int) -> None:
+        """Room for payment codes below `payments` (new ones have no event yet)."""
+        extra = payments - len(self.state)
+        if extra <= 0:
+            return
+        self.state = np.concatenate([self.state, np.zeros(extra, dtype=np.int8)])
+        for name in ("first_authorized_us", "entered_us", "valid_before_us"):
+            setattr(self, name, np.concatenate([getattr(self, name), np.full(extra, NO_TIME, dtype=np.int64)]))
+        self.row = np.concatenate([self.row, np.full(extra, -1, dtype=np.int64)])
+
+    def apply(self, payments: np.ndarray, statuses: np.ndarray, ts_us: np.ndarray,
+              valid_before_us: np.ndarray | None = None) -> BlockFold:
+        """Fold events given in file order: payment codes, state codes of their statuses (see
+        `status_codes`), times, and `valid_before` (NO_TIME when absent)."""
+        n = len(payments)
+        self.grow(int(payments.max()) + 1 if n else 0)
+        accepted = np.zeros(n, dtype=bool)
+        from_state = np.zeros(n, dtype=np.int8)
+        if not n:
+            return BlockFold(accepted, from_state)
+        order = np.argsort(payments, kind="stable")  # each payment's events together, in file order
+        grouped = payments[order]
+        starts = np.flatnonzero(np.r_[True, grouped[1:] != grouped[:-1]])
+        rank = np.arange(n) - np.repeat(starts, np.diff(np.r_[starts, n]))
+        by_rank = np.argsort(rank, kind="stable")
+        bounds = np.searchsorted(rank[by_rank], np.arange(int(rank.max()) + 2))
+        for k in range(len(bounds) - 1):
+            rows = order[by_rank[bounds[k]: bounds[k + 1]]]  # the k-th event of each payment that has one
+            codes = payments[rows]
+            before = self.state[codes]
+            ok = TRANSITIONS[before, statuses[rows] - 1]
+            from_state[rows] = before
+            accepted[rows] = ok
+            took = rows[ok]
+            taken = codes[ok]
+            self.state[taken] = statuses[took]
+            self.entered_us[taken] = ts_us[took]
+            self.valid_before_us[taken] = NO_TIME if valid_before_us is None else valid_before_us[took]
+            self.row[taken] = took
+            first = before[ok] == 0
+            self.first_authorized_us[taken[first]] = np.where(
+                statuses[took[first]] == STATE_CODES["authorized"], ts_us[took[first]], NO_TIME)
+        return BlockFold(accepted, from_state)
+
+    def open_codes(self) -> np.ndarray:
+        """The payments now `authorized` or `settlement_pending`."""
+        return np.flatnonzero(np.isin(self.state, OPEN_CODES))
+
+    def stale(self, now_us: int, stale_after_us: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The open payments that are stale at `now_us`: (codes, kind index into `STALE_KINDS`, since).
+
+        An `authorized` payment past its `valid_before` is `expired_authorization` (not also stale),
+        else `stale_authorization` once authorized (since its first `authorized`) for more than
+        the threshold; a `settlement_pending` one is `stale_settlement` once pending for more than it.
+        """
+        codes = self.open_codes()
+        state = self.state[codes]
+        authorized = state == STATE_CODES["authorized"]
+        since = np.where(authorized, self.first_authorized_us[codes], self.entered_us[codes])
+        valid_before = self.valid_before_us[codes]
+        expired = authorized & (valid_before != NO_TIME) & (now_us > valid_before)
+        overdue = (now_us - since) > stale_after_us
+        kind = np.where(expired, 1, np.where(authorized, 0, 2))
+        keep = expired | overdue
+        return codes[keep], kind[keep], since[keep]
+
+
+class VendorStreaks:
+    """Each vendor's run of accepted `failed` events after its latest accepted `captured`, in time
+    order (file order breaks ties): the failure streak of §5, reset by a success. Outcomes may be
+    added in any order and in any number of calls; the streaks are those of all of them."""
+
+    def __init__(self) -> None:
+        self._last_success: dict[str, tuple[int, int]] = {}
+        self._failures: dict[str, list[tuple[int, int]]] = {}  # sorted; only those after the last success
+
+    def add(self, vendors: Sequence[str], ts_us: np.ndarray, lines: np.ndarray, failed: np.ndarray) -> None:
+        """Outcomes (accepted `captured` or `failed` events): vendor, time, line, whether it failed."""
+        if not len(vendors):
+            return
+        order = np.lexsort((lines, ts_us))
+        latest: dict[str, tuple[int, int]] = {}
+        for k in order[~failed[order]].tolist():  # successes in time order: each vendor's last wins
+            latest[vendors[k]] = (int(ts_us[k]), int(lines[k]))
+        for vendor, key in latest.items():
+            if vendor not in self._last_success or key > self._last_success[vendor]:
+                self._last_success[vendor] = key
+                self._failures[vendor] = [f for f in self._failures.get(vendor, []) if f > key]
+        for k in order[failed[order]].tolist():
+            vendor, key = vendors[k], (int(ts_us[k]), int(lines[k]))
+            success = self._last_success.get(vendor)
+            if success is None or key > success:
+                insort(self._failures.setdefault(vendor, []), key)
+            else:
+                self._failures.setdefault(vendor, [])
+        for vendor in latest:
+            self._failures.setdefault(vendor, [])
+
+    def streaks(self) -> dict[str, int]:
+        """Every vendor with an outcome, and its current streak (0 after a success)."""
+        return {vendor: len(failures) for vendor, failures in sorted(self._failures.items())}
+
+
+@dataclass
+class FrameFold:
+    """The fold of a frame of events (`frames.read_payment_events_frame`, rows in file order)."""
+
+    book: PaymentBook
+    ids: Any  # payment id by code (a pandas Index of the distinct ids, in order of first sight)
+    codes: np.ndarray  # each row's payment code
+    statuses: np.ndarray  # each row's state code
+    accepted: np.ndarray  # each row: an allowed transition (False: an `invalid_transition`)
+    invalid: list[InvalidTransition]
+
+    def findings(self) -> list[dict[str, Any]]:
+        return [t.finding() for t in self.invalid]
+
+
+def fold_frame(events: Any) -> FrameFold:
+    """Every payment's state from a frame with `payment_id`, `status`, `ts`, `line` (and optionally
+    `valid_before`), in file order — the jobs' batch use of `PaymentBook`."""
+    order = np.argsort(events["line"].to_numpy(), kind="stable")
+    ordered = events.iloc[order] if not (np.diff(order) == 1).all() else events
+    codes, uniques = _factorize(ordered["payment_id"])
+    statuses = status_codes(ordered["status"].astype(str).to_numpy()) if len(ordered) else np.zeros(0, np.int8)
+    ts = _micros(ordered["ts"])
+    valid_before = _micros(ordered["valid_before"]) if "valid_before" in ordered else None
+    book = PaymentBook()
+    book.grow(len(uniques))
+    fold = book.apply(codes, statuses, ts, valid_before)
+    lines = ordered["line"].to_numpy()
+    ids = pd.Index(uniques)
+    invalid = fold.invalid(lambda k: str(ids[codes[k]]), statuses, lines)
+    if len(order) and not (np.diff(order) == 1).all():  # back to the frame's own row order
+        back = np.empty_like(order)
+        back[order] = np.arange(len(order))
+        codes, statuses, accepted = codes[back], statuses[back], fold.accepted[back]
+        book.row = np.where(book.row >= 0, order[np.maximum(book.row, 0)], -1)
+    else:
+        accepted = fold.accepted
+    return FrameFold(book, ids, codes, statuses, accepted, invalid)
+
+
+def _factorize(ids: Any) -> tuple[np.ndarray, Any]:
+    codes, uniques = pd.factorize(ids, sort=False)
+    return codes.astype(np.int64, copy=False), uniques
+
+
+def _micros(times: Any) -> np.ndarray:
+    """Times as int64 µs since the epoch (absent: NO_TIME)."""
+    return times.to_numpy(dtype="datetime64[us]").view(np.int64) if len(times) else np.zeros(0, np.int64)
