@@ -62,7 +62,7 @@ def test_monitor_alerts_finds_low_wallets_and_streaks_and_survives_bad_input(flo
     FakeWallets(settings.fake_wallets_path).set_balances({"poor": Decimal("49.99"), "rich": Decimal(500)})
     lines = [event(f"p{i}", "failed", ago(50 - i), vendor="flaky") for i in range(5)]
     lines += [event(f"r{i}", "failed", ago(50), vendor="recovered") for i in range(5)]
-    lines += [event("r5", "authorized", ago(2), vendor="recovered"), event("r5", "captured", ago(1), vendor="recovered")]
+    lines += [event("r5", status, ago(2), vendor="recovered") for status in ("authorized", "captured")]
     lines += ['{"event_id": "naive", "ts": "2026-11-26T03:00:00"}\n', b"\xff\xfe\n"]
     write_lines(settings.transactions_path, lines)
     result = monitor_alerts()

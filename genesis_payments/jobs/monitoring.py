@@ -31,7 +31,8 @@ def failure_streaks(events: pd.DataFrame, fold: FrameFold | None = None) -> dict
     rows = np.flatnonzero(fold.accepted & ((fold.statuses == captured) | (fold.statuses == failed)))
     streaks = VendorStreaks()
     outcomes = events.iloc[rows]
-    streaks.add(outcomes["vendor"].astype(str).tolist(), _micros(outcomes["ts"]), outcomes["line"].to_numpy(),
+    vendor_codes, vendor_names = pd.factorize(outcomes["vendor"], sort=False)
+    streaks.add(vendor_codes, [str(v) for v in vendor_names], _micros(outcomes["ts"]), outcomes["line"].to_numpy(),
                 fold.statuses[rows] == failed)
     return streaks.streaks()
 

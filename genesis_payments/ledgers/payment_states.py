@@ -9,7 +9,6 @@ from the first `authorized` event. Every job, the exporter and the buyer fold ev
 
 from __future__ import annotations
 
-from bisect import insort
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -236,27 +235,33 @@ class VendorStreaks:
         self._last_success: dict[str, tuple[int, int]] = {}
         self._failures: dict[str, list[tuple[int, int]]] = {}  # sorted; only those after the last success
 
-    def add(self, vendors: Sequence[str], ts_us: np.ndarray, lines: np.ndarray, failed: np.ndarray) -> None:
-        """Outcomes (accepted `captured` or `failed` events): vendor, time, line, whether it failed."""
-        if not len(vendors):
+    def add(self, vendor_codes: np.ndarray, vendor_names: Sequence[str], ts_us: np.ndarray, lines: np.ndarray,
+            failed: np.ndarray) -> None:
+        """Outcomes (accepted `captured` or `failed` events): each one's vendor (a code into
+        `vendor_names`), time, line, and whether it failed."""
+        if not len(vendor_codes):
             return
-        order = np.lexsort((lines, ts_us))
-        latest: dict[str, tuple[int, int]] = {}
-        for k in order[~failed[order]].tolist():  # successes in time order: each vendor's last wins
-            latest[vendors[k]] = (int(ts_us[k]), int(lines[k]))
-        for vendor, key in latest.items():
-            if vendor not in self._last_success or key > self._last_success[vendor]:
-                self._last_success[vendor] = key
-                self._failures[vendor] = [f for f in self._failures.get(vendor, []) if f > key]
-        for k in order[failed[order]].tolist():
-            vendor, key = vendors[k], (int(ts_us[k]), int(lines[k]))
+        order = np.lexsort((lines, ts_us, vendor_codes))  # by vendor, then in time order
+        grouped = vendor_codes[order]
+        bounds = np.flatnonzero(np.r_[True, grouped[1:] != grouped[:-1], True])
+        for start, end in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
+            rows = order[start:end]
+            vendor = vendor_names[int(vendor_codes[rows[0]])]
+            successes = np.flatnonzero(~failed[rows])
+            failures = self._failures.setdefault(vendor, [])
+            if len(successes):
+                last = int(rows[successes[-1]])
+                key = (int(ts_us[last]), int(lines[last]))
+                if vendor not in self._last_success or key > self._last_success[vendor]:
+                    self._last_success[vendor] = key
+                    failures[:] = [f for f in failures if f > key]
+                rows = rows[successes[-1] + 1:]  # only failures after the block's last success can count
             success = self._last_success.get(vendor)
-            if success is None or key > success:
-                insort(self._failures.setdefault(vendor, []), key)
-            else:
-                self._failures.setdefault(vendor, [])
-        for vendor in latest:
-            self._failures.setdefault(vendor, [])
+            new = [(t, n) for t, n in zip(ts_us[rows].tolist(), lines[rows].tolist(), strict=True)
+                   if success is None or (t, n) > success]
+            if new:
+                failures.extend(new)
+                failures.sort()
 
     def streaks(self) -> dict[str, int]:
         """Every vendor with an outcome, and its current streak (0 after a success)."""
