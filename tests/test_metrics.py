@@ -339,7 +339,7 @@ def test_live_mode_takes_an_injected_balance_source(genesis_root, monkeypatch: p
 
 
 def test_served_text_has_the_same_samples_as_the_registry(settings: Settings, wallets: FakeWallets) -> None:
-    """The served page (cached, re-rendering only changed series) always equals the registry's view."""
+    """The served page always equals the registry's view (prometheus-client's own exposition)."""
     from prometheus_client import generate_latest
 
     odd = 'vendor "quoted" \\ back\nslash é'

@@ -44,9 +44,6 @@ class PaymentTally:
         self.stale_after_us = stale_after_seconds * 1_000_000
         self._counts: dict[tuple[str, str, str, str], int] = {}
         self.spend_micro: dict[tuple[str, str], int] = {}
-        # Series changed since `take_changes` was last called: lets a scrape re-render only those.
-        self._changed_counts: set[tuple[str, str, str, str]] = set()
-        self.changed_spend: set[tuple[str, str]] = set()
         # Counts of added blocks not yet folded into `counts`, as (label-code key, rows) arrays: a
         # first read adds thousands of groups per block, folded once rather than once per block.
         self._labels: dict[str, int] = {}
@@ -84,11 +81,6 @@ class PaymentTally:
         self._fold_counts()
         return self._counts
 
-    @property
-    def changed_counts(self) -> set[tuple[str, str, str, str]]:
-        self._fold_counts()
-        return self._changed_counts
-
     def _add_counts(self, block: PreparedEvents) -> None:
         # The block's groups, found by counting (`_groups`), then each column's code as the code of
         # one tally-wide label table (a few dozen labels), packed four to a 64-bit key: 16 bits each.
@@ -117,13 +109,12 @@ class PaymentTally:
         groups, inverse = np.unique(keys, return_inverse=True)
         totals = np.zeros(len(groups), dtype=np.int64)
         np.add.at(totals, inverse, rows)  # row counts: far below int64's range
-        names, counts, changed = self._label_names, self._counts, self._changed_counts
+        names, counts = self._label_names, self._counts
         mask = (1 << 16) - 1
         for packed, n in zip(groups.tolist(), totals.tolist(), strict=True):
             label = (names[packed >> 48], names[(packed >> 32) & mask], names[(packed >> 16) & mask],
                      names[packed & mask])
             counts[label] = counts.get(label, 0) + n
-            changed.add(label)
 
     def _add_spend(self, block: PreparedEvents, accepted: np.ndarray) -> None:
         captured = block.rows_with("captured")
@@ -145,12 +136,11 @@ class PaymentTally:
             totals = [0] * len(groups)
             for g, micro in zip(inverse.tolist(), amounts.tolist(), strict=True):
                 totals[g] += micro
-        spend, changed = self.spend_micro, self.changed_spend
+        spend = self.spend_micro
         for code, micro in zip(groups.tolist(), totals, strict=True):
             a, v = divmod(code, len(vendor.values))
             key = (agent.values[a], vendor.values[v])
             spend[key] = spend.get(key, 0) + micro
-            changed.add(key)
 
     def _add_outcomes(self, block: PreparedEvents, accepted: np.ndarray) -> None:
         failures = block.rows_with("failed")
@@ -188,13 +178,6 @@ class PaymentTally:
         for label, n in zip(*np.unique(self._agent[codes], return_counts=True), strict=True):
             counts[self._label_names[int(label)]] += int(n)
         return counts
-
-    def take_changes(self) -> tuple[set[tuple[str, str, str, str]], set[tuple[str, str]]]:
-        """The count and spend series changed since the last call (and forget them)."""
-        self._fold_counts()
-        changes = (self._changed_counts, self.changed_spend)
-        self._changed_counts, self.changed_spend = set(), set()
-        return changes
 
     def failure_streaks(self) -> dict[str, int]:
         return self.streaks.streaks()
