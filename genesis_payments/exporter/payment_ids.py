@@ -19,13 +19,14 @@ class PaymentIds:
         return len(self.ids)
 
     def encode(self, ids: pa.Array) -> np.ndarray:
-        """Each id's code (new ids get the next codes)."""
-        codes, names = self._codes, self.ids
-        out = np.empty(len(ids), dtype=np.int64)
-        for k, pid in enumerate(ids.to_pylist()):
-            code = codes.get(pid)
-            if code is None:
-                code = codes[pid] = len(names)
-                names.append(pid)
-            out[k] = code
-        return out
+        """Each id's code (new ids get the next codes); `ids` are distinct."""
+        names = ids.to_pylist()
+        found = np.array(list(map(self._codes.get, names)), dtype=object)
+        new = np.flatnonzero(found == None)  # noqa: E711  (elementwise: the ids not seen before)
+        if len(new):
+            start = len(self.ids)
+            fresh = [names[k] for k in new.tolist()]
+            self._codes.update(zip(fresh, range(start, start + len(fresh)), strict=True))
+            self.ids.extend(fresh)
+            found[new] = np.arange(start, start + len(fresh))
+        return found.astype(np.int64)

@@ -72,7 +72,8 @@ def to_frame(table: pa.Table) -> pd.DataFrame:
         elif pa.types.is_timestamp(column.type):
             data[name] = column.to_pandas().astype(_UTC_MICROS)
         elif pa.types.is_string(column.type):
-            data[name] = pd.Series(pd.arrays.ArrowStringArray(column.combine_chunks()) if len(column)
+            # Over the read's own Arrow chunks: no copy of a million ids.
+            data[name] = pd.Series(pd.arrays.ArrowStringArray(column) if column.num_chunks
                                    else pd.array([], dtype="string[pyarrow]"))
         else:
             data[name] = column.to_numpy()
