@@ -46,7 +46,7 @@ class InsufficientFunds(LedgerError):
 
 
 class PaymentRefused(PaymentsError):
-    """An operation the rules or the lifecycle do not allow; nothing was written."""
+    """An operation the rules, the lifecycle or the approval do not allow; no money moved, nothing written."""
 
 
 class ServiceError(PaymentsError):
