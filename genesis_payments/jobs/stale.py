@@ -37,14 +37,17 @@ def stale_payment_findings(events: pd.DataFrame, *, now: datetime, stale_after_s
     findings = []
     for code, kind, start in zip(codes.tolist(), kinds.tolist(), since.tolist(), strict=True):
         row = events.iloc[int(fold.book.row[code])]
-        finding = {
-            "kind": STALE_KINDS[kind], "payment_id": fold.ids[code], "agent": row["agent"], "vendor": row["vendor"],
-            "amount_usd": format_usd(from_micro(int(row["amount_micro"]))),
-            "age_seconds": int(np.floor((now_us - start) / 1_000_000)),
-        }
-        if STALE_KINDS[kind] == "expired_authorization":
-            valid_before = int(fold.book.valid_before_us[code])
-            finding["valid_before"] = pd.Timestamp(valid_before, unit="us", tz="UTC").isoformat()
-        findings.append(finding)
+        findings.append(stale_finding(STALE_KINDS[kind], str(fold.ids[code]), row["agent"], row["vendor"],
+                                      int(row["amount_micro"]), now_us - start, int(fold.book.valid_before_us[code])))
     findings.sort(key=lambda f: (-f["age_seconds"], f["payment_id"]))
     return findings
+
+
+def stale_finding(kind: str, payment_id: str, agent: str, vendor: str, amount_micro: int, age_us: int,
+                  valid_before_us: int) -> dict[str, Any]:
+    """One finding as the report names it (the full scan's and the checkpointed run's)."""
+    finding = {"kind": kind, "payment_id": payment_id, "agent": agent, "vendor": vendor,
+               "amount_usd": format_usd(from_micro(amount_micro)), "age_seconds": int(np.floor(age_us / 1_000_000))}
+    if kind == "expired_authorization":
+        finding["valid_before"] = pd.Timestamp(valid_before_us, unit="us", tz="UTC").isoformat()
+    return finding
