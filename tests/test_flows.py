@@ -193,3 +193,19 @@ def test_registry_names_each_flow_by_its_job():
         assert load_flow(job).name == job
     with pytest.raises(KeyError, match="known jobs"):
         load_flow("nope")
+
+
+def test_stale_payments_goes_on_from_its_checkpoint_and_says_which_kind_of_run(flow_env):
+    from flows.stale_payments import stale_payments
+
+    settings = Settings()
+    write_lines(settings.transactions_path, [event("stuck", "authorized", ago(20), "3")])
+    first = stale_payments()
+    assert (first["scan"], first["lines_read"]) == ("full", 1)
+    with open(settings.transactions_path, "a") as handle:
+        handle.write(json.dumps(event("late", "authorized", ago(30))) + "\n")
+    second = stale_payments()
+    assert (second["scan"], second["lines_read"], second["rescan_reason"]) == ("incremental", 1, None)
+    assert [f["payment_id"] for f in second["findings"]] == ["late", "stuck"]
+    again = stale_payments(full=True)
+    assert (again["scan"], again["lines_read"]) == ("full", 2) and again["findings"] == second["findings"]

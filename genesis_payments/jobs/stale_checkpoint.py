@@ -30,7 +30,7 @@ from genesis_payments.ledgers.checkpoints import (
 )
 from genesis_payments.ledgers.frames import to_frame
 from genesis_payments.ledgers.jsonl import BadLine
-from genesis_payments.ledgers.payment_states import NO_TIME, STALE_KINDS, PaymentBook, status_codes
+from genesis_payments.ledgers.payment_states import NO_TIME, STALE_KINDS, PaymentBook, column_status_codes
 from genesis_payments.ledgers.readers import EVENT_SPEC, TORN, read_ledger
 
 READER = "stale-payments"
@@ -45,6 +45,11 @@ class StaleRun:
     scan: str  # "incremental" or "full"
     lines_read: int
     rescan_reason: str | None = None
+    checkpoint: Checkpoint | None = None  # to save once the run has succeeded (`save_stale_checkpoint`)
+
+    def run_info(self) -> dict[str, Any]:
+        """What the report says about the run: which kind, how many lines, why it rescanned."""
+        return {"scan": self.scan, "lines_read": self.lines_read, "rescan_reason": self.rescan_reason}
 
 
 @dataclass
@@ -64,7 +69,7 @@ class PaymentFold:
             return []
         pids = frame["payment_id"].astype(str).tolist()
         codes = np.array([self._code(pid) for pid in pids], dtype=np.int64)
-        statuses = status_codes(frame["status"].astype(str).to_numpy())
+        statuses = column_status_codes(frame["status"])
         fold = self.book.apply(codes, statuses, _micros(frame["ts"]), _micros(frame["valid_before"]))
         grown = len(self.ids) - len(self.agents)
         self.agents += [""] * grown
@@ -121,9 +126,10 @@ class PaymentFold:
         return fold
 
 
-def run_stale_payments(settings: Settings, now: datetime, *, full: bool = False) -> StaleRun:
-    """The stale-payments findings at `now`, from the checkpoint when it is usable (`full`: rescan);
-    the checkpoint is written only once the run has its results."""
+def run_stale_payments(settings: Settings, now: datetime, *, full: bool = False, save: bool = True) -> StaleRun:
+    """The stale-payments findings at `now`, from the checkpoint when it is usable (`full`: rescan).
+    The new checkpoint is written once the results are in (`save=False`: the caller saves it with
+    `save_stale_checkpoint` after the rest of the run succeeded)."""
     path = settings.transactions_path
     where = checkpoint_path(settings.state_dir, READER)
     fold, invalid, bad, position, reason = PaymentFold(), [], [], None, None
@@ -146,11 +152,19 @@ def run_stale_payments(settings: Settings, now: datetime, *, full: bool = False)
     kept = bad + [b for b in read.bad_lines if b.reason != TORN]
     torn = [b for b in read.bad_lines if b.reason == TORN]
     findings = fold.stale_findings(now, settings.stale_after_seconds)
-    save_checkpoint(where, Checkpoint(
+    checkpoint = Checkpoint(
         fold.to_table(), {"transactions": FilePosition.of(path, read.end_offset, before + read.lines)},
-        {"invalid_transitions": invalid, "bad_lines": [b.to_dict() for b in kept]}))
-    return StaleRun(findings, invalid, kept + torn, "incremental" if position is not None else "full",
-                    read.lines + len(torn), reason)
+        {"invalid_transitions": invalid, "bad_lines": [b.to_dict() for b in kept]})
+    run = StaleRun(findings, invalid, kept + torn, "incremental" if position is not None else "full",
+                   read.lines + len(torn), reason, checkpoint)
+    if save:
+        save_stale_checkpoint(settings, run)
+    return run
+
+
+def save_stale_checkpoint(settings: Settings, run: StaleRun) -> None:
+    if run.checkpoint is not None:
+        save_checkpoint(checkpoint_path(settings.state_dir, READER), run.checkpoint)
 
 
 def _micros(times: pd.Series) -> np.ndarray:

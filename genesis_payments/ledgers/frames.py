@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from genesis_payments.ledgers import readers
 from genesis_payments.ledgers.jsonl import BadLine
@@ -67,8 +68,9 @@ def to_frame(table: pa.Table) -> pd.DataFrame:
     data = {}
     for name in table.column_names:
         column = table.column(name)
-        if name in _ENUMS:
-            data[name] = pd.Categorical(column.to_pandas(), categories=_ENUMS[name])
+        if name in _ENUMS:  # codes found by Arrow: no Python string per row
+            codes = pc.fill_null(pc.index_in(column, value_set=pa.array(_ENUMS[name])), -1)
+            data[name] = pd.Categorical.from_codes(codes.to_numpy(), categories=_ENUMS[name])
         elif pa.types.is_timestamp(column.type):
             data[name] = column.to_pandas().astype(_UTC_MICROS)
         elif pa.types.is_string(column.type):

@@ -289,7 +289,7 @@ def fold_frame(events: Any) -> FrameFold:
     order = np.argsort(events["line"].to_numpy(), kind="stable")
     ordered = events.iloc[order] if not (np.diff(order) == 1).all() else events
     codes, uniques = _factorize(ordered["payment_id"])
-    statuses = status_codes(ordered["status"].astype(str).to_numpy()) if len(ordered) else np.zeros(0, np.int8)
+    statuses = column_status_codes(ordered["status"])
     ts = _micros(ordered["ts"])
     valid_before = _micros(ordered["valid_before"]) if "valid_before" in ordered else None
     book = PaymentBook()
@@ -306,6 +306,15 @@ def fold_frame(events: Any) -> FrameFold:
     else:
         accepted = fold.accepted
     return FrameFold(book, ids, codes, statuses, accepted, invalid)
+
+
+def column_status_codes(status: Any) -> np.ndarray:
+    """State codes of a status column; a categorical one (the frames') through its categories."""
+    if not len(status):
+        return np.zeros(0, dtype=np.int8)
+    if isinstance(status.dtype, pd.CategoricalDtype):
+        return status_codes(list(status.cat.categories))[status.cat.codes.to_numpy()]
+    return status_codes(status.astype(str).to_numpy())
 
 
 def _factorize(ids: Any) -> tuple[np.ndarray, Any]:
