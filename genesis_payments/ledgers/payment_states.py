@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from genesis_payments.core.records import ALLOWED_TRANSITIONS, PAYMENT_STATUSES, PaymentEvent
 
@@ -325,3 +326,69 @@ def _factorize(ids: Any) -> tuple[np.ndarray, Any]:
 def _micros(times: Any) -> np.ndarray:
     """Times as int64 µs since the epoch (absent: NO_TIME)."""
     return times.to_numpy(dtype="datetime64[us]").view(np.int64) if len(times) else np.zeros(0, np.int64)
+
+
+@dataclass
+class PaymentFold:
+    """The state machine's book over every payment seen, with what a finding names of each (the
+    agent, vendor and amount of the event that brought it to its state): the incremental form the
+    checkpointed jobs keep, one frame of new events at a time."""
+
+    book: PaymentBook = field(default_factory=PaymentBook)
+    ids: list[str] = field(default_factory=list)
+    agents: list[str] = field(default_factory=list)
+    vendors: list[str] = field(default_factory=list)
+    amounts: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    _codes: dict[str, int] = field(default_factory=dict)
+
+    def apply(self, frame: pd.DataFrame) -> list[dict[str, Any]]:
+        """Fold the frame's events (file order); the `invalid_transition` findings among them."""
+        if frame.empty:
+            return []
+        pids = frame["payment_id"].astype(str).tolist()
+        codes = np.array([self._code(pid) for pid in pids], dtype=np.int64)
+        statuses = column_status_codes(frame["status"])
+        fold = self.book.apply(codes, statuses, _micros(frame["ts"]), _micros(frame["valid_before"])
+                               if "valid_before" in frame else None)
+        grown = len(self.ids) - len(self.agents)
+        self.agents += [""] * grown
+        self.vendors += [""] * grown
+        self.amounts = np.concatenate([self.amounts, np.zeros(grown, dtype=np.int64)])
+        agents, vendors = frame["agent"].astype(str).tolist(), frame["vendor"].astype(str).tolist()
+        amounts = frame["amount_micro"].to_numpy()
+        for code in np.unique(codes[fold.accepted]).tolist():
+            row = int(self.book.row[code])
+            self.agents[code], self.vendors[code] = agents[row], vendors[row]
+            self.amounts[code] = amounts[row]
+        lines = frame["line"].to_numpy()
+        return [t.finding() for t in fold.invalid(lambda k: pids[k], statuses, lines)]
+
+    def _code(self, pid: str) -> int:
+        code = self._codes.get(pid)
+        if code is None:
+            code = self._codes[pid] = len(self.ids)
+            self.ids.append(pid)
+        return code
+
+    def to_table(self) -> pa.Table:
+        book = self.book
+        return pa.table({
+            "payment_id": pa.array(self.ids, pa.string()), "state": book.state,
+            "first_authorized_us": book.first_authorized_us, "entered_us": book.entered_us,
+            "valid_before_us": book.valid_before_us, "agent": pa.array(self.agents, pa.string()),
+            "vendor": pa.array(self.vendors, pa.string()), "amount_micro": self.amounts,
+        })
+
+    @classmethod
+    def from_table(cls, table: pa.Table) -> PaymentFold:
+        fold = cls()
+        fold.ids = table.column("payment_id").to_pylist()
+        fold._codes = {pid: code for code, pid in enumerate(fold.ids)}
+        fold.book.grow(len(fold.ids))
+        fold.book.state = table.column("state").to_numpy().astype(np.int8)
+        for name in ("first_authorized_us", "entered_us", "valid_before_us"):
+            setattr(fold.book, name, table.column(name).to_numpy().astype(np.int64))
+        fold.agents = table.column("agent").to_pylist()
+        fold.vendors = table.column("vendor").to_pylist()
+        fold.amounts = table.column("amount_micro").to_numpy().astype(np.int64)
+        return fold
