@@ -53,19 +53,45 @@ def reconcile(events: pd.DataFrame, entries: pd.DataFrame, *, now: datetime, gra
               fold: FrameFold | None = None) -> Reconciliation:
     """Every ledger-sync finding between the payment events and the finance entries (`fold`:
     `fold_frame(events)`, when the caller has it already)."""
-    cutoff = pd.Timestamp(now - timedelta(seconds=grace_seconds)).as_unit("us").asm8.view(np.int64)  # µs, UTC
     fold = fold or fold_frame(events)
     event_codes = fold.codes
     entry_codes, uniques = _entry_codes(fold.ids, entries["payment_id"])
     n = len(uniques)
     # Per payment code, each figure from its own helper, so a helper's row-sized temporaries are
     # gone before the next one's: a million payments' job stays small.
-    settled = _latest_touch(n, (event_codes, events["ts"]), (entry_codes, entries["ts"])) <= cutoff
-    has_event = _present(n, event_codes)
     captured_micro, captured = _capture(n, fold, events)
-    has_entry = _present(n, entry_codes)
     debit_count, net_micro = _ledger_amounts(n, entry_codes, entries)
+    payments = PaymentLedgers(
+        latest_us=_latest_touch(n, (event_codes, events["ts"]), (entry_codes, entries["ts"])),
+        has_event=_present(n, event_codes), captured=captured, captured_micro=captured_micro,
+        has_entry=_present(n, entry_codes), debit_count=debit_count, net_micro=net_micro)
+    return reconcile_payments(payments, uniques, now=now, grace_seconds=grace_seconds, events=len(events),
+                              entries=len(entries), invalid_transitions=fold.findings())
 
+
+@dataclass
+class PaymentLedgers:
+    """Per payment code, what ledger-sync judges it by: the latest time it was touched on either
+    side, whether it has events, whether (and for how much) the state machine says it was captured,
+    whether it has entries, its debits and its amount net of refunds."""
+
+    latest_us: np.ndarray
+    has_event: np.ndarray
+    captured: np.ndarray
+    captured_micro: np.ndarray
+    has_entry: np.ndarray
+    debit_count: np.ndarray
+    net_micro: np.ndarray
+
+
+def reconcile_payments(payments: PaymentLedgers, ids: Any, *, now: datetime, grace_seconds: int, events: int,
+                       entries: int, invalid_transitions: list[dict[str, Any]]) -> Reconciliation:
+    """The findings of the payments' figures (`ids[code]`: each one's id) — the batch job's and the
+    checkpointed run's one rule."""
+    cutoff = pd.Timestamp(now - timedelta(seconds=grace_seconds)).as_unit("us").asm8.view(np.int64)  # µs, UTC
+    settled = payments.latest_us <= cutoff
+    has_event, has_entry, captured = payments.has_event, payments.has_entry, payments.captured
+    debit_count, net_micro, captured_micro = payments.debit_count, payments.net_micro, payments.captured_micro
     kind_masks = {
         "missing_in_transactions": settled & has_entry & ~has_event,
         "debit_without_capture": settled & has_entry & has_event & ~captured,
@@ -76,16 +102,16 @@ def reconcile(events: pd.DataFrame, entries: pd.DataFrame, *, now: datetime, gra
     findings: list[dict[str, Any]] = []
     for kind, mask in kind_masks.items():
         for code in np.flatnonzero(mask):
-            findings.append(_finding(kind, str(uniques[int(code)]), int(captured_micro[code]),
+            findings.append(_finding(kind, str(ids[int(code)]), int(captured_micro[code]),
                                      int(net_micro[code]), int(debit_count[code])))
     findings.sort(key=lambda f: (f["payment_id"], f["kind"]))
     checked = {
         "payments": int((settled & (has_event | has_entry)).sum()),
         "deferred_payments": int((~settled).sum()),
-        "events": len(events),
-        "entries": len(entries),
+        "events": events,
+        "entries": entries,
     }
-    return Reconciliation({k: int(m.sum()) for k, m in kind_masks.items()}, findings, checked, fold.findings())
+    return Reconciliation({k: int(m.sum()) for k, m in kind_masks.items()}, findings, checked, invalid_transitions)
 
 
 def _latest_touch(n: int, *sides: tuple[np.ndarray, pd.Series]) -> np.ndarray:

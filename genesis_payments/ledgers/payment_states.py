@@ -363,6 +363,19 @@ class PaymentFold:
         lines = frame["line"].to_numpy()
         return [t.finding() for t in fold.invalid(lambda k: pids[k], statuses, lines)]
 
+    def codes_of(self, payment_ids: Sequence[str]) -> np.ndarray:
+        """Each id's code, new ids (no event yet) given the next ones; `grow` makes room for them."""
+        return np.array([self._code(pid) for pid in payment_ids], dtype=np.int64)
+
+    def grow(self) -> None:
+        """Room in the book and the details for every code given out."""
+        self.book.grow(len(self.ids))
+        extra = len(self.ids) - len(self.agents)
+        if extra > 0:
+            self.agents += [""] * extra
+            self.vendors += [""] * extra
+            self.amounts = np.concatenate([self.amounts, np.zeros(extra, dtype=np.int64)])
+
     def _code(self, pid: str) -> int:
         code = self._codes.get(pid)
         if code is None:
