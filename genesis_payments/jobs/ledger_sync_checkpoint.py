@@ -23,7 +23,7 @@ from genesis_payments.ledgers.checkpoints import (
     FilePosition,
     checkpoint_path,
     load_checkpoint,
-    save_checkpoint,
+    save_reader_checkpoint,
 )
 from genesis_payments.ledgers.frames import to_frame
 from genesis_payments.ledgers.jsonl import BadLine
@@ -103,8 +103,7 @@ def run_ledger_sync(settings: Settings, now: datetime, *, full: bool = False, sa
 
 
 def save_ledger_sync_checkpoint(settings: Settings, run: SyncRun) -> None:
-    if run.checkpoint is not None:
-        save_checkpoint(checkpoint_path(settings.state_dir, READER), run.checkpoint)
+    save_reader_checkpoint(settings.state_dir, READER, run.checkpoint)
 
 
 def _file_order(bad: BadLine) -> tuple[bool, int]:

@@ -22,7 +22,7 @@ from genesis_payments.ledgers.checkpoints import (
     FilePosition,
     checkpoint_path,
     load_checkpoint,
-    save_checkpoint,
+    save_reader_checkpoint,
 )
 from genesis_payments.ledgers.frames import to_frame
 from genesis_payments.ledgers.jsonl import BadLine
@@ -98,6 +98,5 @@ def run_stale_payments(settings: Settings, now: datetime, *, full: bool = False,
 
 
 def save_stale_checkpoint(settings: Settings, run: StaleRun) -> None:
-    if run.checkpoint is not None:
-        save_checkpoint(checkpoint_path(settings.state_dir, READER), run.checkpoint)
+    save_reader_checkpoint(settings.state_dir, READER, run.checkpoint)
 

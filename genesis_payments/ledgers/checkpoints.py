@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import pyarrow as pa
 import pyarrow.ipc as ipc
+
+from genesis_payments.core.files import write_atomic
 
 VERSION = 1  # bump when what a checkpoint holds changes meaning: older ones are then rescanned
 _WITNESS = 64  # bytes just before the offset, compared to notice a file rewritten in place
@@ -83,27 +84,22 @@ def checkpoint_path(state_dir: Path, reader: str) -> Path:
 
 
 def save_checkpoint(path: Path, checkpoint: Checkpoint) -> None:
-    """Write atomically: a temporary file in the same folder, fsynced, renamed over the old one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write atomically (`files.write_atomic`): the old checkpoint or the new one, never part of one."""
     meta = {"version": VERSION, "positions": {k: asdict(v) for k, v in checkpoint.positions.items()},
             "extra": checkpoint.extra}
     table = checkpoint.table.replace_schema_metadata({"genesis-checkpoint": json.dumps(meta)})
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            with ipc.new_file(handle, table.schema) as writer:
-                writer.write_table(table)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
-    directory = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
+
+    def fill(handle: BinaryIO) -> None:
+        with ipc.new_file(handle, table.schema) as writer:
+            writer.write_table(table)
+
+    write_atomic(path, fill)
+
+
+def save_reader_checkpoint(state_dir: Path, reader: str, checkpoint: Checkpoint | None) -> None:
+    """Save a run's checkpoint under the reader's name (nothing when the run made none)."""
+    if checkpoint is not None:
+        save_checkpoint(checkpoint_path(state_dir, reader), checkpoint)
 
 
 def load_checkpoint(path: Path) -> tuple[Checkpoint | None, str | None]:
