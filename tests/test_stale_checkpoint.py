@@ -144,3 +144,50 @@ def test_a_run_that_fails_leaves_the_previous_checkpoint(settings, monkeypatch) 
         pass
     assert where.read_bytes() == before
     assert [p.name for p in where.parent.iterdir()] == [where.name]  # no temporary file left
+
+
+def test_a_run_killed_while_writing_its_checkpoint_leaves_the_previous_one(settings) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    path = settings.transactions_path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(event("p", "authorized", at(0))) + "\n")
+    run_stale_payments(settings, NOW)
+    where = checkpoint_path(settings.state_dir, READER)
+    before = where.read_bytes()
+    with open(path, "a") as handle:
+        handle.write(json.dumps(event("q", "authorized", at(1))) + "\n")
+    started = where.parent / "writing"
+    script = f"""
+import time, pathlib, pyarrow.ipc as ipc
+from datetime import datetime
+real = ipc.RecordBatchFileWriter.write_table
+def slow(self, table, *args, **kwargs):
+    real(self, table, *args, **kwargs)
+    pathlib.Path({str(started)!r}).touch()
+    time.sleep(60)  # killed here: half a checkpoint on disk, in its temporary file
+ipc.RecordBatchFileWriter.write_table = slow
+from genesis_payments.core.settings import Settings
+from genesis_payments.jobs.stale_checkpoint import run_stale_payments
+run_stale_payments(Settings(root=pathlib.Path({str(settings.root)!r})), datetime.fromisoformat({NOW.isoformat()!r}))
+"""
+    worktree = Path(__file__).resolve().parent.parent
+    process = subprocess.Popen([sys.executable, "-c", script], cwd=worktree,
+                               env={**os.environ, "PYTHONPATH": str(worktree)})
+    try:
+        deadline = time.monotonic() + 60
+        while not started.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert started.exists()
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    assert where.read_bytes() == before
+    run = run_stale_payments(settings, NOW)
+    assert run.scan == "incremental" and run.lines_read == 1
+    same_as_full_scan(settings, NOW, run)
