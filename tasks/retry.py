@@ -8,8 +8,7 @@ import httpx
 from prefect.tasks import exponential_backoff
 
 from genesis_payments.chain.rpc import ChainRpcError
-from genesis_payments.core.errors import LedgerError
-from genesis_payments.notify.discord import DiscordError
+from genesis_payments.core.errors import BalanceError, DiscordError, LedgerError
 
 IO_RETRIES = 2
 IO_RETRY_DELAYS = exponential_backoff(backoff_factor=2)
@@ -25,7 +24,7 @@ def retry_transient(task: Any, task_run: Any, state: Any) -> bool:
         state.result()
     except DiscordError as exc:
         return exc.retryable
-    except (LedgerError, ChainRpcError, OSError, httpx.TransportError):
+    except (LedgerError, BalanceError, ChainRpcError, OSError, httpx.TransportError):
         return True
     except Exception:
         return False

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from web3 import Web3
 from web3.exceptions import TransactionNotFound
 
-from genesis_payments.core.errors import PaymentsError
+from genesis_payments.core.errors import ServiceUnavailable
 from genesis_payments.core.redaction import MASK, redact
 
 T = TypeVar("T")
@@ -23,7 +23,7 @@ DEFAULT_ATTEMPTS = 3
 DEFAULT_BACKOFF_SECONDS = 0.2
 
 
-class ChainRpcError(PaymentsError):
+class ChainRpcError(ServiceUnavailable):
     """The RPC node could not answer (down, timing out, HTTP or JSON-RPC error, garbage)."""
 
 

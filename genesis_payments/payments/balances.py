@@ -15,14 +15,10 @@ from web3 import Web3
 
 from genesis_payments.chain.rpc import ChainRpcError, connect, with_retries
 from genesis_payments.chain.usdc import usdc_contract
-from genesis_payments.core.errors import ConfigError
+from genesis_payments.core.errors import BalanceError, ConfigError
 from genesis_payments.core.money import from_micro
 from genesis_payments.core.settings import Settings
 from genesis_payments.payments.chain_endpoint import chain_endpoint
-
-
-class BalanceError(ChainRpcError):
-    """The RPC node could not tell a balance (network, HTTP or JSON-RPC error, garbage)."""
 
 
 def agent_addresses(settings: Settings) -> dict[str, str]:
