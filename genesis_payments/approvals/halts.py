@@ -26,6 +26,7 @@ from genesis_payments.core.records import HaltRecord, ResumeRecord
 from genesis_payments.core.settings import Settings
 from genesis_payments.core.timestamps import format_utc, utc_now
 from genesis_payments.ledgers.approval_log import GENESIS_HASH, ApprovalLog, ChainTail, LogView, chained_line
+from genesis_payments.ledgers.chain_head import head_path, read_head, write_head
 from genesis_payments.ledgers.jsonl import describe_validation_error
 
 SCOPES = ("all", "agent", "vendor")
@@ -156,8 +157,9 @@ def _append_control(settings: Settings, model: type[BaseModel],
     log = ApprovalLog(settings)
     with log.locked() as handle:
         tail, book = ChainTail(), HaltBook()
-        tail.reset_to(handle.identity)
+        tail.reset_to(handle.identity, read_head(head_path(settings)))
         tail.follow(handle, lambda record, _offset, _length: book.apply(record))
+        tail.check_head()
         tail.refuse_if_broken(log.path)
         body = {k: v for k, v in build(book).items() if v is not None}
         body["prev_hash"] = tail.last_hash
@@ -168,6 +170,7 @@ def _append_control(settings: Settings, model: type[BaseModel],
         handle.drop_torn_tail(tail.offset)
         digest, line = chained_line(body)
         handle.write_line(line)
+        write_head(head_path(settings), tail.lines + 1, digest)
         return {**body, "hash": digest}
 
 

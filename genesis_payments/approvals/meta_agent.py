@@ -52,6 +52,7 @@ from genesis_payments.ledgers.approval_log import (
     LogView,
     chained_line,
 )
+from genesis_payments.ledgers.chain_head import head_path, read_head, write_head
 from genesis_payments.ledgers.jsonl import IncrementalReader, describe_validation_error, iter_lines
 
 TIMEOUT_REVIEWER = "system:review-timeout"
@@ -179,7 +180,9 @@ class GenesisMetaAgent:
         self._policy = policy if policy is not None else self._load_policy()
         remember_policy(self.settings, self._policy)
         self._events = IncrementalReader(self.settings.transactions_path, PaymentEvent)
+        self._events_identity: tuple[int, int, int] | None = None
         self._tail = ChainTail()
+        self._head_path = head_path(self.settings)
         self._reset_chain_state()
 
     def _reset_chain_state(self) -> None:
@@ -310,6 +313,7 @@ class GenesisMetaAgent:
         offset, length = handle.write_line(line)
         tail = self._tail
         tail.offset, tail.lines, tail.last_hash = handle.size, tail.lines + 1, digest
+        write_head(self._head_path, tail.lines, digest)
         self._apply({**body, "hash": digest}, offset, length)
 
     def _apply(self, record: dict[str, Any], offset: int, length: int) -> None:
@@ -431,18 +435,21 @@ class GenesisMetaAgent:
     def _catch_up(self, handle: LogHandle) -> list[ApprovalDecision]:
         """Under the lock: apply the policy file, other writers' records and new payment events."""
         self._refresh_policy()
-        self._follow(handle)
+        self._follow(handle, locked=True)
         if self.state.review_deadlines:
             return self._expire(handle)
         return []
 
-    def _follow(self, view: LogView) -> None:
+    def _follow(self, view: LogView, *, locked: bool = False) -> None:
         if self._tail.needs_reset(view):
-            self._tail.reset_to(view.identity)
+            # Read from the top: under the lock, the log must still reach the highest head recorded.
+            self._tail.reset_to(view.identity, read_head(self._head_path) if locked else None)
             self._reset_chain_state()
         # Approvals older than the velocity window never count again: not kept.
         self._recent_since = format_utc(self._clock() - VELOCITY_WINDOW)
         self._tail.follow(view, self._apply)
+        if locked:
+            self._tail.check_head()
         self._read_events()
 
     def _refresh_policy(self) -> None:
@@ -461,6 +468,15 @@ class GenesisMetaAgent:
         return policy
 
     def _read_events(self) -> None:
+        # One stat per decision; the reader (which opens the file) runs only when it changed.
+        try:
+            found = os.stat(self._events.path)
+            identity: tuple[int, int, int] | None = (found.st_ino, found.st_size, found.st_mtime_ns)
+        except FileNotFoundError:
+            identity = None
+        if identity == self._events_identity:
+            return
+        self._events_identity = identity
         result, reset = self._events.read_new()
         pairs = [(event.intent_id, event.status) for event in result.records]
         if reset:

@@ -1,4 +1,5 @@
-"""`genesis-payments audit verify`: check the approval log's hash chain; exit 1 naming the first bad line."""
+"""`genesis-payments audit verify`: check the approval log's hash chain and its anchored end; exit 1
+naming the first bad line (a head that moved backwards, a decision a payment relies on gone)."""
 
 from __future__ import annotations
 
@@ -26,7 +27,8 @@ def run_verify(args: argparse.Namespace) -> int:
     path = settings.approval_log_path
     if report.ok:
         if not args.json:
-            print(f"{path}: {report.lines} decisions, hash chain intact (head {report.head_hash})")
+            kinds = ", ".join(f"{n} {kind}{'s' if n != 1 else ''}" for kind, n in sorted(report.counts.items()))
+            print(f"{path}: {report.lines} lines ({kinds or 'empty'}), hash chain intact (head {report.head_hash})")
         return 0
     print(f"genesis-payments: {path} line {report.first_bad_line}: {report.reason}", file=sys.stderr)
     return 1

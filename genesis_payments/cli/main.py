@@ -13,7 +13,9 @@ from genesis_payments.cli import (
     config_cmd,
     demo_cmd,
     exporter_cmd,
+    halt_cmd,
     payments_cmd,
+    policy_cmd,
     review_cmd,
     run_cmd,
     schemas_cmd,
@@ -25,7 +27,7 @@ from genesis_payments.core.redaction import redact
 # Each command group adds its sub-commands; keep one module per group.
 COMMAND_GROUPS = [
     config_cmd, schemas_cmd, run_cmd, payments_cmd, approve_cmd, review_cmd, audit_cmd, demo_cmd, serve_cmd,
-    exporter_cmd,
+    exporter_cmd, halt_cmd, policy_cmd,
 ]
 
 

@@ -28,6 +28,7 @@ from genesis_payments.core.errors import LedgerError
 from genesis_payments.core.records import ApprovalDecision
 from genesis_payments.core.settings import Settings
 from genesis_payments.core.timestamps import format_utc, utc_now
+from genesis_payments.ledgers.chain_head import Head, moved_backwards
 from genesis_payments.ledgers.jsonl import (
     BadLine,
     BadLineError,
@@ -138,22 +139,64 @@ class ApprovalLog:
         self.path = self.settings.approval_log_path
         # `flock` does not exclude threads of one process that share a descriptor.
         self._thread_lock = threading.RLock()
+        self._fd: int | None = None
+        self._fd_owner = -1  # the pid that opened `_fd`: a forked child opens its own (and its own flock)
+        self._fd_identity: tuple[int, int] = (-1, -1)
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[LogHandle]:
-        """The log's exclusive lock, for a record whose rules must be checked and appended atomically."""
+        """The log's exclusive lock, for a record whose rules must be checked and appended atomically.
+
+        The descriptor stays open from one lock to the next; under the lock the path must still name
+        it, or the path is opened again (the log was rotated, replaced or deleted meanwhile).
+        """
         with self._thread_lock:
+            fd = self._descriptor()
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                if self._path_identity() != self._fd_identity:
+                    self.close()
+                    fd = self._descriptor()
+                    fcntl.flock(fd, fcntl.LOCK_EX)
+                size = os.fstat(fd).st_size
+                yield LogHandle(fd, self.path, size, self._fd_identity, self.settings.fsync)
+            finally:
+                if self._fd == fd:
+                    fcntl.flock(fd, fcntl.LOCK_UN)
+
+    def _descriptor(self) -> int:
+        if self._fd is not None and self._fd_owner != os.getpid():
+            os.close(self._fd)
+            self._fd = None
+        if self._fd is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             try:
                 fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
             except OSError as exc:
                 raise LedgerError(f"cannot open {self.path} for appending: {exc.strerror}") from exc
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX)
-                stat = os.fstat(fd)
-                yield LogHandle(fd, self.path, stat.st_size, (stat.st_dev, stat.st_ino), self.settings.fsync)
-            finally:
-                os.close(fd)  # closing releases the flock
+            found = os.fstat(fd)
+            self._fd, self._fd_owner, self._fd_identity = fd, os.getpid(), (found.st_dev, found.st_ino)
+        return self._fd
+
+    def _path_identity(self) -> tuple[int, int] | None:
+        try:
+            found = os.stat(self.path)
+        except FileNotFoundError:
+            return None
+        return (found.st_dev, found.st_ino)
+
+    def close(self) -> None:
+        """Close the descriptor kept between locks."""
+        with self._thread_lock:
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
+
+    def __del__(self) -> None:
+        fd = getattr(self, "_fd", None)
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(fd)
 
     @contextlib.contextmanager
     def viewed(self) -> Iterator[LogView | None]:
@@ -254,12 +297,21 @@ class ChainTail:
     def __init__(self) -> None:
         self.reset_to(None)
 
-    def reset_to(self, identity: tuple[int, int] | None) -> None:
+    def reset_to(self, identity: tuple[int, int] | None, head: Head | None = None) -> None:
+        """Start again from the top; `head` is the highest head recorded, checked by `check_head`."""
         self.identity = identity
         self.offset = 0
         self.lines = 0
         self.last_hash = GENESIS_HASH
         self.broken: str | None = None
+        self.head = head
+        self.hash_at_head: str | None = None
+
+    def check_head(self) -> None:
+        """After following to the end under the lock: a log shorter than the recorded head is broken."""
+        if self.head is not None and self.broken is None:
+            self.broken = moved_backwards(self.head, self.lines, self.hash_at_head)
+        self.head = None  # checked once per read from the top; later lines are this reader's own
 
     def needs_reset(self, view: LogView) -> bool:
         return view.identity != self.identity or view.size < self.offset
@@ -288,6 +340,8 @@ class ChainTail:
         if not isinstance(record, dict) or not isinstance(record.get("hash"), str):
             self._break("not a record of the chain (not a JSON object with a hash)")
             return
+        if self.head is not None and self.lines == self.head.lines:
+            self.hash_at_head = record["hash"]
         if record.get("prev_hash") != self.last_hash:
             self._break("prev_hash does not match the line before (a line was removed, inserted or reordered)")
         self.last_hash = record["hash"]
@@ -304,6 +358,6 @@ class ChainTail:
         """No new record is chained onto a broken chain: it would bury the break under new lines."""
         if self.broken is not None:
             raise LedgerError(
-                f"{path} is broken at {self.broken}; nothing is appended to a broken chain. "
+                f"{path}: the hash chain is broken ({self.broken}); nothing is appended to a broken chain. "
                 "Run `genesis-payments audit verify`, restore the log from a backup, then try again"
             )
