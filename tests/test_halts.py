@@ -168,3 +168,14 @@ def test_halts_raced_from_four_processes_against_four_approvers(settings, genesi
     before = [r for r in records[:min(halted_at.values())] if r.get("decision") == "approved"]
     assert before  # and before the first
     assert verify_approval_log(settings).ok
+
+
+def test_the_halt_flow_halts_and_resumes_as_the_ui_would(flow_env, settings) -> None:
+    from flows.halt import halt as halt_flow
+
+    done = halt_flow(action="halt", scope="agent", key="a", reason="from the UI", by="ops-ui")
+    assert done["action"] == "halt" and active_halt(settings, agent="a").by == "ops-ui"
+    failed = halt_flow(action="halt", scope="agent", key="b", reason=None, by="ops-ui", return_state=True)
+    assert failed.is_failed() and "needs a reason" in str(failed.result(raise_on_failure=False))
+    halt_flow(action="resume", scope="agent", key="a", by="ops-ui")
+    assert active_halts(settings) == []

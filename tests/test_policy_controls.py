@@ -67,7 +67,7 @@ def test_velocity_is_off_by_default(settings) -> None:
 
 
 def test_a_velocity_limit_of_zero_is_a_configuration_error(settings, capsys) -> None:
-    with pytest.raises(ConfigError, match="velocity_per_agent_per_minute.*at least 1.*halt --agent"):
+    with pytest.raises(ConfigError, match=r"velocity_per_agent_per_minute.*at least 1.*halt --agent"):
         policy_from_mapping({"velocity_per_agent_per_minute": 0})
     _write_policy(settings, {"velocity_per_agent_per_minute": 0})
     assert main(["policy", "show"]) == 2
