@@ -16,7 +16,7 @@ import pandas as pd
 
 from genesis_payments.core.money import format_usd
 
-MONITOR_KINDS = ("low_balance", "failure_streak")
+MONITOR_KINDS = ("low_balance", "failure_streak", "budget_threshold")
 _OUTCOMES = ("captured", "failed")
 
 
