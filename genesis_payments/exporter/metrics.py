@@ -27,6 +27,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from decimal import Decimal
 
+from prometheus_client import generate_latest
 from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 
@@ -34,6 +35,7 @@ from genesis_payments.core.money import MICRO_PER_USD, to_micro
 from genesis_payments.core.redaction import redact
 from genesis_payments.core.settings import Settings
 from genesis_payments.core.timestamps import utc_now
+from genesis_payments.exporter.control_gauges import CONTROL_METRIC_NAMES, ControlGauges
 from genesis_payments.exporter.exposition import Family, TextRenderer
 from genesis_payments.exporter.exposition import metric_families as _metric_families
 from genesis_payments.exporter.payment_tally import PaymentTally, prepare_events
@@ -60,6 +62,7 @@ METRIC_NAMES = (
     "genesis_exporter_read_errors_total",
     "genesis_exporter_source_up",
     "genesis_exporter_events_total",
+    *CONTROL_METRIC_NAMES,
 )
 
 
@@ -101,6 +104,16 @@ def usd_sample(micro: int) -> float:
     return micro / MICRO_PER_USD
 
 
+class _Families:
+    """Ready metric families, as `generate_latest` takes them (anything with `collect`)."""
+
+    def __init__(self, families: list[Metric]) -> None:
+        self._families = families
+
+    def collect(self) -> list[Metric]:
+        return self._families
+
+
 class PaymentsCollector(Collector):
     """A custom collector; register it on a `CollectorRegistry` (tests use their own)."""
 
@@ -122,6 +135,7 @@ class PaymentsCollector(Collector):
         self._render_lock = threading.Lock()
         self._renderer = TextRenderer()
         self._rendered_tally: PaymentTally | None = None
+        self._controls = ControlGauges(settings, clock)
 
     def prepare(self) -> None:
         """Load the readers now (the exporter's start-up), not in the first scrape."""
@@ -130,10 +144,11 @@ class PaymentsCollector(Collector):
 
     def describe(self) -> Iterator[Metric]:
         """The families without reading anything, so registering does not scan the ledger."""
-        return iter(_metric_families(self._snapshot_families(None, {}, {}, 0.0, read=False)))
+        return iter([*_metric_families(self._snapshot_families(None, {}, {}, 0.0, read=False)),
+                     *self._controls.describe()])
 
     def collect(self) -> Iterator[Metric]:
-        return iter(_metric_families(self.snapshot()))
+        return iter([*_metric_families(self.snapshot()), *self._controls.families()])
 
     def render(self) -> bytes:
         """The text exposition (format 0.0.4) of `snapshot()`, as `/metrics` serves it.
@@ -143,7 +158,8 @@ class PaymentsCollector(Collector):
         generic formatting alone costs more than the whole scrape budget.
         """
         with self._render_lock:
-            return self._renderer.render(self.snapshot(changes_only=True))
+            payments = self._renderer.render(self.snapshot(changes_only=True))
+        return payments + generate_latest(_Families(self._controls.families()))
 
     def snapshot(self, changes_only: bool = False) -> list[Family]:
         """Read what is new and compute every family; never raises for a failing source.
