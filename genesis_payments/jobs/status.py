@@ -109,7 +109,8 @@ def collect_status(settings: Settings, now: datetime | None = None) -> dict[str,
         if not chain["available"]:
             raise RuntimeError(chain["error"])
         used = follower.usage(load_policy(settings))
-        return [u.to_dict() for u in sorted(used, key=lambda u: -u.ratio) if u.percent_used >= BUDGET_SHOWN_FROM_PERCENT]
+        shown = [u for u in used if u.percent_used >= BUDGET_SHOWN_FROM_PERCENT]
+        return [u.to_dict() for u in sorted(shown, key=lambda u: -u.ratio)]
 
     def reviews() -> list[dict[str, Any]]:
         if not chain["available"]:
