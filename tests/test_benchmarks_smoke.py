@@ -137,3 +137,9 @@ def test_cli_latency_benchmark_runs_against_a_real_server(tmp_path):
                            "--rounds", "1", "--skip-temporary"], capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "with a server running: median" in done.stdout and "bare trivial flow run" in done.stdout
+
+
+def test_buyer_benchmark_runs_both_buyers_and_reports_the_ratio():
+    out = _run("buyer.py", "--purchases", "4", "--rounds", "2")
+    assert "SDK x402HttpxClient" in out and "project buyer" in out
+    assert "x the SDK's time per purchase (target <= 1.5x)" in out
