@@ -183,11 +183,13 @@ class GenesisMetaAgent:
         self._events_identity: tuple[int, int, int] | None = None
         self._tail = ChainTail()
         self._head_path = head_path(self.settings)
+        self.state = SpendState()
         self._reset_chain_state()
 
     def _reset_chain_state(self) -> None:
-        """Forget everything derived from the approval log (it was replaced, rotated or cut)."""
-        events = dict(getattr(self, "state", SpendState()).latest_status)
+        """Forget everything derived from the approval log (it was replaced, rotated or cut); the
+        payment events' effects are kept and applied to the new state."""
+        events = dict(self.state.latest_status)
         self.state = SpendState(horizon=_previous_month(self._clock()))
         for intent_id, status in events.items():
             self.state.apply_event(intent_id, status)

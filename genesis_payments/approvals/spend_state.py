@@ -11,7 +11,6 @@ applying only appended lines, so a restart loses nothing and no decision re-read
 from __future__ import annotations
 
 import heapq
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -123,17 +122,6 @@ class SpendState:
             self._flip(state, was)
         if decision == "pending_review":
             heapq.heappush(self.review_deadlines, (record["ts"], intent_id))
-
-    def apply_decision_line(self, raw: bytes, offset: int) -> str | None:
-        """Parse and apply one line; returns its `hash`, or None for a line that is not a decision."""
-        try:
-            record = json.loads(raw)
-            digest = record["hash"]
-            self.apply_decision(record, offset, len(raw) + 1)
-        except (ValueError, KeyError, TypeError, AttributeError):
-            self.bad_lines += 1
-            return None
-        return digest if isinstance(digest, str) else None
 
     # -- applying payment events -----------------------------------------------------------------
 

@@ -28,7 +28,7 @@ from genesis_payments.core.errors import LedgerError
 from genesis_payments.core.records import ApprovalDecision
 from genesis_payments.core.settings import Settings
 from genesis_payments.core.timestamps import format_utc, utc_now
-from genesis_payments.ledgers.chain_head import Head, moved_backwards
+from genesis_payments.ledgers.chain_head import Head, head_path, moved_backwards, read_head, write_head
 from genesis_payments.ledgers.jsonl import (
     BadLine,
     BadLineError,
@@ -229,9 +229,18 @@ class ApprovalLog:
         return draft.model_copy(update={"hash": digest})
 
     def append(self, fields: Mapping[str, Any]) -> ApprovalDecision:
-        """Append one decision, chained onto the current last line."""
+        """Append one decision, chained onto the current last line (refused on a broken chain)."""
+        head = head_path(self.settings)
         with self.locked() as handle:
-            return self.append_locked(handle, fields, last_hash(self.path))
+            tail = ChainTail()
+            tail.reset_to(handle.identity, read_head(head))
+            tail.follow(handle, lambda _record, _offset, _length: None)
+            tail.check_head()
+            tail.refuse_if_broken(self.path)
+            handle.drop_torn_tail(tail.offset)
+            decision = self.append_locked(handle, fields, tail.last_hash)
+            write_head(head, tail.lines + 1, decision.hash)
+            return decision
 
     def read(self) -> ReadResult[ApprovalDecision]:
         """Every decision (control records skipped) and every bad line."""
