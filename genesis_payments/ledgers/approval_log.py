@@ -16,6 +16,7 @@ import fcntl
 import hashlib
 import json
 import os
+import stat
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -77,6 +78,11 @@ def last_hash(path: Path) -> str:
     return GENESIS_HASH
 
 
+def _require_regular(path: Path, mode: int) -> None:
+    if not stat.S_ISREG(mode):
+        raise LedgerError(f"{path} is not a regular file; move it away (the approval log must be a plain file)")
+
+
 class LogView:
     """An open descriptor on the log and its size when opened (or locked): what a reader may read."""
 
@@ -91,7 +97,10 @@ class LogView:
         if offset >= self.size:
             return b""
         length = self.size - offset if limit is None else min(limit, self.size - offset)
-        return os.pread(self.fd, length, offset)
+        try:
+            return os.pread(self.fd, length, offset)
+        except OSError as exc:
+            raise LedgerError(f"cannot read {self.path}: {exc.strerror}") from exc
 
 
 class LogHandle(LogView):
@@ -175,6 +184,11 @@ class ApprovalLog:
             except OSError as exc:
                 raise LedgerError(f"cannot open {self.path} for appending: {exc.strerror}") from exc
             found = os.fstat(fd)
+            try:
+                _require_regular(self.path, found.st_mode)
+            except LedgerError:
+                os.close(fd)
+                raise
             self._fd, self._fd_owner, self._fd_identity = fd, os.getpid(), (found.st_dev, found.st_ino)
         return self._fd
 
@@ -209,8 +223,9 @@ class ApprovalLog:
         except OSError as exc:
             raise LedgerError(f"cannot read {self.path}: {exc.strerror}") from exc
         try:
-            stat = os.fstat(fd)
-            yield LogView(fd, self.path, stat.st_size, (stat.st_dev, stat.st_ino))
+            found = os.fstat(fd)
+            _require_regular(self.path, found.st_mode)
+            yield LogView(fd, self.path, found.st_size, (found.st_dev, found.st_ino))
         finally:
             os.close(fd)
 

@@ -20,6 +20,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from genesis_payments.core.errors import LedgerError
 from genesis_payments.core.settings import Settings
 from genesis_payments.ledgers.approval_log import GENESIS_HASH
 from genesis_payments.ledgers.chain_head import head_path, moved_backwards, read_head, record_head
@@ -129,7 +130,17 @@ def referenced_decisions(path: Path) -> dict[str, dict[str, Any]]:
 
 
 def verify_approval_log(settings: Settings, *, record: bool = True) -> ChainReport:
-    """`verify_chain` plus both anchors of the end: the recorded head and the payment events' decisions."""
+    """`verify_chain` plus both anchors of the end: the recorded head and the payment events' decisions.
+
+    A file that cannot be read at all (a directory, no permission) is a LedgerError naming it.
+    """
+    try:
+        return _verify(settings, record)
+    except OSError as exc:
+        raise LedgerError(f"cannot read {exc.filename or settings.approval_log_path}: {exc.strerror}") from exc
+
+
+def _verify(settings: Settings, record: bool) -> ChainReport:
     head = read_head(head_path(settings))  # read before the log: the log can only have grown since
     references = referenced_decisions(settings.transactions_path)
     wanted = set(references)
