@@ -27,10 +27,13 @@ def test_the_record_serve_writes_is_found_and_forgotten(settings) -> None:
 
 
 def test_no_answering_server_is_said_and_the_dead_address_dropped(settings, monkeypatch, capsys) -> None:
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
     dead = f"http://127.0.0.1:{free_port()}/api"
     monkeypatch.setenv("PREFECT_API_URL", dead)
     assert running_api_url(settings.state_dir) is None
-    use_running_server(settings.state_dir)
+    with temporary_settings(updates={PREFECT_API_URL: dead}):  # whatever server this session runs
+        use_running_server(settings.state_dir)
     err = capsys.readouterr().err
     assert f"no Prefect server answered ({dead})" in err and "starting a temporary one" in err
     assert "PREFECT_API_URL" not in os.environ

@@ -325,7 +325,7 @@ class GenesisMetaAgent:
             self.halts.apply(record)
         elif kind == "policy_change":
             self._chain_policy = record["new_policy"]
-        else:
+        elif kind is None:  # a decision (a kind this version does not know is left alone)
             self.state.apply_decision(record, offset, length)
             self._chain_policy = record["policy"]
             if record["decision"] == "approved" and record["ts"] > self._recent_since:

@@ -60,8 +60,8 @@ def chained_line(body: Mapping[str, Any]) -> tuple[str, bytes]:
 
 
 def is_control(record: Mapping[str, Any]) -> bool:
-    """A halt, resume or policy-change line rather than a decision."""
-    return record.get("kind") in CONTROL_KINDS
+    """A halt, resume or policy-change line (or a kind a later version adds) rather than a decision."""
+    return record.get("kind") is not None
 
 
 def last_hash(path: Path) -> str:
