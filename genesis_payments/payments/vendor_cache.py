@@ -130,9 +130,8 @@ class VendorCapabilityCache:
         return entries
 
     def is_fresh(self, entry: VendorCapabilities, now: datetime | None = None) -> bool:
-        """Young enough, and from this mode's lookup or a seller's own 402 (a live observation)."""
         age = ((now or utc_now()) - entry.fetched_at).total_seconds()
-        return entry.source in (self.mode, "live") and 0 <= age < self.settings.vendor_cache_ttl_seconds
+        return entry.source == self.mode and 0 <= age < self.settings.vendor_cache_ttl_seconds
 
     def get(self, vendor: str) -> VendorCapabilities | None:
         """The vendor's capabilities, looked up again when stale or from the other mode.
@@ -177,8 +176,9 @@ class VendorCapabilityCache:
     # --- writing -----------------------------------------------------------------------------
 
     def learn(self, vendor: str, url: str, offer: Offer) -> VendorCapabilities | None:
-        """Record what a seller's live 402 asked: price of the resource, payTo, and per (network,
-        asset) the asset's decimals and EIP-712 domain. Merged into the vendor's entry."""
+        """Record what a seller's 402 asked: price of the resource, payTo, and per (network, asset)
+        the asset's decimals and EIP-712 domain. Merged into the vendor's entry, whose `source` is
+        the mode: a fake seller's answer must not price a real vendor, nor the reverse."""
         with self._locked():
             raw = self._read_raw()
             entry = dict(raw.get(vendor) or {}) if isinstance(raw.get(vendor), dict) else {}
@@ -199,7 +199,7 @@ class VendorCapabilityCache:
                 "resource_urls": sorted({*(entry.get("resource_urls") or []), url.split("?", 1)[0]}),
                 "max_timeout_seconds": offer.max_timeout_seconds,
                 "fetched_at": format_utc(utc_now()),
-                "source": "live",
+                "source": self.mode,
             })
             try:
                 caps = VendorCapabilities.model_validate(entry)
