@@ -6,6 +6,12 @@ settles on the fake chain — or authorized and cancelled; the ledgers are writt
 `BusinessMonitor` and `FinanceLedger` as in production. Both are given a replay clock so the
 activity spreads over past days; signatures stay on real time.
 
+The businesses are generated one after another, as the Genesis generator builds them: each gets a
+stretch of the days, and when one is finished `on_business_generated(business_id)` is called. The
+command line and `serve` pass the Prefect event emitter there (the `business-summary` deployment
+reacts); without one the demo writes each business's spend summary itself, through the same
+library code the flow uses.
+
 A few problems are planted for every job to find, and listed in the returned `DemoResult`.
 """
 
@@ -25,8 +31,12 @@ from genesis_payments.core.money import format_usd, parse_usd
 from genesis_payments.core.records import FinanceEntry, PaymentIntent
 from genesis_payments.core.settings import Settings
 from genesis_payments.core.timestamps import utc_now
+from genesis_payments.core.wording import counted
+from genesis_payments.jobs.spend_summary import build_spend_summary
 from genesis_payments.ledgers.approval_log import ApprovalLog
-from genesis_payments.ledgers.ledgers import FinanceLedger
+from genesis_payments.ledgers.jsonl import JsonlAppender
+from genesis_payments.ledgers.ledgers import BusinessMonitor, FinanceLedger
+from genesis_payments.notify.discord import GenesisDiscord
 from genesis_payments.payments.fakes.local_world import LocalWorld, local_world
 from genesis_payments.payments.manager import PaymentManager
 from genesis_payments.payments.vendor_cache import FAKE_CATALOGUE
@@ -50,6 +60,8 @@ AGENT_SHOPPING: dict[str, list[tuple[str, str, str, tuple[int, int]]]] = {
     ],
 }
 BUSINESSES = ("biz-aurora", "biz-nimbus", "biz-terra")
+# The planted problems happen in the last hours, while the last business is being generated.
+PLANTED_BUSINESS = BUSINESSES[-1]
 STARTING_BALANCE = Decimal("2500")
 LOW_WALLET_AGENT = "support-agent"
 LOW_WALLET_BALANCE = Decimal("42")
@@ -66,11 +78,15 @@ class DemoResult:
     cancelled: int = 0
     denied: int = 0
     planted: list[str] = field(default_factory=list)
+    businesses: list[str] = field(default_factory=list)
+    # The intent left waiting for a person; `serve` opens a paused approve-intent run for it.
+    review_intent: PaymentIntent | None = None
 
     def describe(self) -> str:
         lines = [
-            f"demo: {self.days} days, {self.payments} payments ({self.captured} captured, "
-            f"{self.cancelled} cancelled), {self.denied} intents denied",
+            f"demo: {counted(self.days, 'day')}, {counted(self.payments, 'payment')} ({self.captured} captured, "
+            f"{self.cancelled} cancelled), {counted(self.denied, 'intent')} denied",
+            f"businesses generated: {', '.join(self.businesses)}",
             "planted for the jobs to find:",
         ]
         lines += [f"  - {item}" for item in self.planted]
@@ -116,10 +132,13 @@ def run_demo(
     seed: int = 7,
     progress: Callable[[int, int], None] | None = None,
     world: LocalWorld | None = None,
+    on_business_generated: Callable[[str], None] | None = None,
 ) -> DemoResult:
     """Fill `settings.root` with `days` days of activity ending now; returns what was planted.
 
     Purchases go to `world`'s sellers: the running fake world, or one started for the demo.
+    `on_business_generated(business_id)` is called as each business is finished; by default the
+    business's spend summary is written at once (spend_summaries.jsonl and the dashboard channel).
     """
     if days < 2:
         raise PaymentsError("the demo needs at least 2 days (its planted problems span more than one)")
@@ -127,12 +146,13 @@ def run_demo(
     settings = settings.model_copy(update={"fsync": False})
     if world is None:
         with local_world(settings) as started:
-            return _replay(settings, started, days, seed, progress)
-    return _replay(settings, world, days, seed, progress)
+            return _replay(settings, started, days, seed, progress, on_business_generated)
+    return _replay(settings, world, days, seed, progress, on_business_generated)
 
 
 def _replay(settings: Settings, world: LocalWorld, days: int, seed: int,
-            progress: Callable[[int, int], None] | None) -> DemoResult:
+            progress: Callable[[int, int], None] | None,
+            on_business_generated: Callable[[str], None] | None) -> DemoResult:
     rng = random.Random(seed)
     end = utc_now()
     clock = ReplayClock(end - timedelta(days=days))
@@ -142,29 +162,57 @@ def _replay(settings: Settings, world: LocalWorld, days: int, seed: int,
         world.fund(name, LOW_WALLET_BALANCE if name == LOW_WALLET_AGENT else STARTING_BALANCE)
     result = DemoResult(days=days)
     shop = Shop(rng, world)
+    if on_business_generated is None:
+        def on_business_generated(business_id: str) -> None:
+            write_spend_summary(settings, business_id, now=clock())
 
     for day in range(days):
+        shop.business = _business_of_day(day, days)
         day_start = end - timedelta(days=days - day)
         for moment in sorted(day_start + timedelta(seconds=rng.randrange(6 * 3600, 22 * 3600)) for _ in range(8)):
             clock.advance_to(moment)
             _one_purchase(shop, agent, manager, result, cancel=rng.random() < 0.06)
         if progress:
             progress(day + 1, days)
+        if shop.business != PLANTED_BUSINESS and shop.business != _business_of_day(day + 1, days):
+            _business_finished(shop.business, result, on_business_generated)
 
+    shop.business = PLANTED_BUSINESS
     _plant_problems(shop, end, clock, agent, manager, result)
+    _business_finished(PLANTED_BUSINESS, result, on_business_generated)
     return result
+
+
+def _business_of_day(day: int, days: int) -> str:
+    """Each business gets an equal stretch of consecutive days, in order."""
+    return BUSINESSES[min(day * len(BUSINESSES) // days, len(BUSINESSES) - 1)]
+
+
+def write_spend_summary(settings: Settings, business_id: str, *, now: datetime | None = None) -> None:
+    """What the business-summary flow does, without Prefect: build, keep and post one summary."""
+    events = BusinessMonitor(settings).read_events().records
+    decisions = ApprovalLog(settings).read().records
+    summary = build_spend_summary(business_id, events, decisions, now=now)
+    JsonlAppender(settings.spend_summaries_path, fsync=settings.fsync).append(summary)
+    GenesisDiscord(settings).payment_business_summary(summary)
+
+
+def _business_finished(business_id: str, result: DemoResult, on_business_generated: Callable[[str], None]) -> None:
+    result.businesses.append(business_id)
+    on_business_generated(business_id)
 
 
 @dataclass
 class Shop:
-    """What the demo's agents want, and where each thing is sold."""
+    """What the demo's agents want, and where each thing is sold; orders are for `business`."""
 
     rng: random.Random
     world: LocalWorld
+    business: str = BUSINESSES[0]  # the business being generated
 
     def order(self, agent_name: str, choice: tuple[str, str, str, tuple[int, int]],
               units: int | None = None) -> tuple[PaymentIntent, str]:
-        intent, count = _intent(self.rng, agent_name, choice, units)
+        intent, count = _intent(self.rng, agent_name, choice, units, business=self.business)
         vendor, sku = choice[0], choice[1]
         return intent, self.world.url(vendor, f"/{sku}?units={count}")
 
@@ -175,7 +223,7 @@ class Shop:
 
 
 def _intent(rng: random.Random, agent_name: str, choice: tuple[str, str, str, tuple[int, int]],
-            units: int | None = None) -> tuple[PaymentIntent, int]:
+            units: int | None = None, *, business: str) -> tuple[PaymentIntent, int]:
     """An intent to buy `units` (or a random count) of a SKU, priced as its seller prices it."""
     vendor, sku, component, (low, high) = choice
     price = parse_usd(FAKE_CATALOGUE[vendor]["pricing"][sku])
@@ -187,7 +235,7 @@ def _intent(rng: random.Random, agent_name: str, choice: tuple[str, str, str, tu
         component=component,
         strategy=rng.choice(["launch", "growth", "maintenance"]),
         cost_usd=(price * count).quantize(Decimal("0.000001")),
-        business_id=rng.choice(BUSINESSES),
+        business_id=business,
         reason=f"{count} × {sku}",
     )
     return intent, count
@@ -253,6 +301,7 @@ def _plant_problems(shop: Shop, end: datetime, clock: ReplayClock, agent: Genesi
     big, _url = shop.order("deploy-agent", AGENT_SHOPPING["deploy-agent"][0], 20)
     decision = agent.approve_payment_intent(big)
     if decision.decision == "pending_review":
+        result.review_intent = big
         result.planted.append(
             f"review: intent {big.intent_id} ({format_usd(big.cost_usd)} USDC) waits for a person "
             "(`genesis-payments review list`)"

@@ -8,6 +8,7 @@ import json
 import sys
 
 from genesis_payments.cli.config_cmd import load_settings
+from genesis_payments.core.wording import counted
 from genesis_payments.ledgers.audit import verify_approval_log
 
 
@@ -27,8 +28,9 @@ def run_verify(args: argparse.Namespace) -> int:
     path = settings.approval_log_path
     if report.ok:
         if not args.json:
-            kinds = ", ".join(f"{n} {kind}{'s' if n != 1 else ''}" for kind, n in sorted(report.counts.items()))
-            print(f"{path}: {report.lines} lines ({kinds or 'empty'}), hash chain intact (head {report.head_hash})")
+            kinds = ", ".join(counted(n, kind) for kind, n in sorted(report.counts.items()))
+            print(f"{path}: {counted(report.lines, 'line')} ({kinds or 'empty'}), hash chain intact "
+                  f"(head {report.head_hash})")
         return 0
     print(f"genesis-payments: {path} line {report.first_bad_line}: {report.reason}", file=sys.stderr)
     return 1

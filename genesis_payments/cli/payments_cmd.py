@@ -19,6 +19,7 @@ from typing import Any
 from genesis_payments.cli.config_cmd import load_settings
 from genesis_payments.core.money import parse_usd
 from genesis_payments.core.records import PAYMENT_STATUSES
+from genesis_payments.core.wording import counted
 from genesis_payments.ledgers.ledgers import BusinessMonitor
 from genesis_payments.ledgers.payment_states import fold_events
 from genesis_payments.payments.errors import PaymentNotFound
@@ -91,9 +92,9 @@ def run_list(args: argparse.Namespace) -> int:
             last = state.last_event
             print(f"{state.payment_id:38} {state.status:19} {last.to_json_dict()['amount_usd']:>12} "
                   f"{last.agent:18} {last.vendor}")
-        print(f"{len(rows)} payment{'s' if len(rows) != 1 else ''}", file=sys.stderr)
+        print(counted(len(rows), "payment"), file=sys.stderr)
     if bad:
-        print(f"warning: skipped {bad} bad line{'s' if bad != 1 else ''} in the transaction log", file=sys.stderr)
+        print(f"warning: skipped {counted(bad, 'bad line')} in the transaction log", file=sys.stderr)
     return 0
 
 

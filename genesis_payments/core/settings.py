@@ -76,6 +76,10 @@ class Settings(BaseSettings):
     usdc_contract: str = Field(
         "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913", description="USDC token contract for balances (Base)."
     )
+    fake_discord_url: str | None = Field(
+        None, description="Fake mode: post each message to <url>/<channel> (a loopback Discord stand-in) "
+        "instead of writing the outbox; e.g. a closed port to try a failing Discord (docs/runbook.md)."
+    )
     discord_attempts: int = Field(5, ge=1, description="Discord: tries per message (429, 5xx, network).")
     discord_backoff_seconds: float = Field(1.0, ge=0, description="Discord: first retry delay, doubled each time.")
 
