@@ -13,6 +13,7 @@ from genesis_payments.jobs.job_messages import monitor_alert
 from genesis_payments.jobs.job_results import job_report
 from genesis_payments.jobs.monitoring import MONITOR_KINDS, failure_streak_findings, low_balance_findings
 from genesis_payments.jobs.reports import JobReport
+from genesis_payments.ledgers.payment_states import fold_frame
 from tasks.budgets import new_budget_thresholds, read_budget_thresholds, remember_budget_alerts
 from tasks.ledgers import read_payment_events, read_wallet_balances
 from tasks.runtime_settings import load_runtime_settings
@@ -26,11 +27,13 @@ def monitor_alerts() -> dict:
     settings = load_runtime_settings()
     report = JobReport(job=JOB)
     balances = read_wallet_balances(settings)
-    events = read_payment_events(settings, columns=("vendor", "status", "ts", "line"))
+    events = read_payment_events(settings, columns=("payment_id", "vendor", "status", "ts", "line"))
+    states = fold_frame(events.frame)
     findings = low_balance_findings(balances, settings.low_balance_usd) + failure_streak_findings(
-        events.frame, settings.failure_streak)
+        events.frame, settings.failure_streak, fold=states)
     budgets = read_budget_thresholds(settings)
-    report = job_report(report, MONITOR_KINDS, findings + budgets, events.bad_lines, agents_checked=len(balances))
+    report = job_report(report, MONITOR_KINDS, findings + budgets, events.bad_lines,
+                        invalid_transitions=states.findings(), agents_checked=len(balances))
     messages = []
     if findings:
         alert = monitor_alert(findings, format_usd(settings.low_balance_usd), settings.failure_streak)

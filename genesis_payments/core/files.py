@@ -5,23 +5,33 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from genesis_payments.core.errors import LedgerError
 
 
 def write_json_atomic(path: Path, obj: Any, *, mode: int = 0o644) -> None:
     """Write to a temporary file in the same folder, fsync, then rename over the target."""
+    def fill(handle: BinaryIO) -> None:
+        text = json.dumps(obj, ensure_ascii=False, indent=2, sort_keys=True) + "\n"
+        handle.write(text.encode("utf-8"))
+
+    write_atomic(path, fill, mode=mode)
+
+
+def write_atomic(path: Path, fill: Callable[[BinaryIO], None], *, mode: int = 0o644) -> None:
+    """`fill` writes the file's bytes into a temporary file in the same folder, which is fsynced and
+    renamed over `path`: a reader sees the old file or the new one, never part of one."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         os.fchmod(fd, mode)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(obj, handle, ensure_ascii=False, indent=2, sort_keys=True)
-            handle.write("\n")
+        with os.fdopen(fd, "wb") as handle:
+            fill(handle)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
