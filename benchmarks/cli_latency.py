@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -85,6 +86,7 @@ def main() -> None:
         took = timed([*cli, "run", args.job, "--json"], base_env)
         print(f"`run {args.job}` with no server (a temporary one started): {took:.2f} s")
     print(json.dumps({"run_s": runs, "bare_s": bare}))
+    shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
