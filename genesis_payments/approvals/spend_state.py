@@ -11,8 +11,6 @@ applying only appended lines, so a restart loses nothing and no decision re-read
 from __future__ import annotations
 
 import heapq
-import json
-import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -37,7 +35,7 @@ class IntentState:
         self.agent = agent
         self.vendor = vendor
         self.business = business
-        self.day = day  # interned by the caller: a million intents share a few hundred of these
+        self.day = day
         self.month = month
         self.offset = offset
         self.length = length
@@ -103,11 +101,11 @@ class SpendState:
             state = IntentState(
                 decision,
                 micro_from_text(record["cost_usd"]) if micro is None else micro,
-                _intern(record["agent"]),
-                _intern(record["vendor"]),
-                _intern(record["business_id"]),
-                sys.intern(record["ts"][:10]),
-                sys.intern(record["ts"][:7]),
+                record["agent"],
+                record["vendor"],
+                record["business_id"],
+                record["ts"][:10],
+                record["ts"][:7],
                 offset,
                 length,
             )
@@ -122,45 +120,6 @@ class SpendState:
             self._flip(state, was)
         if decision == "pending_review":
             heapq.heappush(self.review_deadlines, (record["ts"], intent_id))
-
-    def add_new_decision(self, intent_id: str, decision: str, micro: int, agent: str, vendor: str, business: str,
-                         ts: str, offset: int, length: int, keys: tuple[tuple[str, str, str], ...],
-                         reserved: list[int]) -> None:
-        """The meta agent's own first decision of an intent it has no decision for (hot path).
-
-        The same effect as `apply_decision` on that line, from values the agent already has:
-        `agent`, `vendor` and `business` interned, `keys` the intent's six budget keys (agent,
-        vendor, business; day then month) with their day and month strings interned, and
-        `reserved` what each held when the rules were checked (under the same lock, so still what
-        they hold).
-        """
-        day, month = keys[0][2], keys[1][2]
-        if decision == "pending_review":
-            self.pending_ids.add(intent_id)
-            heapq.heappush(self.review_deadlines, (ts, intent_id))
-        elif month < self.horizon:  # (a first decision was never pending: nothing to discard)
-            self.archived[intent_id] = (offset << 24) | length
-            return
-        state = IntentState(decision, micro, agent, vendor, business, day, month, offset, length)
-        self.intents[intent_id] = state
-        released = self.latest_status.get(intent_id) in RELEASING_STATUSES
-        state.released = released
-        if released or decision not in RESERVING or month < self.horizon:
-            return
-        spent = self.spent
-        for key, held in zip(keys, reserved, strict=True):
-            spent[key] = held + micro
-
-    def apply_decision_line(self, raw: bytes, offset: int) -> str | None:
-        """Parse and apply one line; returns its `hash`, or None for a line that is not a decision."""
-        try:
-            record = json.loads(raw)
-            digest = record["hash"]
-            self.apply_decision(record, offset, len(raw) + 1)
-        except (ValueError, KeyError, TypeError, AttributeError):
-            self.bad_lines += 1
-            return None
-        return digest if isinstance(digest, str) else None
 
     # -- applying payment events -----------------------------------------------------------------
 
@@ -221,6 +180,3 @@ class SpendState:
                   ("business", state.business, day), ("business", state.business, month)):
             spent[k] = spent.get(k, 0) + micro
 
-
-def _intern(text: str) -> str:
-    return sys.intern(text) if isinstance(text, str) else text
