@@ -46,9 +46,10 @@ def test_usage_is_the_meta_agents_own_reservations_including_releases(settings) 
     follower = SpendFollower(settings)
     [use] = [u for u in follower.usage(policy_from_mapping(POLICY)) if u.period == "day"]
     assert use.used_micro == 9_000_000 and use.used_micro == agent.state.reserved("agent", "a", use.label)
-    BusinessMonitor(settings).log_payment({
-        "payment_id": "p1", "status": "cancelled", "agent": "a", "vendor": "llm:openai", "chain": "eip155:8453",
-        "token": "USDC", "amount_usd": "9", "intent_id": decision.intent_id})
+    payment = {"payment_id": "p1", "agent": "a", "vendor": "llm:openai", "chain": "eip155:8453", "token": "USDC",
+               "amount_usd": "9", "intent_id": decision.intent_id}
+    for status in ("authorized", "cancelled"):  # a payment's lifecycle (§4): a cancel follows its authorization
+        BusinessMonitor(settings).log_payment({**payment, "status": status})
     assert follower.usage(policy_from_mapping(POLICY)) == []  # the cancel gave the reservation back
 
 

@@ -138,10 +138,26 @@ def test_cancel_releases_the_reservation(settings) -> None:
 def test_failed_or_expired_payment_also_releases(settings, status) -> None:
     agent = make_agent(settings, budgets=_daily("5"))
     decision = agent.approve_payment_intent(intent("5"))
-    BusinessMonitor(settings).log_payment({"payment_id": "p", "status": status, "agent": "agent-a",
-                                           "vendor": "llm:openai", "chain": "eip155:8453", "token": "USDC",
-                                           "amount_usd": "5", "intent_id": decision.intent_id})
+    base = {"payment_id": "p", "agent": "agent-a", "vendor": "llm:openai", "chain": "eip155:8453", "token": "USDC",
+            "amount_usd": "5", "intent_id": decision.intent_id}
+    BusinessMonitor(settings).log_payment({**base, "status": "authorized"})
+    BusinessMonitor(settings).log_payment({**base, "status": status})
     assert agent.approve_payment_intent(intent("5")).decision == "approved"
+
+
+def test_a_second_payments_cancel_never_releases_a_captured_payments_reservation(settings) -> None:
+    agent = make_agent(settings, budgets=_daily("5"))
+    decision = agent.approve_payment_intent(intent("5"))
+    monitor = BusinessMonitor(settings)
+    base = {"agent": "agent-a", "vendor": "llm:openai", "chain": "eip155:8453", "token": "USDC",
+            "amount_usd": "5", "intent_id": decision.intent_id}
+    for payment, statuses in (("p-1", ("authorized", "captured")), ("p-2", ("authorized", "cancelled")),
+                              ("p-1", ("cancelled",))):  # the last one the state machine refuses
+        for status in statuses:
+            monitor.log_payment({**base, "payment_id": payment, "status": status})
+    assert rule_names(agent.approve_payment_intent(intent("5"))) == ["agent_daily_budget"]
+    restarted = make_agent(settings, budgets=_daily("5"))
+    assert rule_names(restarted.approve_payment_intent(intent("5"))) == ["agent_daily_budget"]
 
 
 def test_budgets_are_per_utc_day_and_month(settings) -> None:

@@ -77,19 +77,19 @@ class SpendFollower:
                     self._start_over()
                 self.tail.follow(view, self._apply)
         result, reset = self.events.read_new()
-        pairs = [(event.intent_id, event.status) for event in result.records]
+        triples = [(event.intent_id, event.status, event.payment_id) for event in result.records]
         if reset:
-            self.state.reset_events(pairs)
+            self.state.reset_events(triples)
         else:
-            for intent_id, status in pairs:
-                self.state.apply_event(intent_id, status)
+            for intent_id, status, payment_id in triples:
+                self.state.apply_event(intent_id, status, payment_id)
         return self.state
 
     def _start_over(self) -> None:
-        statuses = dict(self.state.latest_status)
+        events = self.state.events_applied()
         self.state = SpendState()
-        for intent_id, status in statuses.items():
-            self.state.apply_event(intent_id, status)
+        for intent_id, status, payment_id in events:
+            self.state.apply_event(intent_id, status, payment_id)
         self.halts = HaltBook()
 
     def _apply(self, record: dict[str, Any], offset: int, length: int) -> None:

@@ -190,10 +190,10 @@ class GenesisMetaAgent:
     def _reset_chain_state(self) -> None:
         """Forget everything derived from the approval log (it was replaced, rotated or cut); the
         payment events' effects are kept and applied to the new state."""
-        events = dict(self.state.latest_status)
+        events = self.state.events_applied()
         self.state = SpendState(horizon=_previous_month(self._clock()))
-        for intent_id, status in events.items():
-            self.state.apply_event(intent_id, status)
+        for intent_id, status, payment_id in events:
+            self.state.apply_event(intent_id, status, payment_id)
         self.halts = HaltBook()
         self._approved_recently: dict[str, deque[str]] = {}
         self._chain_policy: str | None = None  # the policy hash the chain last named
@@ -481,12 +481,12 @@ class GenesisMetaAgent:
             return
         self._events_identity = identity
         result, reset = self._events.read_new()
-        pairs = [(event.intent_id, event.status) for event in result.records]
+        triples = [(event.intent_id, event.status, event.payment_id) for event in result.records]
         if reset:
-            self.state.reset_events(pairs)
+            self.state.reset_events(triples)
         else:
-            for intent_id, status in pairs:
-                self.state.apply_event(intent_id, status)
+            for intent_id, status, payment_id in triples:
+                self.state.apply_event(intent_id, status, payment_id)
 
     def _expire(self, handle: LogHandle) -> list[ApprovalDecision]:
         overdue = self.state.overdue_reviews(self._clock(), self._policy.review_timeout_seconds)

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 
 from genesis_payments.core.money import parse_micro
 from genesis_payments.core.timestamps import parse_utc
+from genesis_payments.ledgers.payment_states import allowed
 
 RESERVING = frozenset({"approved", "pending_review"})
 RELEASING_STATUSES = frozenset({"cancelled", "failed", "expired"})
@@ -58,6 +59,8 @@ class SpendState:
     intents: dict[str, IntentState] = field(default_factory=dict)
     spent: dict[tuple[str, str, str], int] = field(default_factory=dict)
     latest_status: dict[str, str] = field(default_factory=dict)
+    # intent → payment → the status its allowed transitions reached (ledgers.payment_states).
+    payment_statuses: dict[str, dict[str, str]] = field(default_factory=dict)
     review_deadlines: list[tuple[str, str]] = field(default_factory=list)
     bad_lines: int = 0
     # Months before this one ("YYYY-MM") are never asked about again, so their totals are not kept:
@@ -109,7 +112,7 @@ class SpendState:
                 offset,
                 length,
             )
-            state.released = self.latest_status.get(intent_id) in RELEASING_STATUSES
+            state.released = self.released(intent_id)
             self.intents[intent_id] = state
             if state.reserving:
                 self._add(state, state.micro)
@@ -123,29 +126,46 @@ class SpendState:
 
     # -- applying payment events -----------------------------------------------------------------
 
-    def apply_event(self, intent_id: str | None, status: str) -> None:
-        """A payment event carrying `intent_id`: a cancelled/failed/expired payment gives back its reservation."""
+    def apply_event(self, intent_id: str | None, status: str, payment_id: str = "") -> None:
+        """A payment event carrying `intent_id`. A reservation belongs to its intent's payments and
+        is given back only when every one of them ended without moving money (cancelled, failed,
+        expired); an event the payment state machine refuses (a `cancelled` after `captured`, say)
+        changes nothing, so a second payment's cancel can never release a captured one's budget."""
         if not intent_id:
             return
+        payments = self.payment_statuses.setdefault(intent_id, {})
+        if not allowed(payments.get(payment_id), status):
+            return
+        payments[payment_id] = status
         self.latest_status[intent_id] = status
         state = self.intents.get(intent_id)
         if state is None:
             return
         was = state.reserving
-        state.released = status in RELEASING_STATUSES
+        state.released = self.released(intent_id)
         self._flip(state, was)
 
-    def reset_events(self, events: Iterable[tuple[str | None, str]]) -> None:
+    def released(self, intent_id: str) -> bool:
+        payments = self.payment_statuses.get(intent_id)
+        return bool(payments) and all(s in RELEASING_STATUSES for s in payments.values())
+
+    def events_applied(self) -> list[tuple[str, str, str]]:
+        """(intent, status, payment) of every payment's current state, to carry into a fresh state."""
+        return [(intent, status, payment) for intent, payments in self.payment_statuses.items()
+                for payment, status in payments.items()]
+
+    def reset_events(self, events: Iterable[tuple[str | None, str, str]]) -> None:
         """The transaction log was replaced or truncated: forget its effects and apply `events` afresh."""
-        for intent_id in list(self.latest_status):
+        for intent_id in list(self.payment_statuses):
             state = self.intents.get(intent_id)
             if state is not None:
                 was = state.reserving
                 state.released = False
                 self._flip(state, was)
         self.latest_status.clear()
-        for intent_id, status in events:
-            self.apply_event(intent_id, status)
+        self.payment_statuses.clear()
+        for intent_id, status, payment_id in events:
+            self.apply_event(intent_id, status, payment_id)
 
     # -- review timeouts -------------------------------------------------------------------------
 
