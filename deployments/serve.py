@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 import httpx
 
 from deployments.demo_runs import announce_businesses
+from deployments.prefect_api import forget_api_url, record_api_url
 from deployments.project import PROJECT_ROOT, DeploymentSpec, load_deployment_specs
 from deployments.review_runs import open_pending_reviews
 
@@ -191,6 +192,7 @@ def serve(*, prefect_port: int = 4200, log: Callable[[str], None] = say) -> None
         server = start_local_server(prefect_port, Settings().state_dir / "prefect-server.log")
         os.environ["PREFECT_API_URL"] = f"http://127.0.0.1:{prefect_port}/api"
         log(f"Prefect UI: http://127.0.0.1:{prefect_port}")
+    record_api_url(Settings().state_dir, os.environ["PREFECT_API_URL"])  # `run` finds this server
     try:
         # Live secrets may live in Secret blocks, so this waits for the server; exit 2 if one is missing.
         settings = load_runtime_settings().require_ready()
@@ -211,6 +213,7 @@ def serve(*, prefect_port: int = 4200, log: Callable[[str], None] = say) -> None
     finally:
         if world is not None:
             world.stop()
+        forget_api_url(Settings().state_dir)
         if server is not None:
             server.terminate()
             try:
