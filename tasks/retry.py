@@ -7,6 +7,7 @@ from typing import Any
 import httpx
 from prefect.tasks import exponential_backoff
 
+from genesis_payments.chain.rpc import ChainRpcError
 from genesis_payments.core.errors import BalanceError, DiscordError, LedgerError
 
 IO_RETRIES = 2
@@ -15,7 +16,7 @@ IO_RETRY_JITTER = 0.5
 
 
 def retry_transient(task: Any, task_run: Any, state: Any) -> bool:
-    """Retry I/O that may heal (disk, network, Discord 429/5xx), never a refusal or a bug.
+    """Retry I/O that may heal (disk, network, an RPC node, Discord 429/5xx), never a refusal or a bug.
 
     Discord answering 4xx other than 429 (a deleted webhook) and configuration errors are final.
     """
@@ -23,7 +24,7 @@ def retry_transient(task: Any, task_run: Any, state: Any) -> bool:
         state.result()
     except DiscordError as exc:
         return exc.retryable
-    except (LedgerError, BalanceError, OSError, httpx.TransportError):
+    except (LedgerError, BalanceError, ChainRpcError, OSError, httpx.TransportError):
         return True
     except Exception:
         return False

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+pytest_plugins = ["tests.support.chain"]
+
 # Before Prefect is imported anywhere: no analytics noise, and a server that does not record task
 # runs or persist events (no test reads them back), which removes SQLite lock stalls (notes §3.2).
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")

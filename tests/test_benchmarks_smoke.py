@@ -143,3 +143,11 @@ def test_buyer_benchmark_runs_both_buyers_and_reports_the_ratio():
     out = _run("buyer.py", "--purchases", "4", "--rounds", "2")
     assert "SDK x402HttpxClient" in out and "project buyer" in out
     assert "x the SDK's time per purchase (target <= 1.5x)" in out
+
+
+@pytest.mark.slow
+def test_chain_sync_benchmark_runs_and_reports_both_ratios():
+    out = _run("chain_sync.py", "--payments", "60", "--more", "10", "--wallets", "3", "--batch", "20",
+               "--repeat", "1")
+    assert "full:        ledger-sync on-chain part" in out and "receipts by web3" in out
+    assert "incremental: +10 payments" in out and "(target <= 2x)" in out

@@ -11,7 +11,7 @@ import pytest
 
 from genesis_payments.core.settings import Settings
 from genesis_payments.core.timestamps import format_utc, utc_now
-from genesis_payments.payments.wallets import FakeWallets
+from genesis_payments.payments.fakes.fake_keys import fund_fake_wallets
 from tests.support.fake_discord import FakeDiscord
 from tests.support.ledgers import entry, event, write_lines
 
@@ -30,9 +30,10 @@ def outbox(settings: Settings) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
-def test_ledger_sync_reports_exactly_the_planted_problems_and_alerts_once(flow_env):
+def test_ledger_sync_reports_exactly_the_planted_problems_and_alerts_once(flow_env, monkeypatch):
     from flows.ledger_sync import ledger_sync
 
+    monkeypatch.setenv("GENESIS_CHAIN_RECONCILIATION", "false")  # the finance side alone (the chain: test_chain_sync)
     settings = Settings()
     write_lines(settings.transactions_path, [
         event("ok", "authorized", ago(60)), event("ok", "captured", ago(59)),
@@ -42,7 +43,8 @@ def test_ledger_sync_reports_exactly_the_planted_problems_and_alerts_once(flow_e
     write_lines(settings.finance_ledger_path, [entry("ok", ts=ago(58)), entry("ghost", "1", ts=ago(58))])
     result = ledger_sync()
     assert result["counts"] == {"missing_in_ledger": 1, "missing_in_transactions": 1, "duplicate_entry": 0,
-                                "debit_without_capture": 0, "amount_mismatch": 0, "invalid_transition": 0}
+                                "debit_without_capture": 0, "amount_mismatch": 0, "invalid_transition": 0,
+                                "chain_missing": 0, "chain_amount_mismatch": 0, "unrecorded_transfer": 0}
     assert {f["payment_id"]: f["kind"] for f in result["findings"]} == {
         "lost": "missing_in_ledger", "ghost": "missing_in_transactions"}
     assert [(b["line"], b["file"].endswith("transactions.jsonl")) for b in result["bad_lines"]] == [(5, True)]
@@ -55,11 +57,11 @@ def test_ledger_sync_reports_exactly_the_planted_problems_and_alerts_once(flow_e
     assert len(outbox(settings)) == 2 and len(reports(settings, "ledger-sync")) == 2
 
 
-def test_monitor_alerts_finds_low_wallets_and_streaks_and_survives_bad_input(flow_env):
+def test_monitor_alerts_finds_low_wallets_and_streaks_and_survives_bad_input(flow_env, local_chain):
     from flows.monitor_alerts import monitor_alerts
 
     settings = Settings()
-    FakeWallets(settings.fake_wallets_path).set_balances({"poor": Decimal("49.99"), "rich": Decimal(500)})
+    fund_fake_wallets(settings, {"poor": Decimal("49.99"), "rich": Decimal(500)})
     lines = [event(f"p{i}", "failed", ago(50 - i), vendor="flaky") for i in range(5)]
     lines += [event(f"r{i}", "failed", ago(50), vendor="recovered") for i in range(5)]
     lines += [event("r5", status, ago(2), vendor="recovered") for status in ("authorized", "captured")]

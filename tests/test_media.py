@@ -12,6 +12,9 @@ from genesis_payments.payments.media import MediaPaymentHelper
 from genesis_payments.payments.store import AuthorizationStore
 from tests.support.payments import approved_intent
 
+# Payments settle on the real local chain (one anvil per session, reverted after each test).
+pytestmark = pytest.mark.usefixtures("local_chain")
+
 VENDOR = "media:images:replicate"
 
 

@@ -15,7 +15,8 @@ from prometheus_client import CollectorRegistry
 from genesis_payments.core.settings import Settings
 from genesis_payments.exporter.metrics import METRIC_NAMES, PaymentsCollector, default_balance_source
 from genesis_payments.exporter.server import ExporterServer
-from genesis_payments.payments.wallets import FakeWallets
+from genesis_payments.payments.fakes.fake_keys import fund_fake_wallets
+from genesis_payments.payments.fakes.local_chain import LocalChain
 from tests.support.exporter import (
     append_lines,
     fetch,
@@ -78,14 +79,14 @@ def crafted_log() -> list[dict]:
 
 
 @pytest.fixture
-def wallets(settings: Settings) -> FakeWallets:
-    wallets = FakeWallets(settings.fake_wallets_path)
-    wallets.set_balances({"agent-a": Decimal("120.5"), "agent-b": Decimal("49.999999"), "agent-c": Decimal("0")})
-    return wallets
+def wallets(settings: Settings, local_chain: LocalChain) -> dict[str, Decimal]:
+    """Play-money wallets minted on the local chain (the balances the exporter reads by balanceOf)."""
+    return fund_fake_wallets(settings, {"agent-a": Decimal("120.5"), "agent-b": Decimal("49.999999"),
+                                        "agent-c": Decimal("0")})
 
 
 @pytest.fixture
-def exporter(settings: Settings, wallets: FakeWallets) -> Iterator[ExporterServer]:
+def exporter(settings: Settings, wallets: dict[str, Decimal]) -> Iterator[ExporterServer]:
     server = ExporterServer(PaymentsCollector(settings, clock=lambda: NOW), "127.0.0.1", 0).start()
     yield server
     server.stop()
@@ -261,7 +262,7 @@ def test_replaced_file_is_rescanned(settings: Settings, exporter: ExporterServer
     assert samples_named(samples, "payment_vendor_failure_streak") == {frozenset({("vendor", "vendor-r")}): 40}
 
 
-def test_a_failing_source_reports_the_error_and_keeps_serving(settings: Settings, wallets: FakeWallets) -> None:
+def test_a_failing_source_reports_the_error_and_keeps_serving(settings: Settings, wallets: dict[str, Decimal]) -> None:
     calls = {"n": 0}
 
     def flaky() -> dict[str, Decimal]:
@@ -303,7 +304,7 @@ def test_registering_reads_nothing(settings: Settings) -> None:
     assert collector._tail.offset == 0
 
 
-def test_fake_mode_reads_the_fake_wallets_file(settings: Settings, wallets: FakeWallets) -> None:
+def test_fake_mode_reads_balance_of_on_the_local_chain(settings: Settings, wallets: dict[str, Decimal]) -> None:
     registry = CollectorRegistry()
     registry.register(PaymentsCollector(settings))
     assert registry.get_sample_value("payment_wallet_balance", {"agent": "agent-b"}) == 49.999999
@@ -338,7 +339,7 @@ def test_live_mode_takes_an_injected_balance_source(genesis_root, monkeypatch: p
     assert registry.get_sample_value("genesis_exporter_source_up", {"source": "wallets"}) == 1
 
 
-def test_served_text_has_the_same_samples_as_the_registry(settings: Settings, wallets: FakeWallets) -> None:
+def test_served_text_has_the_same_samples_as_the_registry(settings: Settings, wallets: dict[str, Decimal]) -> None:
     """The served page always equals the registry's view (prometheus-client's own exposition)."""
     from prometheus_client import generate_latest
 
@@ -388,7 +389,7 @@ def test_gzip_is_served_when_asked(settings: Settings, exporter: ExporterServer)
 
 
 def test_a_failure_while_counting_never_counts_a_block_twice(
-    settings: Settings, wallets: FakeWallets, monkeypatch: pytest.MonkeyPatch
+    settings: Settings, wallets: dict[str, Decimal], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from genesis_payments.exporter.payment_tally import PaymentTally
 

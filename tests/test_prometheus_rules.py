@@ -21,7 +21,7 @@ import pytest
 from genesis_payments.core.settings import Settings
 from genesis_payments.exporter.metrics import PaymentsCollector
 from genesis_payments.exporter.server import ExporterServer
-from genesis_payments.payments.wallets import FakeWallets
+from genesis_payments.payments.fakes.fake_keys import fund_fake_wallets
 from tests.support.exporter import append_lines, fetch, one_shot, payment_event
 from tests.support.prefect_server import free_port
 
@@ -66,8 +66,8 @@ def test_promtool_unit_tests_catch_a_wrong_threshold(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def planted_exporter(settings: Settings) -> Iterator[ExporterServer]:
-    FakeWallets(settings.fake_wallets_path).set_balances({"agent-a": Decimal("75"), "agent-b": Decimal("12.345678")})
+def planted_exporter(settings: Settings, local_chain) -> Iterator[ExporterServer]:
+    fund_fake_wallets(settings, {"agent-a": Decimal("75"), "agent-b": Decimal("12.345678")})
     events = [*one_shot("c1", "p1", "2026-11-26T03:00:00.000000+00:00", amount_usd="10.5"),
               *one_shot("c2", "p2", "2026-11-26T03:01:00.000000+00:00", amount_usd="0.25")]
     events += [

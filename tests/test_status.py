@@ -14,7 +14,7 @@ from genesis_payments.core.timestamps import format_utc, utc_now
 from genesis_payments.exporter.metrics import PaymentsCollector
 from genesis_payments.exporter.server import ExporterServer
 from genesis_payments.jobs.reports import JobReport, write_report
-from genesis_payments.payments.wallets import FakeWallets
+from genesis_payments.payments.fakes.fake_keys import address_book_path, fund_fake_wallets
 from tests.support.approvals import FakeVendors, intent
 from tests.support.ledgers import event, write_lines
 
@@ -26,7 +26,7 @@ POLICY = {"review_threshold_usd": "20", "max_intent_usd": None,
 
 
 @pytest.fixture
-def planted(settings):
+def planted(settings, local_chain):
     settings.effective_policy_path.parent.mkdir(parents=True)
     settings.effective_policy_path.write_text(json.dumps(POLICY))
     agent = GenesisMetaAgent(settings, vendors=FakeVendors())
@@ -34,7 +34,7 @@ def planted(settings):
     agent.approve_payment_intent(intent("2", agent="quiet"))             # 20 %: not shown
     agent.approve_payment_intent(intent("30", agent="big", intent_id="wants-review"))  # pending review
     halt(settings, "agent", "busy", reason="looping", by="ops-bo")
-    FakeWallets(settings.fake_wallets_path).set_balances({"busy": Decimal("12.5")})
+    fund_fake_wallets(settings, {"busy": Decimal("12.5")})  # minted on the local chain
     stuck = utc_now().replace(microsecond=0)
     write_lines(settings.transactions_path, [
         event("p-stuck", "authorized", format_utc(stuck)), event("p-stuck", "settlement_pending", format_utc(stuck)),
@@ -73,7 +73,7 @@ def test_status_screen_renders_tables(planted, capsys) -> None:
 
 
 def test_a_broken_wallet_source_shows_unavailable_and_the_rest(planted, capsys) -> None:
-    planted.fake_wallets_path.write_text("{not json")
+    address_book_path(planted).write_text("{not json")  # which wallets to read: unreadable
     assert main(["status", "--json"]) == 0
     status = json.loads(capsys.readouterr().out)
     assert status["wallets"]["available"] is False and status["wallets"]["error"]

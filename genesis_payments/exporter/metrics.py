@@ -64,21 +64,15 @@ METRIC_NAMES = (
 
 
 def default_balance_source(settings: Settings) -> BalanceSource:
-    """Fake mode: the fake wallets file. Live mode: the on-chain balance reader of `balances`."""
-    if settings.use_fake:
-        from genesis_payments.payments.wallets import FakeWallets
+    """USDC `balanceOf` over JSON-RPC in both modes (fake mode: the local chain, §11)."""
 
-        wallets = FakeWallets(settings.fake_wallets_path)
-        return wallets.balances
-
-    def live_balances() -> Mapping[str, Decimal]:
-        # Imported on first use: the live reader (RPC) belongs to the ops-jobs work and is only
-        # needed in live mode.
+    def balances() -> Mapping[str, Decimal]:
+        # Imported on first use: web3 and the chain are only needed once a scrape asks for balances.
         from genesis_payments.payments.balances import wallet_balances
 
         return wallet_balances(settings)
 
-    return live_balances
+    return balances
 
 
 @contextmanager

@@ -52,6 +52,14 @@ def ledger_sync_alert(counts: dict[str, int], findings: Sequence[dict[str, Any]]
         if f["kind"] == "amount_mismatch":
             lines.append(f"`{f['payment_id']}` amount mismatch: captured {f['transaction_amount_usd']}, "
                          f"ledger {f['ledger_amount_usd']}")
+        elif f["kind"] == "chain_missing":
+            lines.append(f"`{f['payment_id']}` not on chain as recorded: {f.get('reason', 'no matching transfer')}")
+        elif f["kind"] == "chain_amount_mismatch":
+            lines.append(f"`{f['payment_id']}` chain amount mismatch: captured {f['transaction_amount_usd']}, "
+                         f"on chain {f['chain_amount_usd']}")
+        elif f["kind"] == "unrecorded_transfer":
+            lines.append(f"unrecorded transfer `{f['tx_hash']}`: {f['chain_amount_usd']} USDC "
+                         f"from {f['payer']} to {f['pay_to']}")
         else:
             lines.append(f"`{f['payment_id']}` {f['kind'].replace('_', ' ')}: {f['amount_usd']} USDC")
     return {"embeds": [{

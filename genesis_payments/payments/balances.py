@@ -1,71 +1,75 @@
-"""Wallet balances per agent (§5): the fake wallets file, or USDC `balanceOf` over EVM JSON-RPC.
+"""Wallet balances per agent (§5): USDC `balanceOf` over EVM JSON-RPC, the same code in both modes.
 
-Live mode asks the RPC node (`GENESIS_RPC_URL`) for `balanceOf(address)` of the USDC contract
-(`GENESIS_USDC_CONTRACT`) with one `eth_call` per agent address (`GENESIS_AGENT_ADDRESSES`). USDC's
-atomic unit is the micro-USDC, so the returned integer is the balance in micro-USDC exactly.
+Live mode reads the token `GENESIS_USDC_CONTRACT` on `GENESIS_RPC_URL` for the addresses of
+`GENESIS_AGENT_ADDRESSES`. Fake mode reads the local chain's USDC (found or started, §11) for the
+agents whose play-money wallets were funded (`data/a2a-x402/fake/agents.json`, agent → address),
+plus any `GENESIS_AGENT_ADDRESSES`. USDC's atomic unit is the micro-USDC, so `balanceOf` is the
+balance in micro-USDC exactly.
 """
 
 from __future__ import annotations
 
-import re
 from decimal import Decimal
 
-import httpx
+from web3 import Web3
 
+from genesis_payments.chain.rpc import ChainRpcError, connect, with_retries
+from genesis_payments.chain.usdc import usdc_contract
 from genesis_payments.core.errors import BalanceError, ConfigError
 from genesis_payments.core.money import from_micro
-from genesis_payments.core.redaction import redact
 from genesis_payments.core.settings import Settings
-from genesis_payments.payments.wallets import FakeWallets
+from genesis_payments.payments.chain_endpoint import chain_endpoint
 
-BALANCE_OF_SELECTOR = "0x70a08231"  # keccak256("balanceOf(address)")[:4]
-_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
+
+def agent_addresses(settings: Settings) -> dict[str, str]:
+    """Agent → wallet address whose balance is watched, in this mode."""
+    if not settings.use_fake:
+        if not settings.agent_addresses:
+            raise ConfigError("live balances need GENESIS_AGENT_ADDRESSES (JSON object agent → address)")
+        return dict(settings.agent_addresses)
+    from genesis_payments.payments.fakes.fake_keys import funded_agents
+
+    return {**funded_agents(settings), **settings.agent_addresses}
+
+
+def payer_address(settings: Settings, agent: str) -> str | None:
+    """The wallet address `agent` pays from: its fake key's in fake mode, `GENESIS_AGENT_ADDRESSES` live."""
+    if agent in settings.agent_addresses:
+        return settings.agent_addresses[agent]
+    if settings.use_fake:
+        from genesis_payments.payments.fakes.fake_keys import fake_address
+
+        return fake_address(agent)
+    return None
+
+
+def watched_addresses(settings: Settings) -> list[str]:
+    """Every wallet whose outgoing USDC ledger-sync accounts for (no error when none is configured)."""
+    try:
+        return sorted(address.lower() for address in agent_addresses(settings).values())
+    except ConfigError:
+        return []
 
 
 def wallet_balances(settings: Settings) -> dict[str, Decimal]:
-    """Every agent's USDC balance: fake wallets in fake mode, the chain in live mode."""
-    if settings.use_fake:
-        path = settings.fake_wallets_path
-        if path.exists() and not path.read_bytes().strip():
-            return {}  # an empty file holds no wallets; it is not a broken one
-        return FakeWallets(path).balances()
-    if settings.rpc_url is None or not settings.rpc_url.get_secret_value().strip():
+    """Every watched agent's USDC balance, read from the chain."""
+    if not settings.use_fake and (settings.rpc_url is None or not settings.rpc_url.get_secret_value().strip()):
         raise ConfigError("live balances need GENESIS_RPC_URL")
-    if not settings.agent_addresses:
-        raise ConfigError("live balances need GENESIS_AGENT_ADDRESSES (JSON object agent → address)")
-    url = settings.rpc_url.get_secret_value()
-    with httpx.Client(timeout=settings.http_timeout_seconds) as client:
-        return {
-            agent: from_micro(usdc_balance_micro(client, url, settings.usdc_contract, address))
-            for agent, address in sorted(settings.agent_addresses.items())
-        }
+    addresses = agent_addresses(settings)
+    if not addresses:
+        return {}  # no wallet to watch: nothing to ask a node (and no local chain to start)
+    endpoint = chain_endpoint(settings)
+    w3 = connect(endpoint.rpc_url, timeout_seconds=settings.http_timeout_seconds)
+    return {agent: from_micro(usdc_balance_micro(w3, endpoint.usdc, address))
+            for agent, address in sorted(addresses.items())}
 
 
-def balance_of_call(token: str, address: str) -> dict:
-    """The `eth_call` JSON-RPC request for `token.balanceOf(address)` at the latest block."""
-    if not _ADDRESS.match(address):
+def usdc_balance_micro(w3: Web3, token: str, address: str) -> int:
+    """One `balanceOf(address)`; errors name the address and the RPC (redacted), never a secret."""
+    if not Web3.is_address(address):
         raise ConfigError(f"{address!r} is not a 0x-prefixed 20-byte address")
-    data = BALANCE_OF_SELECTOR + address[2:].lower().rjust(64, "0")
-    return {"jsonrpc": "2.0", "id": 1, "method": "eth_call", "params": [{"to": token, "data": data}, "latest"]}
-
-
-def usdc_balance_micro(client: httpx.Client, url: str, token: str, address: str) -> int:
-    """One `balanceOf` through `eth_call`; errors name the address, never the RPC URL."""
-    request = balance_of_call(token, address)
+    call = usdc_contract(w3, token).functions.balanceOf(Web3.to_checksum_address(address))
     try:
-        response = client.post(url, json=request)
-    except httpx.HTTPError as exc:
-        raise BalanceError(f"balance of {address}: RPC request failed ({type(exc).__name__})") from None
-    if response.status_code != 200:
-        raise BalanceError(f"balance of {address}: RPC answered HTTP {response.status_code}")
-    try:
-        body = response.json()
-    except ValueError:
-        raise BalanceError(f"balance of {address}: RPC answer is not JSON") from None
-    if not isinstance(body, dict) or "error" in body or not isinstance(body.get("result"), str):
-        detail = body.get("error") if isinstance(body, dict) else body
-        raise BalanceError(f"balance of {address}: RPC error {redact(str(detail))[:200]}")
-    try:
-        return int(body["result"], 16) if body["result"] not in ("0x", "") else 0
-    except ValueError:
-        raise BalanceError(f"balance of {address}: result {body['result'][:80]!r} is not hex") from None
+        return int(with_retries(w3, f"balance of {address}", call.call))
+    except ChainRpcError as exc:
+        raise BalanceError(str(exc)) from None

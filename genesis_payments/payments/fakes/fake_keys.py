@@ -1,10 +1,11 @@
-"""Signing keys of the fake wallets: derived from the agent's name, so every process agrees.
+"""Play-money wallets of fake mode: keys derived from the agent's name, funded by minting on the local chain.
 
 In fake mode the key of agent `A` is `keccak256(b"genesis-payments/fake-wallet/" + A.encode("utf-8"))`
 (a 32-byte secp256k1 key; the chance it is out of range is negligible). These keys guard play
 money only and are public by construction; live mode signs with `GENESIS_WALLET_PRIVATE_KEY`.
-The fake chain maps a payer address back to its agent by deriving the address of every agent in
-`data/a2a-x402/fake/wallets.json`.
+Funding mints USDC on the local chain (§11) and writes the agent's address to the address book
+`data/a2a-x402/fake/agents.json` (agent → address: public, no balances), which says whose balances
+`monitor-alerts` and the exporter watch.
 """
 
 from __future__ import annotations
@@ -12,14 +13,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from functools import lru_cache
+from pathlib import Path
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_utils import keccak
 
-from genesis_payments.core.money import parse_usd
+from genesis_payments.core.files import read_json_file, write_json_atomic
+from genesis_payments.core.money import from_micro, parse_usd, to_micro
 from genesis_payments.core.settings import Settings
-from genesis_payments.payments.wallets import FakeWallets
 
 KEY_PREFIX = b"genesis-payments/fake-wallet/"
 
@@ -39,8 +41,26 @@ def address_book(agents: Iterable[str]) -> dict[str, str]:
     return {fake_address(agent).lower(): agent for agent in agents}
 
 
-def fund_fake_wallets(settings: Settings, balances: Mapping[str, Decimal | str]) -> dict[str, Decimal]:
-    """Set the fake balances of the agents given (others unchanged); return every balance."""
-    wallets = FakeWallets(settings.fake_wallets_path)
-    wallets.set_balances({agent: parse_usd(amount) for agent, amount in balances.items()})
-    return wallets.balances()
+def address_book_path(settings: Settings) -> Path:
+    return settings.data_dir / "fake" / "agents.json"
+
+
+def funded_agents(settings: Settings) -> dict[str, str]:
+    """Agent → address of every agent whose fake wallet was funded under this root."""
+    book = read_json_file(address_book_path(settings), default={})
+    return {str(agent): str(address) for agent, address in book.items()} if isinstance(book, dict) else {}
+
+
+def fund_fake_wallets(settings: Settings, amounts: Mapping[str, Decimal | str]) -> dict[str, Decimal]:
+    """Mint `amounts` (USDC) to the agents' fake wallets on the local chain; return their balances."""
+    from genesis_payments.payments.fakes.local_chain import ensure_local_chain
+
+    chain = ensure_local_chain(settings)
+    book = funded_agents(settings)
+    for agent, amount in amounts.items():
+        micro = to_micro(parse_usd(amount))
+        if micro > 0:
+            chain.mint(settings, fake_address(agent), micro)
+        book[agent] = fake_address(agent)
+    write_json_atomic(address_book_path(settings), dict(sorted(book.items())))
+    return {agent: from_micro(chain.balance_micro(settings, fake_address(agent))) for agent in amounts}

@@ -66,9 +66,9 @@ def _answering(urls: dict[str, str]) -> bool:
 
 
 def _start_facilitator(settings: Settings):
-    from genesis_payments.payments.fakes.fake_facilitator import FakeFacilitator, FakeFacilitatorServer
+    from genesis_payments.payments.fakes.facilitator import FacilitatorServer, local_facilitator
 
-    return FakeFacilitatorServer(FakeFacilitator(settings)).start()
+    return FacilitatorServer(local_facilitator(settings)).start()
 
 
 @contextmanager
@@ -79,8 +79,10 @@ def local_world(settings: Settings, specs: list[SellerSpec] | None = None, *,
     if reuse and specs is None and _answering(registered):
         yield LocalWorld(settings, registry_facilitator(settings.fake_sellers_path), registered)
         return
+    from genesis_payments.payments.fakes.local_chain import ensure_local_chain, stop_local_chain
     from genesis_payments.payments.fakes.sellers import start_sellers
 
+    chain = ensure_local_chain(settings, stop_at_exit=False)
     facilitator = _start_facilitator(settings)
     try:
         fleet = start_sellers(facilitator.url, specs if specs is not None else fake_seller_specs(),
@@ -94,3 +96,4 @@ def local_world(settings: Settings, specs: list[SellerSpec] | None = None, *,
             settings.fake_sellers_path.unlink(missing_ok=True)
     finally:
         facilitator.stop()
+        stop_local_chain(settings, chain)  # only if this block started it; its state stays on disk
