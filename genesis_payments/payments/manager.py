@@ -50,6 +50,7 @@ from genesis_payments.core.timestamps import format_utc, parse_utc, utc_now
 from genesis_payments.ledgers.approval_log import ApprovalLog
 from genesis_payments.ledgers.ledgers import BusinessMonitor, FinanceLedger
 from genesis_payments.ledgers.payment_states import PaymentState, fold_events
+from genesis_payments.payments.chain_endpoint import RpcChainView
 from genesis_payments.payments.challenge import Challenge, Offer, best_offer, read_challenge
 from genesis_payments.payments.errors import (
     ChallengeError,
@@ -173,7 +174,8 @@ class PaymentManager:
             timeout=httpx.Timeout(settings.http_timeout_seconds, connect=min(5.0, settings.http_timeout_seconds)),
             follow_redirects=False,  # a payment header never follows a redirect to another origin
         )
-        self.chain = chain
+        # Which transaction used a payment's nonce settles every unknown outcome (§9, §11).
+        self.chain: ChainView | None = chain if chain is not None else RpcChainView(settings)
         self.halted: HaltCheck = halted or self._halt_in_force
         self.store = AuthorizationStore(settings)
         self.monitor = BusinessMonitor(settings)

@@ -45,13 +45,16 @@ from x402.extensions.payment_identifier import PAYMENT_IDENTIFIER, extract_payme
 from x402.interfaces import FacilitatorExtension
 from x402.mechanisms.evm import FacilitatorWeb3Signer
 from x402.mechanisms.evm.exact import ExactEvmFacilitatorScheme
+from x402.mechanisms.evm.exact.v1.facilitator import ExactEvmSchemeV1
 from x402.pending_settlement_store import InMemoryPendingSettlementStore
 from x402.schemas import PaymentPayload, PaymentRequirements, SchemeNotFoundError
+from x402.schemas.v1 import PaymentPayloadV1, PaymentRequirementsV1
 
 from genesis_payments.core.redaction import redact
 from genesis_payments.core.settings import Settings
 from genesis_payments.ledgers.jsonl import canonical_json
 from genesis_payments.payments.fakes.local_chain import FACILITATOR_ACCOUNT, NETWORK, dev_key
+from genesis_payments.payments.fakes.sellers import V1_NETWORK_NAME as V1_NETWORK
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +96,8 @@ class LocalFacilitator:
         self.sdk = x402FacilitatorSync()
         scheme = ExactEvmFacilitatorScheme(self.signer, pending_store=InMemoryPendingSettlementStore())
         self.sdk.register([NETWORK], scheme)
+        # v1 sellers (JSON 402 bodies, legacy network names) settle here too.
+        self.sdk.register_v1([V1_NETWORK], ExactEvmSchemeV1(self.signer))
         self.sdk.register_extension(FacilitatorExtension(key=PAYMENT_IDENTIFIER))
         self._ids: dict[str, str] = {}  # payment id → fingerprint of the first payload seen
         self._settled: dict[str, dict[str, Any]] = {}  # payment id → its successful SettleResponse
@@ -163,26 +168,29 @@ class LocalFacilitator:
             raise InjectedTimeout(processed=True)
         return result
 
-    def _parse(self, body: bytes) -> tuple[PaymentPayload, PaymentRequirements, str] | str:
-        """The request's payload, requirements and fingerprint, or why it is not a v2 request."""
+    def _parse(self, body: bytes) -> tuple[Any, Any, str] | str:
+        """The request's payload, requirements and fingerprint, or why it is not an x402 request."""
         try:
             request = json.loads(body)
         except ValueError:
             return "body is not JSON"
-        if not isinstance(request, dict) or request.get("x402Version") != 2:
-            return "x402Version must be 2"
+        version = request.get("x402Version") if isinstance(request, dict) else None
+        if version not in (1, 2):
+            return "x402Version must be 1 or 2"
+        payload_model, requirements_model = ((PaymentPayload, PaymentRequirements) if version == 2
+                                             else (PaymentPayloadV1, PaymentRequirementsV1))
         try:
-            payload = PaymentPayload.model_validate(request["paymentPayload"])
-            requirements = PaymentRequirements.model_validate(request["paymentRequirements"])
+            payload = payload_model.model_validate(request["paymentPayload"])
+            requirements = requirements_model.model_validate(request["paymentRequirements"])
         except (KeyError, TypeError, ValidationError) as exc:
-            return f"not a v2 paymentPayload/paymentRequirements: {str(exc)[:300]}"
+            return f"not a v{version} paymentPayload/paymentRequirements: {str(exc)[:300]}"
         # The spec binds an id to the exact payload (a lost-answer retry re-sends it byte for byte).
         fingerprint = hashlib.sha256(canonical_json(request["paymentPayload"]).encode()).hexdigest()
         return payload, requirements, fingerprint
 
     def _bind_id(self, payload: PaymentPayload, fingerprint: str) -> tuple[str | None, bool]:
         """(payment id, conflict): the first payload seen with an id owns it."""
-        payment_id = extract_payment_identifier(payload)
+        payment_id = extract_payment_identifier(payload) if isinstance(payload, PaymentPayload) else None
         if not payment_id:
             return None, False
         with self._lock:
