@@ -33,6 +33,7 @@ from genesis_payments.ledgers.jsonl import (
     iter_lines_reversed,
     read_jsonl,
     validate_line,
+    write_whole,
 )
 
 GENESIS_HASH = "0" * 64
@@ -165,14 +166,7 @@ class LogHandle(LockedAppender):
         else:
             line_offset = self.size
             data = line
-        try:
-            written = os.write(self.fd, data)
-            while written < len(data):
-                written += os.write(self.fd, data[written:])
-            if self._fsync:
-                os.fdatasync(self.fd)
-        except OSError as exc:
-            raise LedgerError(f"cannot append to {self.path}: {exc.strerror}") from exc
+        write_whole(self.fd, self.path, data, self.size, self._fsync)  # all or nothing
         self.size += len(data)
         return line_offset, len(line)
 

@@ -9,6 +9,7 @@ line they could not accept.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
@@ -401,6 +402,19 @@ def _write_locked(fd: int, path: Path, data: bytes, fsync: bool) -> None:
         size = os.fstat(fd).st_size
         if size and os.pread(fd, 1, size - 1) != b"\n":
             data = b"\n" + data  # end a torn line left by a killed writer; never glue onto it
+    except OSError as exc:
+        raise LedgerError(f"cannot append to {path}: {exc.strerror}; nothing was written") from exc
+    write_whole(fd, path, data, size, fsync)
+
+
+def write_whole(fd: int, path: Path, data: bytes, size: int, fsync: bool) -> None:
+    """Append `data` to the locked file `fd`, which is `size` bytes long, all of it or nothing.
+
+    A write or fsync that fails (ENOSPC, EIO, EDQUOT) may have put part of the line in the file;
+    the file is cut back to `size` under the same lock, so a later append never lands behind a
+    partial line and the hash chain and every reader stay intact.
+    """
+    try:
         view = memoryview(data)
         while view:
             written = os.write(fd, view)
@@ -410,7 +424,26 @@ def _write_locked(fd: int, path: Path, data: bytes, fsync: bool) -> None:
             if size == 0:
                 _fsync_directory(path.parent)  # a new file: make its directory entry durable too
     except OSError as exc:
-        raise LedgerError(f"cannot append to {path}: {exc.strerror}") from exc
+        raise LedgerError(_append_failure(fd, path, size, exc)) from exc
+
+
+def _append_failure(fd: int, path: Path, size: int, exc: OSError) -> str:
+    """Cut the file back to `size` and say what happened and what to do."""
+    reason = exc.strerror or str(exc)
+    try:
+        os.ftruncate(fd, size)
+        if size == 0:
+            os.fdatasync(fd)
+    except OSError as undo:
+        return (
+            f"cannot append to {path}: {reason}; the partial line could not be removed "
+            f"({undo.strerror}): readers will skip it as a bad line. Fix the disk, then retry"
+        )
+    what = "Free disk space" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else "Check the disk"
+    return (
+        f"cannot append to {path}: {reason}; nothing was recorded (the file is as it was, "
+        f"{size} bytes). {what}, then retry"
+    )
 
 
 def _fsync_directory(folder: Path) -> None:

@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from genesis_payments.core.errors import LedgerError
 from genesis_payments.core.files import read_json_file, write_json_atomic
 from genesis_payments.core.settings import Settings
 
@@ -34,9 +35,15 @@ class AuthorizationStore:
     def locked(self) -> Iterator[None]:
         with _THREAD_LOCK:
             self._ensure_dir()
-            with open(self.dir / ".lock", "a") as handle:
-                os.fchmod(handle.fileno(), PRIVATE_FILE)
+            lock_path = self.dir / ".lock"
+            try:
+                handle = open(lock_path, "a")
+                if os.fstat(handle.fileno()).st_mode & 0o777 != PRIVATE_FILE:
+                    os.fchmod(handle.fileno(), PRIVATE_FILE)
                 fcntl.flock(handle, fcntl.LOCK_EX)
+            except OSError as exc:
+                raise LedgerError(f"cannot lock the payment store ({lock_path}): {exc.strerror}") from exc
+            with handle:
                 yield
 
     def path_of(self, payment_id: str) -> Path:
@@ -77,5 +84,12 @@ class AuthorizationStore:
         return records
 
     def _ensure_dir(self) -> None:
-        self.dir.mkdir(parents=True, exist_ok=True)
-        os.chmod(self.dir, PRIVATE_DIR)
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            if self.dir.stat().st_mode & 0o777 != PRIVATE_DIR:
+                os.chmod(self.dir, PRIVATE_DIR)  # only when needed: an immutable folder may already be right
+        except OSError as exc:
+            raise LedgerError(
+                f"cannot prepare the payment store {self.dir}: {exc.strerror}; "
+                "check that the state folder is writable (not read-only or immutable)"
+            ) from exc
