@@ -20,7 +20,7 @@ from genesis_payments.cli import (
     serve_cmd,
 )
 from genesis_payments.core.errors import ConfigError, PaymentsError
-from genesis_payments.core.redaction import redact
+from genesis_payments.core.redaction import install_log_redaction, redact
 
 # Each command group adds its sub-commands; keep one module per group.
 COMMAND_GROUPS = [
@@ -39,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    install_log_redaction()
     args = build_parser().parse_args(argv)
     if args.root:
         # Through the environment, so flow runs and subprocesses started from here see it too.

@@ -28,7 +28,7 @@ import httpx
 
 from genesis_payments.core.errors import ConfigError, PaymentsError
 from genesis_payments.core.records import SpendSummary
-from genesis_payments.core.redaction import redact
+from genesis_payments.core.redaction import RedactingLogFilter, redact
 from genesis_payments.core.settings import Settings
 from genesis_payments.core.timestamps import format_utc, utc_now
 from genesis_payments.ledgers.jsonl import JsonlAppender
@@ -65,18 +65,10 @@ class Attachment:
     content_type: str = "application/octet-stream"
 
 
-class _RedactHttpxLog(logging.Filter):
-    """httpx logs each request's URL at INFO; a webhook URL must not reach any handler."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = redact(record.getMessage())
-        record.args = ()
-        return True
-
-
-_HTTPX_FILTER = _RedactHttpxLog()
+# httpx logs each request's URL at INFO; a webhook URL must not reach any handler.
+_HTTPX_FILTER = RedactingLogFilter()
 for _name in ("httpx", "httpcore"):
-    if _HTTPX_FILTER not in logging.getLogger(_name).filters:
+    if not any(isinstance(f, RedactingLogFilter) for f in logging.getLogger(_name).filters):
         logging.getLogger(_name).addFilter(_HTTPX_FILTER)
 
 
