@@ -13,6 +13,7 @@ import json
 import sys
 from typing import Any
 
+from genesis_payments.cli.arguments import id_argument, usd_argument
 from genesis_payments.cli.config_cmd import load_settings
 from genesis_payments.core.records import PAYMENT_STATUSES, PaymentEvent
 from genesis_payments.ledgers.ledgers import BusinessMonitor
@@ -29,15 +30,15 @@ def register(commands: argparse._SubParsersAction) -> None:
     listing.set_defaults(handler=run_list)
 
     show = actions.add_parser("show", help="one payment's events")
-    show.add_argument("payment_id")
+    show.add_argument("payment_id", type=id_argument)
     show.add_argument("--json", action="store_true")
     show.set_defaults(handler=run_show)
 
     for name, helptext in (("capture", "settle an authorized payment"), ("cancel", "void an authorized payment")):
         action = actions.add_parser(name, help=helptext)
-        action.add_argument("payment_id")
+        action.add_argument("payment_id", type=id_argument)
         if name == "capture":
-            action.add_argument("--amount", help="USDC to capture (default: the authorized amount)")
+            action.add_argument("--amount", type=usd_argument, help="USDC to capture (default: the authorized amount)")
         action.add_argument("--json", action="store_true")
         action.set_defaults(handler=run_capture if name == "capture" else run_cancel)
 

@@ -9,6 +9,10 @@ class ConfigError(PaymentsError):
     """Settings are missing or invalid. The CLI maps it to exit code 2."""
 
 
+class UsageError(PaymentsError):
+    """A command given arguments it cannot use (a negative amount, a malformed id). Exit code 2."""
+
+
 class InvalidMoney(PaymentsError, ValueError):
     """A money value that the contract (§3) rejects."""
 

@@ -6,6 +6,7 @@ import contextlib
 import errno
 import json
 import os
+import stat
 import tempfile
 from decimal import Decimal
 from pathlib import Path
@@ -58,3 +59,73 @@ def read_json_file(path: Path, default: Any = None) -> Any:
         return json.loads(text, parse_float=Decimal)
     except json.JSONDecodeError as exc:
         raise LedgerError(f"{path} is not valid JSON (line {exc.lineno}): {exc.msg}") from exc
+
+
+# ---------------------------------------------------------------------------------------------
+# Path safety: a ledger is a regular file inside the root
+
+
+_KINDS = {
+    stat.S_IFDIR: "a directory",
+    stat.S_IFIFO: "a named pipe (FIFO)",
+    stat.S_IFSOCK: "a socket",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+}
+
+
+def file_kind(mode: int) -> str:
+    return _KINDS.get(stat.S_IFMT(mode), "not a regular file")
+
+
+def check_inside_root(path: Path, root: Path | None) -> None:
+    """Refuse a path under `root` whose real location (symlinks followed) is outside it.
+
+    A ledger replaced by a symlink to `/etc/…` or another tenant's data must not be read as ours or
+    written through. Paths configured outside the root on purpose are not affected.
+    """
+    if root is None:
+        return
+    path, root = Path(path), Path(root)
+    try:
+        path.relative_to(root)
+    except ValueError:
+        return
+    real_root = Path(os.path.realpath(root))
+    real = Path(os.path.realpath(path))
+    if real != real_root and real_root not in real.parents:
+        raise LedgerError(
+            f"{path} resolves to {real}, outside the root {root}: refusing to follow the symlink. "
+            "Replace it with the real file (or fix GENESIS_ROOT)"
+        )
+
+
+def open_regular(path: Path, flags: int = os.O_RDONLY, *, root: Path | None = None, mode: int = 0o644) -> int:
+    """A descriptor on `path` that is a regular file (inside `root` when given), or LedgerError.
+
+    Directories, FIFOs, devices and symlink loops are refused with a message naming the file;
+    FileNotFoundError passes through so that callers can treat a missing ledger as empty.
+    """
+    path = Path(path)
+    check_inside_root(path, root)
+    try:
+        # O_NONBLOCK: opening a FIFO must not hang waiting for a writer; it is refused just below.
+        fd = os.open(path, flags | os.O_NONBLOCK | os.O_CLOEXEC, mode)
+    except FileNotFoundError:
+        raise
+    except IsADirectoryError:
+        raise LedgerError(f"{path} is a directory, not a ledger file: move it away, then retry") from None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise LedgerError(f"{path} is a symlink loop: replace it with the real file, then retry") from None
+        if exc.errno == errno.ENXIO:
+            raise LedgerError(f"{path} is {file_kind(os.stat(path).st_mode)}, not a regular file") from None
+        raise LedgerError(f"cannot open {path}: {exc.strerror}") from exc
+    try:
+        kind = os.fstat(fd).st_mode
+        if not stat.S_ISREG(kind):
+            raise LedgerError(f"{path} is {file_kind(kind)}, not a regular file: move it away, then retry")
+        return fd  # O_NONBLOCK means nothing to a regular file
+    except BaseException:
+        os.close(fd)
+        raise

@@ -21,6 +21,7 @@ from pydantic_core import PydanticSerializationError, to_json
 
 from genesis_payments.core.errors import LedgerError
 from genesis_payments.core.file_watch import fork_generation
+from genesis_payments.core.files import open_regular
 from genesis_payments.core.records import ApprovalDecision
 from genesis_payments.core.settings import Settings
 from genesis_payments.core.timestamps import format_utc, utc_now
@@ -265,7 +266,8 @@ class ApprovalLog:
             self._handle = None
             self.path.parent.mkdir(parents=True, exist_ok=True)
             try:
-                fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+                # A regular file inside the root: never a directory, a FIFO or a symlink out of it.
+                fd = open_regular(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, root=self.settings.root)
             except OSError as exc:
                 raise LedgerError(f"cannot open {self.path} for appending: {exc.strerror}") from exc
             stat = os.fstat(fd)
@@ -321,7 +323,7 @@ class ApprovalLog:
         return digest, offset, length
 
     def read(self) -> ReadResult[ApprovalDecision]:
-        return read_jsonl(self.path, ApprovalDecision)
+        return read_jsonl(self.path, ApprovalDecision, root=self.settings.root)
 
     def latest_decisions(self) -> dict[str, ApprovalDecision]:
         """The newest decision for each intent (a review's resolution replaces `pending_review`)."""

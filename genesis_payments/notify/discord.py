@@ -84,7 +84,7 @@ class GenesisDiscord:
         """`webhook_urls` (channel → URL) override the settings' URLs (tests point them at a fake server)."""
         self.settings = settings or Settings()
         self._webhook_urls = dict(webhook_urls or {})
-        self._outbox = JsonlAppender(self.settings.outbox_path, fsync=self.settings.fsync)
+        self._outbox = JsonlAppender(self.settings.outbox_path, fsync=self.settings.fsync, root=self.settings.root)
         self._sleep = sleep
         self._transport = transport
 
