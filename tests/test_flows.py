@@ -203,6 +203,22 @@ def test_run_command_prints_the_report_alone_as_json(flow_env, capsys):
     assert main(["run", "no-such-job"]) == 1
 
 
+def test_a_failed_run_with_json_prints_its_report_with_state_and_reason(live_discord, monkeypatch, capsys):
+    from genesis_payments.cli.main import main
+
+    monkeypatch.setenv("GENESIS_FACILITATOR_URL", "http://127.0.0.1:9/?apikey=qs-secret-token")
+    monkeypatch.setenv("GENESIS_WALLET_PRIVATE_KEY", "0x" + "11" * 32)
+    monkeypatch.setenv("GENESIS_RPC_URL", "http://127.0.0.1:9/")
+    live_discord.fail_next(404, times=None)
+    assert main(["run", "stale-payments", "--json"]) == 1
+    out, err = capsys.readouterr()
+    report = json.loads(out)
+    assert report["job"] == "stale-payments" and report["state"] == "Failed"
+    assert "HTTP 404" in report["error"] and report["counts"]  # the run's own report, findings and all
+    assert "HTTP 404" in err
+    assert_no_secret(out, err)
+
+
 def test_registry_names_each_flow_by_its_job():
     from flows.registry import JOBS, load_flow
 
