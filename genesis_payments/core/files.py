@@ -50,9 +50,12 @@ def read_json_file(path: Path, default: Any = None) -> Any:
     """The parsed file (numbers as Decimal, never float), or `default` when it does not exist."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        with os.fdopen(open_regular(path), "rb") as handle:  # never a FIFO (it would block) or a folder
+            text = handle.read().decode("utf-8")
     except FileNotFoundError:
         return default
+    except UnicodeDecodeError as exc:
+        raise LedgerError(f"{path} is not valid UTF-8 (byte {exc.start})") from exc
     except OSError as exc:
         raise LedgerError(f"cannot read {path}: {exc.strerror}") from exc
     try:

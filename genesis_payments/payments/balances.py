@@ -30,7 +30,7 @@ def wallet_balances(settings: Settings) -> dict[str, Decimal]:
     """Every agent's USDC balance: fake wallets in fake mode, the chain in live mode."""
     if settings.use_fake:
         path = settings.fake_wallets_path
-        if path.exists() and not path.read_bytes().strip():
+        if path.is_file() and not path.read_bytes().strip():
             return {}  # an empty file holds no wallets; it is not a broken one
         return FakeWallets(path).balances()
     if settings.rpc_url is None or not settings.rpc_url.get_secret_value().strip():
