@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: setup run test lint schemas prometheus-tools c-compiler
+.PHONY: setup run test lint schemas prometheus-tools browser-tools c-compiler
 
 # The readers' C is compiled by that install: a change to it installs again.
 $(STAMP): pyproject.toml setup.py $(wildcard genesis_payments/ledgers/native/*.c genesis_payments/ledgers/native/*.h)
@@ -45,7 +45,20 @@ prometheus-tools:
 		fi; \
 	fi
 
-test: lint prometheus-tools
+# The browser test (tests/test_serve_ui.py) drives Debian's Chromium with Playwright (the `playwright`
+# package of the dev extra; its own browser download needs the internet, so it is never used).
+# Install Chromium when missing if we are root (CI on a fresh machine); otherwise stop and say how.
+browser-tools:
+	@if ! [ -x /usr/bin/chromium ]; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; \
+		else \
+			echo "/usr/bin/chromium not found: install Debian's package: sudo apt-get install -y chromium" >&2; \
+			exit 1; \
+		fi; \
+	fi
+
+test: lint prometheus-tools browser-tools
 	$(PY) -m pytest
 
 schemas: setup

@@ -16,10 +16,16 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 
+from deployments.demo_runs import announce_businesses
 from deployments.project import PROJECT_ROOT, DeploymentSpec, load_deployment_specs
+from deployments.review_runs import open_pending_reviews
+
+if TYPE_CHECKING:
+    from genesis_payments.demo import DemoResult
 
 SERVER_START_TIMEOUT = 180.0
 
@@ -32,7 +38,9 @@ def start_local_server(port: int, log_path: Path) -> subprocess.Popen:
         [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
         stdout=log,
         stderr=subprocess.STDOUT,
-        env={**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"},
+        # The UI asks its API address of the server: without this it assumes the default port 4200.
+        env={**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+             "PREFECT_UI_API_URL": f"http://127.0.0.1:{port}/api"},
     )
     wait_for_health(f"http://127.0.0.1:{port}/api", process)
     return process
@@ -86,14 +94,17 @@ def build_runner_deployments(specs: list[DeploymentSpec]) -> list:
 
 
 def after_registration(
-    specs: list[DeploymentSpec], flow_names: dict[str, str], log: Callable[[str], None], started: datetime
+    specs: list[DeploymentSpec], flow_names: dict[str, str], log: Callable[[str], None], started: datetime,
+    demo: DemoResult | None = None,
 ) -> None:
     """Once the runner has registered the deployments: mark runs a previous serve left behind as
     Crashed, create the automations (they point at the notifier deployment), then start one run of
-    each scheduled job so the UI has results at once."""
+    each scheduled job so the UI has results at once; a demo just generated gets its businesses
+    announced, and every payment waiting for a person a paused approve-intent run."""
     from prefect.deployments import run_deployment
 
     from deployments.automations import ensure_automations
+    from tasks.runtime_settings import load_runtime_settings
 
     names = {spec.name: f"{flow_names[spec.name]}/{spec.name}" for spec in specs}
     if not _wait_for_deployments(list(names.values())):
@@ -107,6 +118,9 @@ def after_registration(
         if spec.schedules:  # event-triggered and manual deployments wait for their event or a person
             run = run_deployment(names[spec.name], timeout=0, as_subflow=False)
             log(f"started {names[spec.name]}: flow run {run.name}")
+    if demo is not None:
+        announce_businesses(demo.businesses, names["business-summary"], log)
+    open_pending_reviews(load_runtime_settings(), names["approve-intent"], log)
 
 
 def crash_orphaned_runs(deployment_names: list[str], before: datetime) -> list[str]:
@@ -179,12 +193,12 @@ def serve(*, prefect_port: int = 4200, log: Callable[[str], None] = say) -> None
     try:
         # Live secrets may live in Secret blocks, so this waits for the server; exit 2 if one is missing.
         settings = load_runtime_settings().require_ready()
-        _fill_empty_root(settings, log)
+        demo = _fill_empty_root(settings, log)
         specs = load_deployment_specs()
         deployments = build_runner_deployments(specs)
         flow_names = {spec.name: dep.flow_name for spec, dep in zip(specs, deployments, strict=True)}
         started = datetime.now(UTC)
-        threading.Thread(target=after_registration, args=(specs, flow_names, log, started), daemon=True).start()
+        threading.Thread(target=after_registration, args=(specs, flow_names, log, started, demo), daemon=True).start()
         from prefect import serve as prefect_serve
 
         # Schedules stay active when this process stops: a restart must not need a manual resume.
@@ -198,15 +212,14 @@ def serve(*, prefect_port: int = 4200, log: Callable[[str], None] = say) -> None
                 server.kill()
 
 
-def _fill_empty_root(settings, log: Callable[[str], None]) -> None:
+def _fill_empty_root(settings, log: Callable[[str], None]) -> DemoResult | None:
     if settings.transactions_path.exists():
-        return
-    try:
-        from genesis_payments.demo import run_demo
-    except ImportError:
-        log("no demo generator available; starting with an empty root")
-        return
+        return None
+    from genesis_payments.demo import run_demo
+
     log(f"empty root {settings.root}: generating demo data …")
-    planted = run_demo(settings)
-    log(planted.describe() if hasattr(planted, "describe") else str(planted))
+    # Each finished business is announced once the trigger is live (after_registration), not now.
+    demo = run_demo(settings, on_business_generated=lambda business_id: None)
+    log(demo.describe())
+    return demo
 

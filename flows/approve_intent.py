@@ -16,16 +16,18 @@ from prefect import flow, runtime
 from prefect.exceptions import FlowPauseTimeout
 from prefect.flow_runs import pause_flow_run
 from prefect.input import RunInput
+from pydantic import Field
 
 from tasks.approvals import decide_intent, describe_review, record_review, record_review_timeout, review_timeout_seconds
 
 
 class ReviewAnswer(RunInput):
-    """The form a reviewer fills in on the paused run."""
+    """The form a reviewer fills in on the paused run (the UI shows each field's title and description)."""
 
-    approve: bool = False
-    reviewer: str
-    note: str | None = None
+    approve: bool = Field(False, title="Approve", description="On: the payment may go ahead. Off: it is denied.")
+    reviewer: str = Field(title="Reviewer", description="Your name; kept on the decision as `resolved_by`.")
+    # A plain string (empty when not given): an optional type would make the UI ask for a type first.
+    note: str = Field("", title="Note", description="Why; kept on the decision.")
 
 
 @flow(name="approve-intent")
@@ -49,7 +51,7 @@ def approve_intent(
         )
     except FlowPauseTimeout:
         return record_review_timeout(decision.intent_id).to_json_dict()
-    return record_review(decision.intent_id, answer.approve, answer.reviewer, answer.note).to_json_dict()
+    return record_review(decision.intent_id, answer.approve, answer.reviewer, answer.note or None).to_json_dict()
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from genesis_payments.jobs.reports import JobReport
 from genesis_payments.jobs.weekly import decisions_frame, spend_chart_png, weekly_totals
 from genesis_payments.notify.discord import Attachment
 from tasks.ledgers import read_approval_decisions, read_payment_events
+from tasks.reports import publish_chart
 from tasks.runtime_settings import load_runtime_settings
 
 JOB = "weekly-report"
@@ -29,6 +30,7 @@ def weekly_report() -> dict:
                            days=settings.weekly_days)
     report = job_report(report, (), [], events.bad_lines + decisions.bad_lines, totals=totals)
     chart = Attachment(CHART, spend_chart_png(totals), "image/png")
+    publish_chart(chart.content, f"{JOB}-chart", f"{JOB}: spend by day, {totals['window_start'][:10]} onwards")
     post = Message(f"{JOB}-{totals['window_start'][:10]}", "posted", "dashboard", weekly_message(totals, CHART),
                    files=(chart,))
     return deliver(report, settings, [post])

@@ -1,8 +1,8 @@
 """Prefect tasks around PaymentManager: authorize (with a rollback that cancels), capture, cancel.
 
-Facilitator calls are retried with exponential backoff and jitter only when the facilitator was
-unavailable (timeout, connection error, 5xx): authorize is idempotent by key and capture by the
-x402 payment-identifier, so a retry never charges twice. Refusals and rejections are not retried.
+Retried with exponential backoff and jitter only where the outcome is unknown: an authorize whose
+seller could not be reached (idempotent by key), and a capture left `settlement_pending` (its retry
+re-sends the same signed payload, so it never charges twice). Refusals are not retried.
 """
 
 from __future__ import annotations
@@ -16,16 +16,16 @@ from prefect.transactions import Transaction, get_transaction
 
 from genesis_payments.core.errors import PaymentsError
 from genesis_payments.core.records import PaymentIntent
-from genesis_payments.payments import FacilitatorUnavailable, PaymentManager, StagedPayment
+from genesis_payments.payments import ChallengeError, PaymentManager, SettlementPending, StagedPayment
 from tasks.runtime_settings import load_runtime_settings
 
 RETRIES = 3
 
 
-def _facilitator_unavailable(_task: Any, _run: Any, state: Any) -> bool:
+def _outcome_unknown(_task: Any, _run: Any, state: Any) -> bool:
     try:
         state.result()
-    except FacilitatorUnavailable:
+    except (SettlementPending, ChallengeError):
         return True
     except Exception:
         return False
@@ -37,10 +37,10 @@ def payment_manager() -> PaymentManager:
 
 
 @task(retries=RETRIES, retry_delay_seconds=exponential_backoff(1), retry_jitter_factor=0.5,
-      retry_condition_fn=_facilitator_unavailable)
-def authorize_payment(intent: PaymentIntent, idempotency_key: str) -> StagedPayment:
-    """Sign and verify the staged payment; the transaction remembers it for the rollback."""
-    payment = payment_manager().authorize(intent, idempotency_key)
+      retry_condition_fn=_outcome_unknown)
+def authorize_payment(intent: PaymentIntent, idempotency_key: str, url: str | None = None) -> StagedPayment:
+    """Quote the seller and sign the staged payment; the transaction remembers it for the rollback."""
+    payment = payment_manager().authorize(intent, idempotency_key, url=url)
     transaction = get_transaction()
     if transaction is not None:
         transaction.set("payment_id", payment.payment_id)
@@ -64,10 +64,10 @@ def cancel_authorization(transaction: Transaction) -> None:
 
 
 @task(retries=RETRIES, retry_delay_seconds=exponential_backoff(1), retry_jitter_factor=0.5,
-      retry_condition_fn=_facilitator_unavailable)
+      retry_condition_fn=_outcome_unknown)
 def capture_payment(payment_id: str) -> StagedPayment:
-    """Settle the authorized payment once (a retry returns the same settlement)."""
-    payment = payment_manager().capture(payment_id)
+    """Send the paid request; a retry re-sends the same payload and ends with one charge."""
+    payment = payment_manager().capture(payment_id).payment
     get_run_logger().info("payment %s is %s", payment.payment_id, payment.status)
     return payment
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 from prefect import task
-from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.artifacts import create_image_artifact, create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from genesis_payments.core.redaction import redact
@@ -27,6 +28,17 @@ def publish_report(report: JobReport, settings: Settings) -> str:
                              description=f"{report.job}: summary of the run")
     create_table_artifact(table=_table(data), key=f"{key}-findings", description=f"{report.job}: findings")
     return str(path)
+
+
+@task(name="publish-chart", cache_policy=NO_CACHE, **IO_TASK_OPTIONS)
+def publish_chart(png: bytes, key: str, description: str) -> None:
+    """The chart as an image artifact the run page and the Artifacts page show.
+
+    The image travels inside the artifact as a `data:` URI: the UI puts an image artifact's URL
+    straight into an `<img>`, and the server then needs no file store the browser could reach.
+    """
+    create_image_artifact(image_url="data:image/png;base64," + base64.b64encode(png).decode("ascii"),
+                          key=key, description=description)
 
 
 def _table(report: dict[str, Any]) -> list[dict[str, Any]]:

@@ -64,3 +64,15 @@ def settings(genesis_root: Path):
 def flow_env(prefect_harness, genesis_root: Path) -> Path:
     """For flow tests: the Prefect harness is up and the root is isolated."""
     return genesis_root
+
+
+@pytest.fixture
+def world(settings):
+    """Fake mode's outside world on loopback: a facilitator and one SDK seller per fake vendor."""
+    from tests.support.world import running_world
+
+    quick = settings.model_copy(update={"http_timeout_seconds": 3.0})
+    with running_world(quick) as world:
+        for agent in ("media-agent", "deploy-agent"):
+            world.fund(agent, "10")
+        yield world

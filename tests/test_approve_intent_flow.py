@@ -97,3 +97,28 @@ def test_cli_review_of_a_paused_run_records_once_and_resumes_the_run(flow_env, s
     assert (out["result"]["decision"], out["result"]["resolved_by"]) == ("denied", "dave")
     decisions = [d.decision for d in ApprovalLog(settings).read().records if d.intent_id == big["intent_id"]]
     assert decisions == ["pending_review", "denied"]
+
+
+def test_cli_review_resumes_a_run_opened_for_a_review_that_was_already_waiting(flow_env, settings) -> None:
+    """serve opens runs for reviews decided elsewhere (the demo's): the decision names no run, the CLI finds it."""
+    from prefect import get_client
+
+    from genesis_payments.approvals.meta_agent import GenesisMetaAgent
+    from genesis_payments.cli.main import main
+
+    big = intent("40")
+    assert GenesisMetaAgent(settings).approve_payment_intent(big).decision == "pending_review"
+    thread, out = _run_in_thread(intent=big, review_timeout_seconds_override=120, poll_interval_seconds=1)
+    end = time.monotonic() + 30
+    paused = False
+    while not paused and time.monotonic() < end:
+        with get_client(sync_client=True) as client:
+            runs = client.read_flow_runs()
+        paused = any(r.state and r.state.is_paused()
+                     and (r.parameters.get("intent") or {}).get("intent_id") == big["intent_id"] for r in runs)
+        time.sleep(0.2)
+    assert paused, "the run never paused"
+    assert main(["review", "approve", big["intent_id"], "--by", "erin"]) == 0
+    thread.join(30)
+    assert not thread.is_alive(), "the run was not resumed"
+    assert (out["result"]["decision"], out["result"]["resolved_by"]) == ("approved", "erin")

@@ -121,3 +121,9 @@ def test_ledger_sync_benchmark_runs_and_its_contenders_agree(tmp_path):
     out = _run("ledger_sync.py", "--payments", "2000", "--root", str(tmp_path / "root"), "--only", "library",
                "--only", "duckdb")
     assert "finding counts agree with duckdb" in out
+
+
+def test_buyer_benchmark_runs_both_buyers_and_reports_the_ratio():
+    out = _run("buyer.py", "--purchases", "4", "--rounds", "2")
+    assert "SDK x402HttpxClient" in out and "project buyer" in out
+    assert "x the SDK's time per purchase (target <= 1.5x)" in out

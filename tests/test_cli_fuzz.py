@@ -19,7 +19,6 @@ import signal
 import subprocess
 import tempfile
 from collections.abc import Iterator
-from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -73,26 +72,26 @@ def target_path(s: Settings, name: str) -> Path:
 @pytest.fixture(scope="module")
 def template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, list[str]]]:
     """A root with decisions (one pending review), staged payments, finance entries and an outbox line."""
-    from genesis_payments.ledgers.ledgers import FinanceLedger
+    from genesis_payments.ledgers.ledgers import BusinessMonitor, FinanceLedger
     from genesis_payments.notify.discord import GenesisDiscord
-    from tests.support.payments import approved_intent, in_process
+    from tests.support.ledgers import at, entry, event
 
     root = tmp_path_factory.mktemp("fuzz-template") / "root"
     root.mkdir()
+    kept, captured = "pay_" + "a" * 32, "pay_" + "b" * 32
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("GENESIS_ROOT", str(root))
         s = Settings()
         agent = meta_agent.GenesisMetaAgent(s, vendors=FakeVendors())
         agent.approve_payment_intent(intent(intent_id="fuzz-ok"))
         agent.approve_payment_intent(intent("900", intent_id="fuzz-big"))  # over the review threshold
-        manager, _fake = in_process(s, fund=Decimal("50"))
-        kept = manager.authorize(approved_intent(s, cost_usd="1.5"), "fuzz-key-1")
-        captured = manager.authorize(approved_intent(s, cost_usd="2"), "fuzz-key-2")
-        manager.capture(captured.payment_id)
-        FinanceLedger(s).record({"payment_id": kept.payment_id, "agent": "a", "vendor": "v", "amount_usd": "1",
-                                 "kind": "debit"})
+        monitor = BusinessMonitor(s)
+        monitor.log_payment(event(kept, "authorized", at(0), intent_id="fuzz-ok"))
+        monitor.log_payment(event(captured, "authorized", at(1)))
+        monitor.log_payment(event(captured, "captured", at(2)))
+        FinanceLedger(s).record(entry(captured))
         GenesisDiscord(s).send("alerts", {"content": "template alert"})  # fake mode: one outbox line
-    ids = {"payment": [kept.payment_id, captured.payment_id], "intent": ["fuzz-ok", "fuzz-big"]}
+    ids = {"payment": [kept, captured], "intent": ["fuzz-ok", "fuzz-big"]}
     return root, ids
 
 

@@ -7,18 +7,13 @@ from decimal import Decimal
 import pytest
 
 from flows.deploy_with_payment import DeployAgent, deploy_with_payment
-from genesis_payments.core.settings import Settings
 from genesis_payments.ledgers.ledgers import BusinessMonitor, FinanceLedger
-from genesis_payments.payments import fund_fake_wallets
-from genesis_payments.payments.wallets import FakeWallets
 from tests.support.payments import AGENT, approved_intent
 
 
 @pytest.fixture
-def funded(flow_env):
-    settings = Settings()
-    fund_fake_wallets(settings, {AGENT: Decimal("10")})
-    return settings
+def funded(flow_env, world):
+    return world
 
 
 def statuses(settings):
@@ -26,27 +21,30 @@ def statuses(settings):
 
 
 def test_successful_deployment_is_captured_and_debited_once(funded):
-    intent = approved_intent(funded)
+    settings = funded.settings
+    intent = approved_intent(settings)
     deployed = []
-    payment = DeployAgent().deploy(intent, "deploy-ok-1", lambda: deployed.append("site") or "https://site")
+    payment = DeployAgent().deploy(intent, "deploy-ok-1", lambda: deployed.append("site") or "https://site",
+                                   url=funded.url(intent.vendor, "/deploy"))
     assert deployed == ["site"]
     assert payment.status == "captured" and payment.tx_hash
-    assert statuses(funded) == ["authorized", "captured"]
-    (debit,) = FinanceLedger(funded).read_entries().records
+    assert statuses(settings) == ["authorized", "settlement_pending", "captured"]
+    (debit,) = FinanceLedger(settings).read_entries().records
     assert (debit.payment_id, debit.amount_usd) == (payment.payment_id, Decimal("2.5"))
-    assert FakeWallets(funded.fake_wallets_path).balance(AGENT) == Decimal("7.5")
+    assert funded.balance(AGENT) == Decimal("7.5")
 
 
 def test_failed_deployment_is_cancelled_and_not_debited(funded):
-    intent = approved_intent(funded)
+    settings = funded.settings
+    intent = approved_intent(settings)
 
     def broken_deployment():
         raise RuntimeError("build failed")
 
     with pytest.raises(RuntimeError, match="build failed"):
-        deploy_with_payment(intent, "deploy-broken-1", broken_deployment)
-    assert statuses(funded) == ["authorized", "cancelled"]
-    cancelled = BusinessMonitor(funded).read_events().records[-1]
+        deploy_with_payment(intent, "deploy-broken-1", broken_deployment, funded.url(intent.vendor, "/deploy"))
+    assert statuses(settings) == ["authorized", "cancelled"]
+    cancelled = BusinessMonitor(settings).read_events().records[-1]
     assert cancelled.intent_id == intent.intent_id
-    assert FinanceLedger(funded).read_entries().records == []
-    assert FakeWallets(funded.fake_wallets_path).balance(AGENT) == Decimal("10")
+    assert FinanceLedger(settings).read_entries().records == []
+    assert funded.balance(AGENT) == Decimal("10")

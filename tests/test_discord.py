@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 
 import pytest
 
@@ -124,3 +125,14 @@ def test_embeds_are_cut_to_discords_limits_with_a_marker():
 def test_short_embeds_are_left_alone():
     embed = {"title": "t", "description": "d", "fields": [{"name": "n", "value": "v", "inline": True}]}
     assert fit_payload({"embeds": [embed]}) == {"embeds": [embed]}
+
+
+def test_fake_mode_with_a_fake_discord_url_posts_there_and_fails_on_a_closed_port(settings) -> None:
+    with socket.socket() as sock:  # bound, never listening: connections are refused
+        sock.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        fake = settings.model_copy(update={"fake_discord_url": closed, "discord_attempts": 2,
+                                           "discord_backoff_seconds": 0})
+        with pytest.raises(DiscordUnavailable, match="after 2 tries"):
+            GenesisDiscord(fake).send("alerts", {"content": "hello"})
+    assert not settings.outbox_path.exists()

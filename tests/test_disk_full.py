@@ -27,6 +27,8 @@ from tests.support.ledgers import at, entry, event
 BUDGETS_OFF = {s: {"default": {"daily": None, "monthly": None}} for s in ("agent", "vendor", "business")}
 
 
+P1, P2 = "pay_" + "1" * 32, "pay_" + "2" * 32  # the store's payment id form
+
 @pytest.fixture
 def full_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """GENESIS_ROOT on a 64 KiB tmpfs; the test fills it when it is ready."""
@@ -168,10 +170,10 @@ def test_a_state_file_write_on_a_full_disk_keeps_the_old_file_and_leaves_no_temp
 
 def test_saving_a_staged_payment_on_a_full_disk_is_a_clear_error(full_root):
     store = AuthorizationStore(Settings())
-    store.save({"payment_id": "pay_1", "status": "authorized"})
+    store.save({"payment_id": P1, "status": "authorized"})
     filler = fill_up(full_root)
-    with pytest.raises(LedgerError, match=r"pay_2\.json: No space left on device"):
-        store.save({"payment_id": "pay_2", "status": "authorized", "pad": "x" * 20_000})
-    assert store.load("pay_1") == {"payment_id": "pay_1", "status": "authorized"}
-    assert store.load("pay_2") is None
+    with pytest.raises(LedgerError, match=r"pay_2+\.json: No space left on device"):
+        store.save({"payment_id": P2, "status": "authorized", "pad": "x" * 20_000})
+    assert store.load(P1) == {"payment_id": P1, "status": "authorized"}
+    assert store.load(P2) is None
     free_space(filler)

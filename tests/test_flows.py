@@ -120,6 +120,23 @@ def test_weekly_report_posts_totals_with_a_png_chart(flow_env):
     assert png.startswith(b"\x89PNG")
 
 
+def test_weekly_report_shows_the_same_chart_as_an_image_artifact_in_the_ui(flow_env):
+    import base64
+
+    from prefect.artifacts import Artifact
+
+    from flows.weekly_report import weekly_report
+
+    settings = Settings()
+    write_lines(settings.transactions_path, [event("w", "captured", ago(26 * 60), "12.5")])
+    weekly_report()
+    [message] = outbox(settings)
+    png = (settings.root / message["attachments"][0]["path"]).read_bytes()
+    artifact = Artifact.get("weekly-report-chart")
+    assert artifact.type == "image"
+    assert artifact.data == "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
 QS_SECRET = "?thread_id=7&token=qs-secret-token&apiKey=qs-secret-token"
 
 

@@ -8,8 +8,6 @@ import logging
 import pytest
 
 from genesis_payments.core.redaction import MASK, install_log_redaction, redact, redact_url
-from genesis_payments.payments.errors import FacilitatorUnavailable
-from genesis_payments.payments.facilitator_client import FacilitatorClient
 
 SECRET = "qs-s3cr3t"
 
@@ -62,8 +60,11 @@ def test_log_records_are_redacted_as_they_are_made(caplog):
     assert "apikey=***" in caplog.text and "webhooks/***" in caplog.text
 
 
-def test_facilitator_errors_never_show_the_urls_credentials():
-    client = FacilitatorClient(f"http://127.0.0.1:9/v2?apikey={SECRET}", timeout_seconds=1)
-    with pytest.raises(FacilitatorUnavailable) as caught:
-        client.get_supported()
-    assert SECRET not in str(caught.value) and "127.0.0.1:9" in str(caught.value)
+@pytest.mark.parametrize("url", [f"http://127.0.0.1:9/x?apikey={SECRET}", f"http://ops:{SECRET}@127.0.0.1:9/x",
+                                 f"http://127.0.0.1:9/api/webhooks/1/{SECRET}"])
+def test_a_failed_buy_never_shows_the_urls_credentials(settings, capsys, url):
+    from genesis_payments.cli.main import main
+
+    assert main(["buy", url]) in (1, 2)
+    out, err = capsys.readouterr()
+    assert SECRET not in out + err and "127.0.0.1:9" in err

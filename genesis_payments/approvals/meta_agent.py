@@ -35,6 +35,7 @@ from genesis_payments.core.money import format_usd, from_micro, to_micro
 from genesis_payments.core.records import ApprovalDecision, PaymentEvent, PaymentIntent
 from genesis_payments.core.settings import Settings
 from genesis_payments.core.timestamps import format_utc, utc_now
+from genesis_payments.core.wording import duration
 from genesis_payments.ledgers.approval_log import GENESIS_HASH, ApprovalLog, LogHandle
 from genesis_payments.ledgers.jsonl import IncrementalReader, describe_validation_error, iter_lines
 
@@ -572,7 +573,7 @@ class GenesisMetaAgent:
         decided = []
         for intent_id in overdue:
             state = self.state.intents[intent_id]
-            reason = f"review_timeout: nobody answered within {self._policy.review_timeout_seconds} seconds"
+            reason = f"review_timeout: nobody answered within {duration(self._policy.review_timeout_seconds)}"
             decided.append(self._resolve(handle, state, "denied", [reason], TIMEOUT_REVIEWER))
         return decided
 

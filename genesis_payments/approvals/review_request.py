@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from genesis_payments.core.records import ApprovalDecision
+from genesis_payments.core.wording import duration
 
 
 def review_request_markdown(decision: ApprovalDecision, timeout_seconds: int) -> str:
@@ -25,8 +26,9 @@ def review_request_markdown(decision: ApprovalDecision, timeout_seconds: int) ->
     return (
         f"## Payment waiting for review: {_cell(decision.cost_usd)} USDC to {_cell(decision.vendor)}\n\n"
         f"| field | value |\n|---|---|\n{table}\n\n{why}\n\n"
-        f"Set **approve** and your name in **reviewer**. Without an answer within {timeout_seconds} seconds "
-        f"the intent is denied.\n"
+        f"Turn **Approve** on to let the payment go ahead (leave it off to deny it), type your name in "
+        f"**Reviewer**, then press **Submit**. Without an answer within {duration(timeout_seconds)} the intent "
+        f"is denied.\n"
     )
 
 

@@ -7,6 +7,7 @@ import json
 import sys
 
 from genesis_payments.cli.config_cmd import load_settings
+from genesis_payments.core.wording import counted
 from genesis_payments.ledgers.audit import verify_approval_log
 
 
@@ -26,7 +27,7 @@ def run_verify(args: argparse.Namespace) -> int:
     path = settings.approval_log_path
     if report.ok:
         if not args.json:
-            print(f"{path}: {report.lines} decisions, hash chain intact (head {report.head_hash})")
+            print(f"{path}: {counted(report.lines, 'decision')}, hash chain intact (head {report.head_hash})")
         return 0
     print(f"genesis-payments: {path} line {report.first_bad_line}: {report.reason}", file=sys.stderr)
     return 1

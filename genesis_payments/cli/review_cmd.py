@@ -76,14 +76,47 @@ def default_reviewer() -> str:
 
 
 def _resume_waiting_flow(decision: ApprovalDecision, by: str) -> None:
-    """Best effort: a Prefect run paused on this review learns the answer now, not at its timeout."""
-    flow_run_id = (decision.model_extra or {}).get("flow_run_id")
-    if not flow_run_id:
-        return
-    try:
-        from prefect.flow_runs import resume_flow_run
+    """Best effort: a Prefect run paused on this review learns the answer now, not at its timeout.
 
-        resume_flow_run(flow_run_id, run_input={"approve": decision.decision == "approved", "reviewer": by})
-    except Exception as exc:  # the decision is already recorded; the run will find it when it wakes
-        print(f"genesis-payments: note: could not resume flow run {flow_run_id}: {json.dumps(str(exc))}",
+    The run that asked for the review is named on the decision; a run `serve` opened later for a
+    review already waiting (the demo's, or one left by a stopped serve) is found by its intent.
+    """
+    from prefect.settings import get_current_settings
+
+    asked_by = (decision.model_extra or {}).get("flow_run_id")
+    if not asked_by and not get_current_settings().api.url:
+        return  # no server configured: no run can be waiting, and none is started to look
+    from prefect.flow_runs import resume_flow_run
+
+    run_ids = {asked_by} if asked_by else set()
+    try:
+        run_ids |= _paused_review_runs(decision.intent_id)
+    except Exception as exc:  # e.g. the server is down: the runs will find the decision when they wake
+        print(f"genesis-payments: note: could not look for paused review runs: {json.dumps(str(exc))}",
               file=sys.stderr)
+    for flow_run_id in sorted(run_ids):
+        try:
+            resume_flow_run(flow_run_id, run_input={"approve": decision.decision == "approved", "reviewer": by})
+        except Exception as exc:  # the decision is already recorded; the run will find it when it wakes
+            print(f"genesis-payments: note: could not resume flow run {flow_run_id}: {json.dumps(str(exc))}",
+                  file=sys.stderr)
+
+
+def _paused_review_runs(intent_id: str) -> set[str]:
+    """Ids of the paused `approve-intent` runs deciding `intent_id`."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        FlowFilter,
+        FlowFilterName,
+        FlowRunFilter,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+    )
+    from prefect.client.schemas.objects import StateType
+
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(
+            flow_filter=FlowFilter(name=FlowFilterName(any_=["approve-intent"])),
+            flow_run_filter=FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.PAUSED]))),
+        )
+    return {str(run.id) for run in runs if (run.parameters.get("intent") or {}).get("intent_id") == intent_id}

@@ -17,6 +17,7 @@ from genesis_payments.core.errors import ConfigError, PaymentsError
 from genesis_payments.core.redaction import redact
 from genesis_payments.core.settings import Settings
 from genesis_payments.core.timestamps import format_utc, utc_now
+from genesis_payments.core.wording import counted
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -53,9 +54,9 @@ def run_job(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report, indent=2, sort_keys=False))
     else:
-        counts = ", ".join(f"{k} {v}" for k, v in report.get("counts", {}).items()) or "no findings kinds"
-        print(f"{args.job}: completed; {counts}; {len(report.get('bad_lines', []))} bad lines; "
-              f"{report.get('alerts_sent', 0)} messages sent")
+        counts = ", ".join(f"{k} {v}" for k, v in report.get("counts", {}).items()) or "no findings"
+        print(f"{args.job}: completed; {counts}; {counted(len(report.get('bad_lines', [])), 'bad line')}; "
+              f"{counted(report.get('alerts_sent', 0), 'message')} sent")
     return 0
 
 

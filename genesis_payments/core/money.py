@@ -7,7 +7,7 @@ integer for vectorised work (pandas int64) and `from_micro` brings it back.
 from __future__ import annotations
 
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_CEILING, Decimal, InvalidOperation
 from typing import Annotated, Any
 
 from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
@@ -81,6 +81,20 @@ def to_micro(amount: Decimal) -> int:
 def from_micro(micro: int) -> Decimal:
     """The amount of a whole number of micro-USDC."""
     return Decimal(int(micro)).scaleb(-DECIMALS).quantize(MICRO)
+
+
+def usd_from_atomic(atomic: int, decimals: int) -> Decimal:
+    """A USD stablecoin amount given in its own atomic units (10**-decimals each) as USDC money.
+
+    An asset with more than 6 decimals can ask for a fraction of a micro-dollar: that is rounded
+    up, so a budget never counts less than was paid. Over the money limit is bad input.
+    """
+    if atomic < 0 or decimals < 0 or decimals > 36:
+        raise InvalidMoney(f"atomic amount {atomic} with {decimals} decimals is not a charge")
+    amount = Decimal(int(atomic)).scaleb(-int(decimals))
+    if amount > MAX_USD:
+        raise InvalidMoney(f"{amount} is over the limit of {MAX_USD} USDC")
+    return amount.quantize(MICRO, rounding=ROUND_CEILING) + 0
 
 
 def sum_usd(amounts: Any) -> Decimal:

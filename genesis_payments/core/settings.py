@@ -83,8 +83,25 @@ class Settings(BaseSettings):
     usdc_contract: str = Field(
         "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913", description="USDC token contract for balances (Base)."
     )
+    fake_discord_url: str | None = Field(
+        None, description="Fake mode: post each message to <url>/<channel> (a loopback Discord stand-in) "
+        "instead of writing the outbox; e.g. a closed port to try a failing Discord (docs/runbook.md)."
+    )
     discord_attempts: int = Field(5, ge=1, description="Discord: tries per message (429, 5xx, network).")
     discord_backoff_seconds: float = Field(1.0, ge=0, description="Discord: first retry delay, doubled each time.")
+
+    # The buyer (§9).
+    networks: list[str] = Field(
+        default_factory=lambda: ["eip155:8453", "eip155:84532"],
+        description="Networks (CAIP-2) the buyer may pay on, most preferred first.",
+    )
+    extra_assets: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="USD stablecoins beyond the x402 SDK's defaults: objects with network, asset, decimals, symbol.",
+    )
+    vendor_directory_path: Path | None = Field(
+        None, description="Vendor id → seller URLs and payTo addresses (default: config/vendors.json)."
+    )
 
     exporter_host: str = Field("0.0.0.0", description="Exporter bind address.")
     exporter_port: int = Field(9100, ge=0, le=65535, description="Exporter port (node_exporter's too).")
@@ -150,6 +167,15 @@ class Settings(BaseSettings):
     def state_dir(self) -> Path:
         """Private working state (alert dedup, authorizations); not part of the contract."""
         return self.data_dir / "state"
+
+    @property
+    def fake_sellers_path(self) -> Path:
+        """Fake mode: vendor → URL of the running sellers (written by whoever started them)."""
+        return self.data_dir / "fake" / "sellers.json"
+
+    @property
+    def effective_vendor_directory_path(self) -> Path:
+        return self.vendor_directory_path or self.root / "config" / "vendors.json"
 
     @property
     def effective_policy_path(self) -> Path:

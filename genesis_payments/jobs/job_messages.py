@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from genesis_payments.core.wording import counted
 from genesis_payments.jobs.stale import NEXT_STEP
 
 RED, AMBER, GREEN, BLURPLE = 0xED4245, 0xFEE75C, 0x57F287, 0x5865F2
@@ -21,7 +22,7 @@ def monitor_alert(findings: Sequence[dict[str, Any]], threshold_usd: str, streak
                        "value": _lines(f"`{f['agent']}`: {f['balance_usd']} USDC" for f in low)})
     if failing:
         fields.append({"name": f"Vendors with {streak}+ failures in a row", "inline": False,
-                       "value": _lines(f"`{f['vendor']}`: {f['streak']} failures" for f in failing)})
+                       "value": _lines(f"`{f['vendor']}`: {counted(f['streak'], 'failure')}" for f in failing)})
     return {"embeds": [{
         "title": "Payment monitor: action needed",
         "description": "Top up the wallets listed; check or pause the failing vendors.",
@@ -37,7 +38,7 @@ def stale_alert(findings: Sequence[dict[str, Any]]) -> dict[str, Any]:
         for f in findings
     ]
     return {"embeds": [{
-        "title": f"{len(findings)} payment(s) stuck between authorization and capture",
+        "title": f"{counted(len(findings), 'payment')} stuck between authorization and capture",
         "description": _lines(lines, limit=LIST_LINES) + "\n\nCapture or cancel with "
         "`genesis-payments payments capture ID` or `genesis-payments payments cancel ID`.",
         "color": AMBER,
@@ -54,7 +55,7 @@ def ledger_sync_alert(counts: dict[str, int], findings: Sequence[dict[str, Any]]
         else:
             lines.append(f"`{f['payment_id']}` {f['kind'].replace('_', ' ')}: {f['amount_usd']} USDC")
     return {"embeds": [{
-        "title": f"Ledger sync: {len(findings)} discrepancy(ies)",
+        "title": f"Ledger sync: {counted(len(findings), 'discrepancy', 'discrepancies')}",
         "description": _lines(lines, limit=LIST_LINES),
         "color": RED,
         "fields": [{"name": kind.replace("_", " "), "value": str(n), "inline": True} for kind, n in counts.items()],
@@ -64,8 +65,9 @@ def ledger_sync_alert(counts: dict[str, int], findings: Sequence[dict[str, Any]]
 def ledger_sync_summary(counts: dict[str, int], checked: dict[str, int], bad_lines: int) -> dict[str, Any]:
     """Dashboard channel: the nightly sync result, clean or not."""
     total = sum(counts.values())
+    outcome = "all reconciled" if total == 0 else counted(total, "discrepancy", "discrepancies")
     return {"embeds": [{
-        "title": "Nightly ledger sync: " + ("all reconciled" if total == 0 else f"{total} discrepancy(ies)"),
+        "title": f"Nightly ledger sync: {outcome}",
         "color": GREEN if total == 0 else RED,
         "fields": [
             {"name": "Payments checked", "value": str(checked.get("payments", 0)), "inline": True},
@@ -107,7 +109,8 @@ def report_markdown(report: dict[str, Any]) -> str:
         totals = report["totals"]
         lines += ["", f"Spend {totals['spend_usd']} USDC, previous {totals['previous_spend_usd']}, "
                       f"change {totals['change_pct'] if totals['change_pct'] is not None else '—'}%"]
-    lines += ["", f"Bad lines skipped: {len(report.get('bad_lines', []))}; alerts sent: {report.get('alerts_sent', 0)}"]
+    lines += ["", f"{counted(len(report.get('bad_lines', [])), 'bad line')} skipped; "
+                  f"{counted(report.get('alerts_sent', 0), 'message')} sent"]
     if report.get("error"):
         lines += ["", f"**Failed:** {report['error']}"]
     return "\n".join(lines) + "\n"

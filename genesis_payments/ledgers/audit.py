@@ -21,6 +21,7 @@ from typing import Any
 from genesis_payments.core.files import read_json_file, write_json_atomic
 from genesis_payments.core.settings import Settings
 from genesis_payments.core.timestamps import format_utc, utc_now
+from genesis_payments.core.wording import counted
 from genesis_payments.ledgers.approval_log import GENESIS_HASH
 from genesis_payments.ledgers.jsonl import BadLineError, canonical_json, decode_line, iter_lines
 
@@ -103,7 +104,7 @@ def verify_approval_log(settings: Settings, *, record_head: bool = True) -> Chai
         if report.lines < lines:
             return ChainReport(
                 False, report.lines, report.head_hash, report.lines + 1,
-                f"line missing: the log had {lines} lines when verified at {anchor.get('verified_at')}, "
+                f"line missing: the log had {counted(lines, 'line')} when verified at {anchor.get('verified_at')}, "
                 f"now {report.lines} (lines were removed from the end)",
             )
         if _hash_at(settings.approval_log_path, lines) != expected:

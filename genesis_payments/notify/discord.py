@@ -2,6 +2,8 @@
 
 Fake mode appends every payload it would have posted, with its channel, to the outbox file
 (`data/a2a-x402/outbox/discord.jsonl`); attachments are saved next to it and listed in the line.
+With `fake_discord_url` set it posts instead, as live mode does, to `<url>/<channel>` on loopback:
+a Discord stand-in, or a closed port to watch a job fail on Discord and be retried.
 Live mode posts webhook embeds with httpx, cut to Discord's limits, mentioning nobody:
 
 - HTTP 429 waits the `retry_after` Discord gives, then tries again;
@@ -31,6 +33,7 @@ from genesis_payments.core.records import SpendSummary
 from genesis_payments.core.redaction import RedactingLogFilter, redact
 from genesis_payments.core.settings import Settings
 from genesis_payments.core.timestamps import format_utc, utc_now
+from genesis_payments.core.wording import counted
 from genesis_payments.ledgers.jsonl import JsonlAppender
 from genesis_payments.notify.discord_limits import fit_payload
 
@@ -93,10 +96,12 @@ class GenesisDiscord:
         if channel not in CHANNELS:
             raise ValueError(f"unknown Discord channel {channel!r}; use one of {CHANNELS}")
         body = {**fit_payload(payload), "allowed_mentions": NO_MENTIONS}
-        if self.settings.use_fake:
+        if self.settings.use_fake and self.settings.fake_discord_url:
+            self._post(channel, f"{self.settings.fake_discord_url.rstrip('/')}/{channel}", body, files)
+        elif self.settings.use_fake:
             self._write_outbox(channel, body, files)
-            return
-        self._post(channel, self._webhook_url(channel), body, files)
+        else:
+            self._post(channel, self._webhook_url(channel), body, files)
 
     def payment_business_summary(self, summary: SpendSummary) -> None:
         """Post one business's spend summary to the dashboard channel."""
@@ -176,7 +181,7 @@ class GenesisDiscord:
                     log.warning("Discord %s channel: %s; try %d of %d in %.2f s",
                                 channel, last_problem, attempt + 1, attempts, wait)
                     self._sleep(wait)
-        raise DiscordUnavailable(f"Discord {channel} channel: {last_problem} after {attempts} tries")
+        raise DiscordUnavailable(f"Discord {channel} channel: {last_problem} after {counted(attempts, 'try', 'tries')}")
 
 
 def _request_body(body: dict[str, Any], files: Sequence[Attachment]) -> dict[str, Any]:

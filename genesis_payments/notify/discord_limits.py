@@ -11,6 +11,8 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
+from genesis_payments.core.wording import counted
+
 MARKER = "… (truncated)"
 TITLE, DESCRIPTION, FIELD_NAME, FIELD_VALUE, FOOTER, AUTHOR = 256, 4096, 256, 1024, 2048, 256
 FIELDS, EMBEDS, CONTENT, TOTAL = 25, 10, 2000, 6000
@@ -31,7 +33,7 @@ def fit_payload(payload: Mapping[str, Any]) -> dict[str, Any]:
         body["content"] = cut(body["content"], CONTENT)
     embeds = [fit_embed(e) for e in body.get("embeds", [])[:EMBEDS]]
     if len(body.get("embeds", [])) > EMBEDS and embeds:
-        embeds[-1]["footer"] = {"text": cut(f"{len(body['embeds']) - EMBEDS} more embeds not shown", FOOTER)}
+        embeds[-1]["footer"] = {"text": cut(f"{counted(len(body['embeds']) - EMBEDS, 'more embed')} not shown", FOOTER)}
     if embeds:
         _fit_total(embeds)
         body["embeds"] = embeds
@@ -55,7 +57,8 @@ def fit_embed(embed: Mapping[str, Any]) -> dict[str, Any]:
             for f in fields[:FIELDS]
         ]
         if len(fields) > FIELDS:
-            kept[-1] = {"name": "More", "value": f"{len(fields) - FIELDS + 1} more fields not shown", "inline": False}
+            hidden = counted(len(fields) - FIELDS + 1, "more field")
+            kept[-1] = {"name": "More", "value": f"{hidden} not shown", "inline": False}
         out["fields"] = kept
     return out
 

@@ -1,35 +1,33 @@
-"""Staged payments over x402 (§9): PaymentManager, the facilitator client, the fake facilitator."""
+"""The agent as an x402 buyer (§9): PaymentManager, the seller's challenge, vendors, wallets."""
 
 from genesis_payments.payments.errors import (
-    AuthorizationRejected,
-    FacilitatorError,
-    FacilitatorUnavailable,
+    ChallengeError,
     IdempotencyConflict,
+    NoAcceptableOffer,
     NotApproved,
     PaymentNotFound,
     PaymentRefused,
     SettlementFailed,
+    SettlementPending,
     VendorNotSupported,
 )
-from genesis_payments.payments.facilitator_client import FacilitatorClient
-from genesis_payments.payments.fakes.fake_keys import fake_account, fake_address, fund_fake_wallets
-from genesis_payments.payments.manager import PaymentManager, StagedPayment, default_facilitator
+from genesis_payments.payments.fakes.fake_keys import fake_account, fake_address
+from genesis_payments.payments.manager import PaymentManager, Purchase, Quote, StagedPayment
 
 __all__ = [
-    "AuthorizationRejected",
-    "FacilitatorClient",
-    "FacilitatorError",
-    "FacilitatorUnavailable",
+    "ChallengeError",
     "IdempotencyConflict",
+    "NoAcceptableOffer",
     "NotApproved",
     "PaymentManager",
     "PaymentNotFound",
     "PaymentRefused",
+    "Purchase",
+    "Quote",
     "SettlementFailed",
+    "SettlementPending",
     "StagedPayment",
     "VendorNotSupported",
-    "default_facilitator",
     "fake_account",
     "fake_address",
-    "fund_fake_wallets",
 ]

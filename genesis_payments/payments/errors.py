@@ -1,4 +1,9 @@
-"""Errors of staged payments; each says which payment or call failed, why, and what to do."""
+"""Errors of the payment path; each says which payment or request failed, why, and what to do.
+
+Two families matter to a caller: `PaymentRefused` (nothing moved, nothing to retry as it is) and
+`SettlementPending` (a paid request was sent and its outcome is unknown: `capture` again re-sends
+the same payload, never a new signature, and the chain settles the question).
+"""
 
 from __future__ import annotations
 
@@ -6,15 +11,15 @@ from genesis_payments.core.errors import PaymentsError
 
 
 class PaymentRefused(PaymentsError):
-    """An operation the lifecycle does not allow; nothing was written."""
+    """An operation the lifecycle or the approval does not allow; no money moved."""
 
 
 class NotApproved(PaymentRefused):
-    """`authorize` without an approved decision covering the intent's cost."""
+    """No approved decision covers this payment (intent, agent, vendor, business or amount)."""
 
 
 class VendorNotSupported(PaymentRefused):
-    """The vendor cache does not know the vendor, or not for the chain, token, SKU or price asked."""
+    """The vendor, its origin or its payTo is not one this buyer may pay."""
 
 
 class IdempotencyConflict(PaymentRefused):
@@ -22,19 +27,27 @@ class IdempotencyConflict(PaymentRefused):
 
 
 class PaymentNotFound(PaymentsError):
-    """No stored payment with that id."""
+    """No payment with that id."""
 
 
-class AuthorizationRejected(PaymentsError):
-    """The facilitator's `/verify` said the signed authorization is invalid (`reason` is the x402 code)."""
+class ChallengeError(PaymentsError):
+    """A seller's answer is not a usable x402 challenge (missing, malformed, oversized, redirected)."""
+
+
+class NoAcceptableOffer(PaymentRefused):
+    """The seller's 402 lists no offer this buyer may pay (scheme, network, asset)."""
+
+
+class SettlementFailed(PaymentsError):
+    """The seller refused or failed the payment and no money moved; recorded `failed` (`reason`: x402 code)."""
 
     def __init__(self, message: str, reason: str | None) -> None:
         super().__init__(message)
         self.reason = reason
 
 
-class SettlementFailed(PaymentsError):
-    """`/settle` failed terminally; the payment was recorded `failed` (`reason` is the x402 code)."""
+class SettlementPending(PaymentsError):
+    """A paid request was sent and its outcome is unknown; recorded `settlement_pending`."""
 
     def __init__(self, message: str, reason: str | None) -> None:
         super().__init__(message)

@@ -1,15 +1,22 @@
-"""`PaymentManager`: staged payments over x402 (§9) — authorize, capture, cancel, pay.
+"""`PaymentManager`: the agent as an x402 buyer (§9) — quote, authorize, capture, cancel, pay.
 
-authorize  approved intent → requirements from the vendor cache → SDK-signed EIP-3009 payload
-           (stored 0600, never logged) → `/verify` → event `authorized` with `valid_before`.
-capture    `/settle` of the stored payload, once → `captured` + one finance debit, or
-           `settlement_pending` (broadcast, not final; a later capture re-settles the SAME payload,
-           never a new signature), or `failed` with the x402 reason.
-cancel     → `cancelled` (the approvals helper releases the budget on it); refused after capture.
+In x402 the seller settles. The buyer asks for a resource, reads the 402 challenge, signs one
+offer with the SDK's client scheme, and asks again with the signed payload; the seller's
+facilitator settles it and the seller answers with the resource and a `PAYMENT-RESPONSE`.
 
-Idempotency: one idempotency key → one payment (the key travels as the x402 `payment-identifier`,
-so the facilitator deduplicates a settle whose answer was lost). A timeout or 5xx changes nothing
-locally: the same call may simply be retried and ends with one charge.
+quote      the 402: the offer the settings allow, priced with its asset's own decimals.
+authorize  an approved intent, at most one live or captured payment per approval; the live price
+           may not exceed the approved amount; signed once, stored 0600, `authorized` logged.
+capture    `settlement_pending` is logged BEFORE the paid request (money may move from then on),
+           then the paid request; a successful `PAYMENT-RESPONSE` → `captured` + one debit; a 402
+           that proves nothing moved → `failed`; anything unknown (timeout, 5xx, lost answer,
+           `settlement_pending`) stays `settlement_pending`, and the next capture re-sends the SAME
+           payload. A second signature for one payment never exists.
+cancel     before any paid request: the payload is destroyed and `cancelled` logged.
+
+Every ledger line is announced in the payment's private record before it is appended
+(`unlogged`), so a crash or an I/O error between the two is completed by the next call on that
+payment, exactly once: money moved ⇔ one `captured` event ⇔ one debit.
 """
 
 from __future__ import annotations
@@ -17,83 +24,128 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 from pydantic import BaseModel, ConfigDict
-from x402.schemas import PaymentPayload, PaymentRequirements, SettleResponse
+from x402.http.constants import (
+    PAYMENT_RESPONSE_HEADER,
+    PAYMENT_SIGNATURE_HEADER,
+    X_PAYMENT_HEADER,
+    X_PAYMENT_RESPONSE_HEADER,
+)
+from x402.http.utils import decode_payment_response_header, encode_payment_signature_header
+from x402.schemas import PaymentPayload, SettleResponse
+from x402.schemas.v1 import PaymentPayloadV1
 
-from genesis_payments.core.money import format_usd, parse_usd, to_micro
-from genesis_payments.core.records import PaymentIntent
+from genesis_payments.core.money import format_usd, parse_usd
+from genesis_payments.core.records import ApprovalDecision, PaymentIntent
+from genesis_payments.core.redaction import redact
 from genesis_payments.core.settings import Settings
 from genesis_payments.core.timestamps import format_utc, parse_utc, utc_now
 from genesis_payments.ledgers.approval_log import ApprovalLog
 from genesis_payments.ledgers.ledgers import BusinessMonitor, FinanceLedger
+from genesis_payments.ledgers.payment_states import PaymentState, fold_events
+from genesis_payments.payments.challenge import Challenge, Offer, best_offer, read_challenge
 from genesis_payments.payments.errors import (
-    AuthorizationRejected,
+    ChallengeError,
     IdempotencyConflict,
     NotApproved,
     PaymentNotFound,
     PaymentRefused,
     SettlementFailed,
-    VendorNotSupported,
+    SettlementPending,
 )
-from genesis_payments.payments.facilitator_client import FacilitatorClient
-from genesis_payments.payments.signing import build_requirements, payer_account, payment_identifier_for, sign_payment
+from genesis_payments.payments.signing import payer_account, payment_identifier_for, sign_offer
 from genesis_payments.payments.store import AuthorizationStore
 from genesis_payments.payments.vendor_cache import VendorCapabilityCache
+from genesis_payments.payments.vendors import VendorDirectory
 
 log = logging.getLogger(__name__)
 
-SETTLEMENT_PENDING = "settlement_pending"
-NONCE_USED = "invalid_exact_evm_nonce_already_used"
-FINAL = frozenset({"captured", "cancelled", "expired", "failed"})
-# Public view of a stored payment: everything except the signed payload and requirements.
-_PRIVATE_FIELDS = frozenset({"payload", "requirements"})
+PENDING = "settlement_pending"
+LIVE = frozenset({"authorized", PENDING})
+# Reasons a seller gives that mean this payload's nonce is spent: money moved (ours, earlier).
+NONCE_SPENT = frozenset({"invalid_exact_evm_nonce_already_used", "invalid_transaction_state"})
+_PRIVATE_FIELDS = ("payload",)
+
+
+class ChainView(Protocol):
+    """What the buyer asks the chain: the transaction that used (payer, nonce) on `asset`, if any."""
+
+    def settlement_of(self, network: str, asset: str, payer: str, nonce: str) -> str | None: ...
+
+
+HaltCheck = Callable[[str, str], str | None]
+"""(agent, vendor) → the reason of a halt in force over that scope, or None."""
 
 
 class StagedPayment(BaseModel):
-    """A staged payment as callers see it (never the signed authorization)."""
+    """A payment as callers see it (never the signed authorization)."""
 
-    model_config = ConfigDict(frozen=True, extra="allow")
+    model_config = ConfigDict(frozen=True, extra="ignore")
 
     payment_id: str
     status: str
     amount_usd: Decimal
-    valid_before: datetime
-    intent_id: str
-    idempotency_key: str
+    intent_id: str | None = None
+    idempotency_key: str | None = None
     agent: str
     vendor: str
     chain: str
     token: str
+    valid_before: datetime | None = None
     business_id: str | None = None
     tx_hash: str | None = None
     error: str | None = None
     payer: str | None = None
+    pay_to: str | None = None
+    asset: str | None = None
+    resource_url: str | None = None
+
+
+@dataclass(frozen=True)
+class Quote:
+    """What a seller asks for a resource: its payable offer, or nothing when it is free."""
+
+    url: str
+    method: str
+    vendor: str
+    challenge: Challenge | None
+    offer: Offer | None
+
+    @property
+    def amount_usd(self) -> Decimal:
+        return self.offer.amount_usd if self.offer is not None else Decimal(0)
+
+
+@dataclass(frozen=True)
+class Purchase:
+    """A capture's outcome: the payment and, when the seller answered, what it answered."""
+
+    payment: StagedPayment
+    status_code: int | None = None
+    headers: Mapping[str, str] | None = None
+    body: bytes | None = None
+    settlement: SettleResponse | None = None
 
 
 def _view(record: Mapping[str, Any]) -> StagedPayment:
     data = {k: v for k, v in record.items() if k not in _PRIVATE_FIELDS}
     data["amount_usd"] = parse_usd(str(record["amount_usd"]))
-    data["valid_before"] = parse_utc(record["valid_before"])
+    if record.get("valid_before"):
+        data["valid_before"] = parse_utc(record["valid_before"])
     return StagedPayment.model_validate(data)
 
 
-def default_facilitator(settings: Settings) -> FacilitatorClient:
-    """Live: `facilitator_url`. Fake: `fake_facilitator_url` (loopback) when set, else in process."""
-    timeout = settings.http_timeout_seconds
-    if not settings.use_fake:
-        settings.require_ready()
-        return FacilitatorClient(str(settings.facilitator_url), timeout_seconds=timeout)
-    if settings.fake_facilitator_url:
-        return FacilitatorClient(settings.fake_facilitator_url, timeout_seconds=timeout)
-    from genesis_payments.payments.fakes.fake_facilitator import FakeFacilitator, fake_transport
-
-    transport: httpx.BaseTransport = fake_transport(FakeFacilitator(settings))
-    return FacilitatorClient("http://fake-facilitator.invalid", timeout_seconds=timeout, transport=transport)
+def _state_view(state: PaymentState) -> StagedPayment:
+    first, last = state.events[0], state.last_event
+    data = {**first.to_json_dict(), **{k: v for k, v in last.to_json_dict().items() if v is not None}}
+    data["status"] = state.status
+    return _view(data)
 
 
 class PaymentManager:
@@ -101,324 +153,423 @@ class PaymentManager:
         self,
         settings: Settings,
         *,
-        facilitator: FacilitatorClient | None = None,
         approvals: ApprovalLog | None = None,
         vendors: VendorCapabilityCache | None = None,
+        directory: VendorDirectory | None = None,
+        http: httpx.Client | None = None,
+        chain: ChainView | None = None,
+        halted: HaltCheck | None = None,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         """`clock` stamps the ledgers (the demo replays past weeks with it); signature windows
-        and expiry always use the real time, because the facilitator checks them against it."""
+        and expiry always use the real time, because the seller's facilitator checks them."""
         self.settings = settings
         self._clock = clock
-        self._facilitator = facilitator
         self.approvals = approvals if approvals is not None else ApprovalLog(settings)
         self.vendors = vendors if vendors is not None else VendorCapabilityCache(settings)
+        self.directory = directory if directory is not None else VendorDirectory(settings)
+        self.http = http if http is not None else httpx.Client(
+            timeout=httpx.Timeout(settings.http_timeout_seconds, connect=min(5.0, settings.http_timeout_seconds)),
+            follow_redirects=False,  # a payment header never follows a redirect to another origin
+        )
+        self.chain = chain
+        self.halted: HaltCheck = halted or (lambda _agent, _vendor: None)
         self.store = AuthorizationStore(settings)
         self.monitor = BusinessMonitor(settings)
         self.ledger = FinanceLedger(settings)
 
-    @property
-    def facilitator(self) -> FacilitatorClient:
-        # Built on first use, so reading payments needs no facilitator (nor live settings).
-        if self._facilitator is None:
-            self._facilitator = default_facilitator(self.settings)
-        return self._facilitator
-
-    # --- reading -----------------------------------------------------------------------------
+    # --- reading: the ledger is the truth --------------------------------------------------
 
     def get(self, payment_id: str) -> StagedPayment:
-        return _view(self._load(payment_id))
+        state = fold_events(self.monitor.read_events().records).get(payment_id)
+        if state is None:
+            raise PaymentNotFound(f"no payment {payment_id!r} in {self.settings.transactions_path}")
+        return _state_view(state)
 
     def list(self, status: str | None = None) -> list[StagedPayment]:
-        views = [_view(r) for r in self.store.all()]
+        states = fold_events(self.monitor.read_events().records)
+        views = [_state_view(state) for state in states.payments.values()]
         return [v for v in views if status is None or v.status == status]
+
+    # --- quote -------------------------------------------------------------------------------
+
+    def quote(self, url: str, method: str = "GET", *, vendor: str | None = None) -> Quote:
+        """Ask the seller what `url` costs; the cheapest offer the settings allow, or free."""
+        found = self.directory.vendor_for(url)
+        if vendor is not None and found != vendor:
+            raise PaymentRefused(f"{redact(url)} belongs to vendor {found!r}, not {vendor!r}")
+        try:
+            response = self.http.request(method, url)
+        except httpx.HTTPError as exc:
+            raise ChallengeError(f"{redact(url)}: request failed ({type(exc).__name__})") from None
+        if response.is_redirect:
+            raise ChallengeError(f"{redact(url)} redirected to {redact(response.headers.get('location', '?'))}; "
+                                 "redirects are not followed")
+        if response.is_success:
+            return Quote(url, method, found, None, None)
+        if response.status_code != 402:
+            raise ChallengeError(f"{redact(url)} answered HTTP {response.status_code}, neither a resource nor 402")
+        challenge = read_challenge(response)
+        offer = best_offer(challenge, self.settings.networks, self.settings.extra_assets)
+        self.directory.check_pay_to(found, offer.pay_to)
+        self.vendors.learn(found, url, offer)
+        return Quote(url, method, found, challenge, offer)
 
     # --- authorize ---------------------------------------------------------------------------
 
-    def authorize(self, intent: PaymentIntent, idempotency_key: str) -> StagedPayment:
-        """Sign and verify a payment for an approved intent; the same key returns the same payment."""
+    def authorize(self, intent: PaymentIntent, idempotency_key: str, quote: Quote | None = None, *,
+                  url: str | None = None) -> StagedPayment:
+        """Sign a payment for an approved intent; the same key returns the same payment."""
         if not idempotency_key or not idempotency_key.strip():
             raise PaymentRefused("an idempotency key is required to authorize a payment")
-        with self.store.locked():
-            existing_id = self.store.payment_for_key(idempotency_key)
-            if existing_id is not None:
-                record = self._load(existing_id)
+        with self.store.locked(f"intent:{intent.intent_id}"):
+            existing = self.store.payment_for_key(idempotency_key)
+            if existing is not None:
+                record = self._load(existing)
                 if record["intent_id"] != intent.intent_id:
                     raise IdempotencyConflict(
-                        f"idempotency key {idempotency_key!r} belongs to payment {existing_id} of intent "
-                        f"{record['intent_id']!r}, not {intent.intent_id!r}; use a new key"
-                    )
-                if record["status"] == "rejected":
-                    raise AuthorizationRejected(
-                        f"payment {existing_id} for key {idempotency_key!r} was refused by the facilitator: "
-                        f"{record.get('error')}; use a new key to try again",
-                        record.get("error"),
-                    )
-                if record["status"] != "signed":
-                    return _view(record)
-                # Signed before but /verify never answered: verify the SAME payload again.
-                return self._verify_and_record(record)
-            self._require_approval(intent)
-            record = self._new_authorization(intent, idempotency_key)
+                        f"idempotency key {idempotency_key!r} belongs to payment {existing} of intent "
+                        f"{record['intent_id']!r}, not {intent.intent_id!r}; use a new key")
+                return _view(record)
+            self._require_one_payment(intent.intent_id)
+            decision = self._require_approval(intent)
+            self._require_not_halted(intent.agent, intent.vendor)
+            quote = quote or self.quote(url or self._seller_url(intent.vendor), vendor=intent.vendor)
+            offer = self._require_payable(intent, decision, quote)
+            record = self._sign(intent, idempotency_key, decision, quote, offer)
             self.store.save(record)
-            self.store.remember_key(idempotency_key, record["payment_id"])
-            return self._verify_and_record(record)
+            self.store.register(record)
+            self._log(record, "authorized")
+            self.store.save(record)
+            return _view(record)
 
-    def _require_approval(self, intent: PaymentIntent) -> None:
+    def _seller_url(self, vendor: str) -> str:
+        url = self.directory.url_of(vendor)
+        if url is None:
+            raise PaymentRefused(f"vendor {vendor!r} has no seller URL; pass the resource URL")
+        return url
+
+    def _require_one_payment(self, intent_id: str) -> None:
+        for payment_id in self.store.payments_of_intent(intent_id):
+            record = self._load(payment_id)
+            if record["status"] in LIVE or record["status"] == "captured":
+                raise PaymentRefused(
+                    f"intent {intent_id!r} already has payment {payment_id} ({record['status']}); one approval "
+                    "pays once — a new authorization needs the old one cancelled, expired or failed")
+
+    def _require_approval(self, intent: PaymentIntent) -> ApprovalDecision:
         decision = self.approvals.latest_decision(intent.intent_id)
         if decision is None:
             raise NotApproved(f"intent {intent.intent_id!r} has no approval decision; approve it before paying")
         if decision.decision != "approved":
             raise NotApproved(f"intent {intent.intent_id!r} is {decision.decision!r} (decision {decision.decision_id})")
-        if decision.cost_usd < intent.cost_usd:
+        approved = (decision.agent, decision.vendor, decision.business_id)
+        asked = (intent.agent, intent.vendor, intent.business_id)
+        if approved != asked:
             raise NotApproved(
-                f"intent {intent.intent_id!r} was approved for {format_usd(decision.cost_usd)} USDC, "
-                f"not {format_usd(intent.cost_usd)}"
-            )
-        if (decision.agent, decision.vendor) != (intent.agent, intent.vendor):
-            raise NotApproved(
-                f"intent {intent.intent_id!r} was approved for agent {decision.agent!r} and vendor "
-                f"{decision.vendor!r}, not {intent.agent!r} and {intent.vendor!r}"
-            )
+                f"intent {intent.intent_id!r} was approved for agent {decision.agent!r}, vendor {decision.vendor!r} "
+                f"and business {decision.business_id!r}, not {intent.agent!r}, {intent.vendor!r} and "
+                f"{intent.business_id!r}")
+        return decision
 
-    def _new_authorization(self, intent: PaymentIntent, idempotency_key: str) -> dict[str, Any]:
-        caps = self.vendors.get(intent.vendor)
-        if caps is None:
-            reason = self.vendors.last_error or "unknown vendor"
-            raise VendorNotSupported(f"vendor {intent.vendor!r} is not in the vendor cache: {reason}")
-        chain = intent.chain or caps.chains[0]
-        token = intent.token or caps.tokens[0]
-        if not self.vendors.supports(intent.vendor, chain, token):
-            raise VendorNotSupported(
-                f"vendor {intent.vendor!r} does not take {token} on {chain} (it takes {caps.tokens} on {caps.chains})"
-            )
-        terms = self.vendors.network_terms(caps, chain)
-        ttl = self.settings.authorization_ttl_seconds
-        ttl = min(ttl, int((caps.model_extra or {}).get("max_timeout_seconds") or ttl))
-        requirements = build_requirements(caps, chain, terms, to_micro(intent.cost_usd), ttl)
-        payment_id = "pay_" + uuid.uuid4().hex
-        payload = sign_payment(
-            payer_account(self.settings, intent.agent),
-            requirements,
-            payment_identifier_for(idempotency_key),
-            resource_url=f"genesis://payments/{payment_id}",
-        )
-        valid_before = datetime.fromtimestamp(int(payload.payload["authorization"]["validBefore"]), UTC)
+    def _require_not_halted(self, agent: str, vendor: str) -> None:
+        reason = self.halted(agent, vendor)
+        if reason is not None:
+            raise PaymentRefused(f"payments of agent {agent!r} to vendor {vendor!r} are halted: {reason}")
+
+    @staticmethod
+    def _require_payable(intent: PaymentIntent, decision: ApprovalDecision, quote: Quote) -> Offer:
+        if quote.vendor != intent.vendor:
+            raise NotApproved(f"the quote is from vendor {quote.vendor!r}; intent {intent.intent_id!r} "
+                              f"was approved for {intent.vendor!r}")
+        if quote.offer is None:
+            raise PaymentRefused(f"{redact(quote.url)} asks for no payment; there is nothing to authorize")
+        if quote.offer.amount_usd > decision.cost_usd:
+            raise NotApproved(
+                f"{redact(quote.url)} asks {format_usd(quote.offer.amount_usd)} USDC but intent "
+                f"{intent.intent_id!r} was approved for {format_usd(decision.cost_usd)}; approve the new price first")
+        return quote.offer
+
+    def _sign(self, intent: PaymentIntent, idempotency_key: str, decision: ApprovalDecision, quote: Quote,
+              offer: Offer) -> dict[str, Any]:
+        assert quote.challenge is not None
+        identifier = payment_identifier_for(idempotency_key)
+        cap = int(decision.cost_usd.scaleb(offer.asset.decimals))
+        payload = sign_offer(payer_account(self.settings, intent.agent), quote.challenge, offer, identifier, cap)
+        authorization = payload.payload["authorization"]
         return {
-            "payment_id": payment_id,
+            "payment_id": "pay_" + uuid.uuid4().hex,
             "status": "signed",
             "idempotency_key": idempotency_key,
-            "payment_identifier": payment_identifier_for(idempotency_key),
+            "payment_identifier": identifier,
             "intent_id": intent.intent_id,
             "business_id": intent.business_id,
             "agent": intent.agent,
             "vendor": intent.vendor,
             "component": intent.component,
-            "chain": chain,
-            "token": token,
-            "amount_usd": format_usd(intent.cost_usd),
-            "valid_before": format_utc(valid_before),
-            "payer": payload.payload["authorization"]["from"],
+            "chain": offer.network,
+            "token": offer.asset.symbol,
+            "asset": offer.asset.address,
+            "decimals": offer.asset.decimals,
+            "amount_usd": format_usd(offer.amount_usd),
+            "amount_atomic": str(offer.amount_atomic),
+            "pay_to": offer.pay_to,
+            "payer": authorization["from"],
+            "nonce": authorization["nonce"],
+            "valid_before": format_utc(datetime.fromtimestamp(int(authorization["validBefore"]), UTC)),
+            "decision_hash": decision.hash,
+            "resource_url": quote.url,
+            "method": quote.method,
+            "x402_version": offer.version,
             "created_at": format_utc(self._clock()),
-            "settle_attempts": 0,
+            "attempts": 0,
+            "unlogged": [],
             "payload": payload.model_dump(by_alias=True, exclude_none=True, mode="json"),
-            "requirements": payload.accepted.model_dump(by_alias=True, exclude_none=True, mode="json"),
         }
-
-    def _verify_and_record(self, record: dict[str, Any]) -> StagedPayment:
-        payload, requirements = _signed(record)
-        result = self.facilitator.verify(payload, requirements)  # FacilitatorUnavailable: retry the same key
-        if not result.is_valid:
-            # Never authorized, so no payment event: the payment simply does not exist.
-            record["status"] = "rejected"
-            record["error"] = result.invalid_reason
-            _scrub(record)
-            self.store.save(record)
-            raise AuthorizationRejected(
-                f"facilitator refused payment {record['payment_id']} for intent {record['intent_id']!r}: "
-                f"{result.invalid_reason}" + (f" ({result.invalid_message})" if result.invalid_message else ""),
-                result.invalid_reason,
-            )
-        record["status"] = "authorized"
-        record["authorized_at"] = format_utc(self._clock())
-        self.store.save(record)
-        self._log(record, "authorized")
-        return _view(record)
 
     # --- capture -----------------------------------------------------------------------------
 
-    def capture(self, payment_id: str, amount: Decimal | str | None = None) -> StagedPayment:
-        """Settle the authorized payment once; a repeat of a finished capture returns its result."""
-        with self.store.locked():
+    def capture(self, payment_id: str) -> Purchase:
+        """Send the paid request (again, with the same payload while the outcome is unknown)."""
+        with self.store.locked(f"payment:{payment_id}"):
             record = self._load(payment_id)
             status = record["status"]
-            authorized = parse_usd(str(record["amount_usd"]))
-            wanted = parse_usd(amount) if amount is not None else authorized
             if status == "captured":
-                if wanted != authorized:
-                    raise PaymentRefused(
-                        f"payment {payment_id} was already captured for {format_usd(authorized)} USDC; "
-                        f"a second capture of {format_usd(wanted)} is refused"
-                    )
-                return _view(record)
-            if status not in ("authorized", SETTLEMENT_PENDING):
+                return Purchase(_view(record))
+            if status not in LIVE:
                 raise PaymentRefused(f"payment {payment_id} is {status}; only an authorized payment can be captured")
-            if wanted > authorized:
-                raise PaymentRefused(
-                    f"payment {payment_id}: capture of {format_usd(wanted)} USDC is more than the "
-                    f"{format_usd(authorized)} authorized"
-                )
-            if wanted != authorized:
-                raise PaymentRefused(
-                    f"payment {payment_id}: the x402 exact scheme settles exactly the signed "
-                    f"{format_usd(authorized)} USDC; a partial capture of {format_usd(wanted)} is not possible"
-                )
-            if status == "authorized" and utc_now() >= parse_utc(record["valid_before"]):
-                raise PaymentRefused(
-                    f"payment {payment_id} expired at {record['valid_before']}; its authorization can no longer "
-                    "settle (the stale-payments job reports it)"
-                )
-            return self._settle_and_record(record)
+            self._require_not_halted(record["agent"], record["vendor"])
+            now = utc_now()
+            if now >= parse_utc(record["valid_before"]):
+                return Purchase(self._resolve_overdue(record))
+            if status == "authorized":
+                self._log(record, PENDING, error="paid request sent; awaiting the seller's settlement")
+            record["attempts"] = int(record.get("attempts", 0)) + 1
+            self.store.save(record)  # written ahead: from here on money may move
+            return self._send(record)
 
-    def _settle_and_record(self, record: dict[str, Any]) -> StagedPayment:
-        payload, requirements = _signed(record)
-        retried = int(record.get("settle_attempts", 0)) > 0
-        record["settle_attempts"] = int(record.get("settle_attempts", 0)) + 1
-        self.store.save(record)  # before the call: a lost answer must be known on the retry
-        result = self.facilitator.settle(payload, requirements)  # FacilitatorUnavailable: retry capture
-        if result.success:
-            return self._record_capture(record, result)
-        if result.error_reason == SETTLEMENT_PENDING or (retried and result.error_reason == NONCE_USED):
-            # Broadcast but not final (or an earlier attempt's broadcast consumed the nonce):
-            # keep the same payload for the next capture; never sign again.
-            record["tx_hash"] = result.transaction or record.get("tx_hash")
-            record["error"] = result.error_reason
-            if record["status"] != SETTLEMENT_PENDING:
-                record["status"] = SETTLEMENT_PENDING
-                self.store.save(record)
-                self._log(record, SETTLEMENT_PENDING, error=result.error_reason)
-            else:
-                self.store.save(record)
-            return _view(record)
-        record["status"] = "failed"
-        record["error"] = result.error_reason or "settle failed"
-        _scrub(record)
-        self.store.save(record)
-        self._log(record, "failed", error=record["error"])
-        raise SettlementFailed(
-            f"settle of payment {record['payment_id']} failed: {record['error']}"
-            + (f" ({result.error_message})" if result.error_message else ""),
-            result.error_reason,
-        )
+    def _send(self, record: dict[str, Any]) -> Purchase:
+        payload = _payload(record)
+        header = PAYMENT_SIGNATURE_HEADER if payload.x402_version == 2 else X_PAYMENT_HEADER
+        try:
+            response = self.http.request(record.get("method", "GET"), record["resource_url"],
+                                         headers={header: encode_payment_signature_header(payload)})
+        except httpx.HTTPError as exc:
+            return self._still_pending(record, f"no answer from the seller ({type(exc).__name__})")
+        settlement = _settlement(response)
+        code = response.status_code
+        if response.is_success:
+            if settlement is not None and settlement.success:
+                return self._captured(record, settlement.transaction, settlement.payer, response, settlement)
+            return self._still_pending(record, f"the seller answered {code} without a successful PAYMENT-RESPONSE",
+                                       response)
+        if response.is_redirect:
+            return self._still_pending(record, f"the seller redirected to "
+                                               f"{redact(response.headers.get('location', '?'))}; not followed")
+        if code >= 500:
+            return self._still_pending(record, f"the seller answered HTTP {code}")
+        reason = _reason(response, settlement)
+        if reason == PENDING:
+            return self._still_pending(record, "the seller's settlement is not final yet (settlement_pending)",
+                                       response, reason)
+        if reason in NONCE_SPENT or int(record.get("attempts", 1)) > 1:
+            # Our nonce was spent, or an earlier attempt may have settled: only the chain can say.
+            tx = self._chain_settlement(record)
+            if tx is not None:
+                return self._captured(record, tx, record.get("payer"), response, settlement)
+            if reason in NONCE_SPENT or self.chain is None:
+                return self._still_pending(record, f"the seller says {reason or f'HTTP {code}'}; only the chain can "
+                                                   "tell whether an earlier attempt settled", response, reason)
+        return self._failed(record, reason or f"HTTP {code}")
 
-    def _record_capture(self, record: dict[str, Any], result: SettleResponse) -> StagedPayment:
-        record["status"] = "captured"
-        record["tx_hash"] = result.transaction
-        record["captured_at"] = format_utc(self._clock())
+    def _captured(self, record: dict[str, Any], tx_hash: str, payer: str | None, response: httpx.Response | None,
+                  settlement: SettleResponse | None) -> Purchase:
+        record["tx_hash"] = tx_hash
+        record["payer"] = payer or record.get("payer")
         record.pop("error", None)
         _scrub(record)
-        self.store.save(record)
+        record["debit"] = {
+            "entry_id": uuid.uuid4().hex,
+            "ts": format_utc(self._clock()),
+            "payment_id": record["payment_id"],
+            "agent": record["agent"],
+            "vendor": record["vendor"],
+            "amount_usd": record["amount_usd"],
+            "kind": "debit",
+            "tx_hash": tx_hash,
+            "business_id": record.get("business_id"),
+        }
+        record["debited"] = False
         self._log(record, "captured")
-        if not record.get("debited"):
-            self.ledger.record(
-                {
-                    "payment_id": record["payment_id"],
-                    "agent": record["agent"],
-                    "vendor": record["vendor"],
-                    "amount_usd": record["amount_usd"],
-                    "kind": "debit",
-                    "ts": format_utc(self._clock()),
-                    "tx_hash": result.transaction,
-                    "business_id": record.get("business_id"),
-                }
-            )
-            record["debited"] = True
-            self.store.save(record)
+        self._debit(record)
+        self.store.save(record)
+        log.info("payment %s captured (%s USDC to %s, tx %s)", record["payment_id"], record["amount_usd"],
+                 record["vendor"], tx_hash)
+        if response is None:
+            return Purchase(_view(record))
+        return Purchase(_view(record), response.status_code, dict(response.headers), response.content, settlement)
+
+    def _debit(self, record: dict[str, Any]) -> None:
+        # Announced by `_log`'s save of the `captured` event, so a crash before it is completed.
+        self.ledger.record(record["debit"])
+        record["debited"] = True
+
+    def _still_pending(self, record: dict[str, Any], why: str, response: httpx.Response | None = None,
+                       reason: str | None = None) -> Purchase:
+        record["error"] = why
+        self.store.save(record)
+        raise SettlementPending(
+            f"payment {record['payment_id']}: {why}; the outcome is unknown — `payments capture "
+            f"{record['payment_id']}` re-sends the same payload (never a new signature)", reason or PENDING)
+
+    def _failed(self, record: dict[str, Any], reason: str) -> Purchase:
+        record["error"] = reason
+        _scrub(record)
+        self._log(record, "failed", error=reason)
+        self.store.save(record)
+        raise SettlementFailed(f"payment {record['payment_id']} failed: the seller refused it ({reason}); no money "
+                               "moved", reason)
+
+    # --- resolve, cancel, expire --------------------------------------------------------------
+
+    def resolve(self, payment_id: str) -> StagedPayment:
+        """Settle an open payment's question from the chain: captured, expired, or still pending."""
+        with self.store.locked(f"payment:{payment_id}"):
+            record = self._load(payment_id)
+            if record["status"] not in LIVE:
+                return _view(record)
+            tx = self._chain_settlement(record) if record["status"] == PENDING else None
+            if tx is not None:
+                return self._captured(record, tx, record.get("payer"), None, None).payment
+            if utc_now() >= parse_utc(record["valid_before"]):
+                return self._resolve_overdue(record)
+            return _view(record)
+
+    def _resolve_overdue(self, record: dict[str, Any]) -> StagedPayment:
+        """Past `valid_before`: captured if the chain used the nonce, expired if it never can."""
+        if record["status"] == PENDING:
+            tx = self._chain_settlement(record)
+            if tx is not None:
+                return self._captured(record, tx, record.get("payer"), None, None).payment
+            if self.chain is None:
+                raise SettlementPending(f"payment {record['payment_id']} is past valid_before with its outcome "
+                                        "unknown and no chain to ask; `payments resolve` once the chain is up", PENDING)
+        _scrub(record)
+        self._log(record, "expired", error="valid_before passed; the authorization can never settle")
+        self.store.save(record)
         return _view(record)
 
-    # --- cancel / pay ------------------------------------------------------------------------
-
     def cancel(self, payment_id: str) -> StagedPayment:
-        """Void an authorized payment: its stored authorization is destroyed and `cancelled` logged."""
-        with self.store.locked():
+        """Void an authorized payment before any paid request: payload destroyed, `cancelled` logged."""
+        with self.store.locked(f"payment:{payment_id}"):
             record = self._load(payment_id)
             status = record["status"]
             if status == "cancelled":
                 return _view(record)
             if status != "authorized":
-                raise PaymentRefused(f"payment {payment_id} is {status}; only an authorized payment can be cancelled")
-            if int(record.get("settle_attempts", 0)) > 0:
-                # A settle whose answer was lost may have moved the money: learn the outcome first.
                 raise PaymentRefused(
-                    f"payment {payment_id} had a settle attempt whose outcome is unknown; "
-                    "run capture again to learn it before cancelling"
-                )
-            record["status"] = "cancelled"
-            record["cancelled_at"] = format_utc(self._clock())
+                    f"payment {payment_id} is {status}; only an authorized payment whose paid request was never "
+                    "sent can be cancelled" + (" (capture again to learn the outcome)" if status == PENDING else ""))
             _scrub(record)
-            self.store.save(record)
             self._log(record, "cancelled")
+            self.store.save(record)
             return _view(record)
 
     def expire_overdue(self) -> list[StagedPayment]:
-        """Record `expired` for every authorized payment past `valid_before` (it can never settle now);
-        the approvals helper releases the budget on that event."""
-        expired = []
-        with self.store.locked():
-            now = utc_now()
-            for record in self.store.all():
-                if record["status"] != "authorized" or now < parse_utc(record["valid_before"]):
+        """Resolve every open payment past `valid_before` (expired, or captured if the chain says so)."""
+        done = []
+        now = utc_now()
+        for record in self.store.all():
+            if record.get("status") in LIVE and now >= parse_utc(record["valid_before"]):
+                try:
+                    done.append(self.resolve(record["payment_id"]))
+                except SettlementPending:
                     continue
-                if int(record.get("settle_attempts", 0)) > 0:
-                    continue  # a lost settle answer may have moved money: capture must learn it first
-                record["status"] = "expired"
-                _scrub(record)
-                self.store.save(record)
-                self._log(record, "expired")
-                expired.append(_view(record))
-        return expired
+        return done
 
-    def pay(self, intent: PaymentIntent, idempotency_key: str) -> StagedPayment:
-        """One-shot purchase: authorize, then capture."""
-        payment = self.authorize(intent, idempotency_key)
+    def pay(self, intent: PaymentIntent, idempotency_key: str, quote: Quote | None = None, *,
+            url: str | None = None) -> Purchase:
+        """One-shot purchase of an approved intent: authorize, then capture."""
+        payment = self.authorize(intent, idempotency_key, quote, url=url)
         return self.capture(payment.payment_id)
 
-    # --- helpers -----------------------------------------------------------------------------
+    # --- the private record and the ledger ---------------------------------------------------
 
     def _load(self, payment_id: str) -> dict[str, Any]:
         record = self.store.load(payment_id)
         if record is None:
             raise PaymentNotFound(f"no staged payment {payment_id!r} under {self.store.dir}")
+        if record.get("unlogged") or (record.get("debit") and not record.get("debited")):
+            self._complete(record)
         return record
 
-    def _log(self, record: Mapping[str, Any], status: str, *, error: str | None = None) -> None:
+    def _complete(self, record: dict[str, Any]) -> None:
+        """Append what an interrupted call announced but may not have written (each exactly once)."""
+        if record.get("unlogged"):
+            written = {e.event_id for e in self.monitor.read_events().records if e.payment_id == record["payment_id"]}
+            for event in record["unlogged"]:
+                if event["event_id"] not in written:
+                    self.monitor.log_payment(event)
+            record["unlogged"] = []
+            self.store.save(record)
+        if record.get("debit") and not record.get("debited"):
+            entry_id = record["debit"]["entry_id"]
+            if not any(e.entry_id == entry_id for e in self.ledger.read_entries().records):
+                self.ledger.record(record["debit"])
+            record["debited"] = True
+            self.store.save(record)
+
+    def _log(self, record: dict[str, Any], status: str, *, error: str | None = None) -> None:
         event = {
+            "event_id": uuid.uuid4().hex,
             "ts": format_utc(self._clock()),
             "payment_id": record["payment_id"],
             "status": status,
-            "agent": record["agent"],
-            "vendor": record["vendor"],
-            "chain": record["chain"],
-            "token": record["token"],
-            "amount_usd": record["amount_usd"],
-            "business_id": record.get("business_id"),
-            "intent_id": record["intent_id"],
-            "idempotency_key": record["idempotency_key"],
-            "valid_before": record["valid_before"],
-            "tx_hash": record.get("tx_hash"),
+            **{name: record.get(name) for name in (
+                "agent", "vendor", "chain", "token", "amount_usd", "business_id", "intent_id", "idempotency_key",
+                "valid_before", "tx_hash", "resource_url", "pay_to", "asset", "nonce", "payer", "decision_hash")},
             "error": error,
         }
-        self.monitor.log_payment({k: v for k, v in event.items() if v is not None})
-        log.info("payment %s %s (%s USDC, %s)", record["payment_id"], status, record["amount_usd"], record["vendor"])
+        event = {k: v for k, v in event.items() if v is not None}
+        record["status"] = status
+        record.setdefault("unlogged", []).append(event)
+        self.store.save(record)  # announced: a crash from here on is completed by the next call
+        self.monitor.log_payment(event)
+        record["unlogged"].remove(event)
+
+    def _chain_settlement(self, record: Mapping[str, Any]) -> str | None:
+        if self.chain is None or not record.get("nonce") or not record.get("payer"):
+            return None
+        return self.chain.settlement_of(record["chain"], record["asset"], record["payer"], record["nonce"])
 
 
-def _signed(record: Mapping[str, Any]) -> tuple[PaymentPayload, PaymentRequirements]:
-    if "payload" not in record or "requirements" not in record:
+def _payload(record: Mapping[str, Any]) -> PaymentPayload | PaymentPayloadV1:
+    if "payload" not in record:
         raise PaymentRefused(f"payment {record['payment_id']} has no stored authorization any more")
-    return (
-        PaymentPayload.model_validate(_ints(record["payload"])),
-        PaymentRequirements.model_validate(_ints(record["requirements"])),
-    )
+    model = PaymentPayloadV1 if int(record.get("x402_version", 2)) == 1 else PaymentPayload
+    return model.model_validate(_ints(record["payload"]))
+
+
+def _settlement(response: httpx.Response) -> SettleResponse | None:
+    header = response.headers.get(PAYMENT_RESPONSE_HEADER) or response.headers.get(X_PAYMENT_RESPONSE_HEADER)
+    if not header:
+        return None
+    try:
+        return decode_payment_response_header(header)
+    except (ValueError, TypeError):
+        return None
+
+
+def _reason(response: httpx.Response, settlement: SettleResponse | None) -> str | None:
+    """The x402 reason of a refusal: the settlement's, else the 402 challenge's `error`."""
+    if settlement is not None and settlement.error_reason:
+        return settlement.error_reason
+    if response.status_code == 402:
+        try:
+            return read_challenge(response).error
+        except ChallengeError:
+            return None
+    return None
 
 
 def _scrub(record: dict[str, Any]) -> None:

@@ -1,8 +1,9 @@
-"""`MediaPaymentHelper`: buy from a media vendor only on terms the vendor cache confirms.
+"""`MediaPaymentHelper`: buy from a media vendor's seller only on terms the vendor cache confirms.
 
 Before spending it refuses a vendor the cache does not know, a chain or token the vendor does not
-take, an unknown SKU, and a price above the cached one; after a capture it stores the purchase's
-metadata in the vendor's cache entry.
+take, an unknown SKU, an intent above the cached price, and a live price above the cached one
+(that needs a new approval); after the capture it stores the purchase's metadata in the vendor's
+cache entry.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from genesis_payments.core.records import PaymentIntent
 from genesis_payments.core.settings import Settings
 from genesis_payments.core.timestamps import format_utc, utc_now
 from genesis_payments.payments.errors import VendorNotSupported
-from genesis_payments.payments.manager import PaymentManager, StagedPayment
+from genesis_payments.payments.manager import PaymentManager, Purchase
 from genesis_payments.payments.vendor_cache import VendorCapabilityCache
 
 
@@ -49,15 +50,31 @@ class MediaPaymentHelper:
                 f"{format_usd(intent.cost_usd)} is above it, nothing spent"
             )
 
-    def purchase(self, intent: PaymentIntent, sku: str, idempotency_key: str) -> StagedPayment:
-        """Check the cache, pay (authorize + capture), then record the purchase in the cache."""
+    def purchase(self, intent: PaymentIntent, sku: str, idempotency_key: str, *, units: int = 1) -> Purchase:
+        """Check the cache, ask the seller's live price, pay, then record the purchase in the cache.
+
+        A live price above the cached one is refused: the intent was approved on the cached terms,
+        so paying more needs a new approval.
+        """
         self.check(intent, sku)
-        payment = self.manager.pay(intent, idempotency_key)
+        cached = self.vendors.get(intent.vendor)
+        assert cached is not None
+        base = self.manager.directory.url_of(intent.vendor)
+        if base is None:
+            raise VendorNotSupported(f"vendor {intent.vendor!r} has no seller URL; nothing spent")
+        quote = self.manager.quote(f"{base.rstrip('/')}/{sku}?units={units}", vendor=intent.vendor)
+        if quote.offer is not None and quote.offer.amount_usd > cached.pricing[sku] * units:
+            raise VendorNotSupported(
+                f"{intent.vendor!r} now asks {format_usd(quote.offer.amount_usd)} USDC for {units} × {sku!r}, above "
+                f"the cached {format_usd(cached.pricing[sku] * units)}; a new approval is needed, nothing spent")
+        bought = self.manager.pay(intent, idempotency_key, quote)
+        payment = bought.payment
         self.vendors.record_purchase(
             intent.vendor,
             {
                 "ts": format_utc(utc_now()),
                 "sku": sku,
+                "units": units,
                 "payment_id": payment.payment_id,
                 "amount_usd": format_usd(payment.amount_usd),
                 "chain": payment.chain,
@@ -65,6 +82,7 @@ class MediaPaymentHelper:
                 "tx_hash": payment.tx_hash,
                 "agent": intent.agent,
                 "status": payment.status,
+                "resource_url": payment.resource_url,
             },
         )
-        return payment
+        return bought

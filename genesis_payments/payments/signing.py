@@ -1,9 +1,9 @@
-"""Payment requirements from the vendor cache, and signed EIP-3009 payloads from the x402 SDK.
+"""Signed x402 payloads from the SDK's own client scheme, and who signs them.
 
-The SDK does the EIP-712 work: `x402ClientSync` with the exact-EVM client scheme over
-`EthAccountSigner` picks the requirement, enforces a spend cap (the approved amount, in atomic
-units) and signs `TransferWithAuthorization`. The x402 `payment-identifier` extension carries the
-idempotency key, so a facilitator can deduplicate retries.
+The SDK does the EIP-712 work: `x402ClientSync` with the exact-EVM client schemes (v2 and v1)
+over `EthAccountSigner` signs `TransferWithAuthorization` for the one offer the buyer chose. The
+x402 `payment-identifier` extension carries the idempotency key, so a seller can answer a retry
+with the answer it already gave.
 """
 
 from __future__ import annotations
@@ -14,18 +14,15 @@ import re
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from x402 import x402ClientSync
-from x402.extensions.payment_identifier import (
-    PAYMENT_IDENTIFIER,
-    append_payment_identifier_to_extensions,
-    declare_payment_identifier_extension,
-)
-from x402.mechanisms.evm.exact import ExactEvmClientScheme
+from x402.extensions.payment_identifier import append_payment_identifier_to_extensions
+from x402.mechanisms.evm.exact.register import register_exact_evm_client
 from x402.mechanisms.evm.signers import EthAccountSigner
-from x402.schemas import PaymentPayload, PaymentRequired, PaymentRequirements, ResourceInfo
+from x402.schemas import PaymentPayload
+from x402.schemas.v1 import PaymentPayloadV1, PaymentRequiredV1
 
 from genesis_payments.core.errors import ConfigError
-from genesis_payments.core.records import VendorCapabilities
 from genesis_payments.core.settings import Settings
+from genesis_payments.payments.challenge import Challenge, Offer
 from genesis_payments.payments.fakes.fake_keys import fake_account
 
 _PAYMENT_ID = re.compile(r"^[A-Za-z0-9_-]{16,128}$")
@@ -53,41 +50,24 @@ def payer_account(settings: Settings, agent: str) -> LocalAccount:
         raise ConfigError("GENESIS_WALLET_PRIVATE_KEY is not a valid private key") from None
 
 
-def build_requirements(
-    caps: VendorCapabilities, chain: str, asset_terms: dict[str, str], amount_micro: int, max_timeout_seconds: int
-) -> PaymentRequirements:
-    """x402 v2 exact-scheme requirements for paying `amount_micro` USDC units to the vendor."""
-    return PaymentRequirements(
-        scheme="exact",
-        network=chain,
-        asset=asset_terms["asset"],
-        amount=str(amount_micro),
-        pay_to=caps.pay_to,
-        max_timeout_seconds=max_timeout_seconds,
-        extra={"name": asset_terms["name"], "version": asset_terms["version"]},
-    )
+def sign_offer(account: LocalAccount, challenge: Challenge, offer: Offer, payment_identifier: str,
+               cap_atomic: int) -> PaymentPayload | PaymentPayloadV1:
+    """The SDK's client scheme signs exactly this offer (EIP-3009), echoing the seller's extensions.
 
-
-def sign_payment(
-    account: LocalAccount, requirements: PaymentRequirements, payment_identifier: str, resource_url: str
-) -> PaymentPayload:
-    """A signed v2 PaymentPayload for exactly these requirements, carrying the payment identifier."""
+    Only the chosen requirement is handed to the SDK, and its spend controls cap the payment at
+    `cap_atomic` (the approved amount in the asset's units): nothing else can be signed.
+    """
     client = x402ClientSync()
-    client.register("eip155:*", ExactEvmClientScheme(EthAccountSigner(account)))
-    client.set_spend_controls(
-        {
-            "max_amount_per_payment": False,
-            "allowed_assets": [
-                {"network": requirements.network, "asset": requirements.asset,
-                 "max_amount_per_payment": requirements.amount},
-            ],
-        }
-    )
-    declared = {PAYMENT_IDENTIFIER: declare_payment_identifier_extension(required=True)}
-    payment_required = PaymentRequired(
-        x402_version=2, resource=ResourceInfo(url=resource_url), accepts=[requirements], extensions=declared
-    )
-    extensions = append_payment_identifier_to_extensions(dict(declared), payment_identifier)
-    payload = client.create_payment_payload(payment_required, extensions=extensions)
-    assert isinstance(payload, PaymentPayload)
-    return payload
+    register_exact_evm_client(client, EthAccountSigner(account), networks=[offer.network])
+    client.set_spend_controls({
+        "max_amount_per_payment": False,
+        "allowed_assets": [{"network": str(offer.requirement.network), "asset": offer.asset.address,
+                            "max_amount_per_payment": str(cap_atomic)}],
+    })
+    required = challenge.payment_required
+    if isinstance(required, PaymentRequiredV1):
+        only = required.model_copy(update={"accepts": [offer.requirement]})
+        return client.create_payment_payload(only)
+    only = required.model_copy(update={"accepts": [offer.requirement]})
+    extensions = append_payment_identifier_to_extensions(dict(required.extensions or {}), payment_identifier)
+    return client.create_payment_payload(only, extensions=extensions)

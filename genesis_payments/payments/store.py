@@ -1,16 +1,20 @@
-"""Stored authorizations: one owner-only JSON file per payment under `state_dir/payments/`.
+"""The buyer's private working state: one owner-only JSON file per payment, and small indexes.
 
 A signed EIP-3009 authorization is a bearer instrument until `valid_before`, so it is kept only
-here (folder 0700, files 0600), only while `capture` may still need it, and never logged. The
-idempotency index maps each idempotency key to its payment. Read-decide-write sequences hold the
-store's lock (a lock file, plus a thread lock), so concurrent processes cannot both act on one
-payment.
+here (folder 0700, files 0600), only while `capture` may still need it, and never logged. Beside
+the payments: `keys/` maps each idempotency key to its payment and `intents/` lists each intent's
+payments (one small file each, named by a hash, so a write never rewrites the whole index).
+Read-decide-write sequences hold a named lock (a lock file plus a thread lock): `intent:<id>` for
+authorizing, `payment:<id>` for capturing and cancelling, so concurrent processes cannot both act
+on one payment, and purchases of different intents never wait for each other.
 """
 
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import os
+import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,55 +27,80 @@ from genesis_payments.core.settings import Settings
 
 PRIVATE_FILE = 0o600
 PRIVATE_DIR = 0o700
-_THREAD_LOCK = threading.RLock()
+PAYMENT_ID = re.compile(r"^pay_[0-9a-f]{32}$")
+
+_THREAD_LOCKS: dict[str, threading.RLock] = {}
+_THREAD_LOCKS_GUARD = threading.Lock()
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _thread_lock(name: str) -> threading.RLock:
+    with _THREAD_LOCKS_GUARD:
+        return _THREAD_LOCKS.setdefault(name, threading.RLock())
 
 
 class AuthorizationStore:
     def __init__(self, settings: Settings) -> None:
         self.dir: Path = settings.state_dir / "payments"
-        self.index_path = self.dir / "idempotency.json"
 
     @contextmanager
-    def locked(self) -> Iterator[None]:
-        with _THREAD_LOCK:
-            self._ensure_dir()
-            lock_path = self.dir / ".lock"
+    def locked(self, name: str) -> Iterator[None]:
+        """Hold the lock called `name` (e.g. `intent:<id>`) across threads and processes."""
+        with _thread_lock(f"{self.dir}:{name}"):
+            locks = self.dir / "locks"
+            self._ensure_dir(locks)
+            lock_path = locks / f"{_digest(name)[:32]}.lock"
             try:
                 handle = open(lock_path, "a")
-                if os.fstat(handle.fileno()).st_mode & 0o777 != PRIVATE_FILE:
-                    os.fchmod(handle.fileno(), PRIVATE_FILE)
-                fcntl.flock(handle, fcntl.LOCK_EX)
             except OSError as exc:
                 raise LedgerError(f"cannot lock the payment store ({lock_path}): {exc.strerror}") from exc
             with handle:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX)
+                except OSError as exc:
+                    raise LedgerError(f"cannot lock the payment store ({lock_path}): {exc.strerror}") from exc
                 yield
 
-    def path_of(self, payment_id: str) -> Path:
-        if not payment_id.replace("_", "").isalnum():
-            raise ValueError(f"malformed payment id {payment_id!r}")
-        return self.dir / f"{payment_id}.json"
+    @staticmethod
+    def valid_id(payment_id: str) -> bool:
+        return bool(PAYMENT_ID.fullmatch(payment_id))
 
     def load(self, payment_id: str) -> dict[str, Any] | None:
-        try:
-            path = self.path_of(payment_id)
-        except ValueError:
+        if not self.valid_id(payment_id):
             return None
-        record = read_json_file(path, default=None)
+        record = read_json_file(self.dir / f"{payment_id}.json", default=None)
         return record if isinstance(record, dict) else None
 
     def save(self, record: dict[str, Any]) -> None:
-        self._ensure_dir()
-        write_json_atomic(self.path_of(record["payment_id"]), record, mode=PRIVATE_FILE)
+        if not self.valid_id(record["payment_id"]):
+            raise ValueError(f"malformed payment id {record['payment_id']!r}")
+        self._ensure_dir(self.dir)
+        write_json_atomic(self.dir / f"{record['payment_id']}.json", record, mode=PRIVATE_FILE)
 
     def payment_for_key(self, idempotency_key: str) -> str | None:
-        index = read_json_file(self.index_path, default={}) or {}
-        value = index.get(idempotency_key)
-        return str(value) if value is not None else None
+        entry = read_json_file(self.dir / "keys" / f"{_digest(idempotency_key)}.json", default=None)
+        return str(entry["payment_id"]) if isinstance(entry, dict) and "payment_id" in entry else None
 
-    def remember_key(self, idempotency_key: str, payment_id: str) -> None:
-        index = dict(read_json_file(self.index_path, default={}) or {})
-        index[idempotency_key] = payment_id
-        write_json_atomic(self.index_path, index, mode=PRIVATE_FILE)
+    def payments_of_intent(self, intent_id: str) -> list[str]:
+        entry = read_json_file(self.dir / "intents" / f"{_digest(intent_id)}.json", default=None)
+        return [str(p) for p in entry.get("payments", [])] if isinstance(entry, dict) else []
+
+    def register(self, record: dict[str, Any]) -> None:
+        """Index a new payment under its idempotency key and its intent."""
+        keys, intents = self.dir / "keys", self.dir / "intents"
+        self._ensure_dir(keys)
+        self._ensure_dir(intents)
+        write_json_atomic(keys / f"{_digest(record['idempotency_key'])}.json",
+                          {"idempotency_key": record["idempotency_key"], "payment_id": record["payment_id"]},
+                          mode=PRIVATE_FILE)
+        payments = self.payments_of_intent(record["intent_id"])
+        if record["payment_id"] not in payments:
+            payments.append(record["payment_id"])
+        write_json_atomic(intents / f"{_digest(record['intent_id'])}.json",
+                          {"intent_id": record["intent_id"], "payments": payments}, mode=PRIVATE_FILE)
 
     def all(self) -> list[dict[str, Any]]:
         if not self.dir.exists():
@@ -83,13 +112,14 @@ class AuthorizationStore:
                 records.append(record)
         return records
 
-    def _ensure_dir(self) -> None:
+    @staticmethod
+    def _ensure_dir(path: Path) -> None:
         try:
-            self.dir.mkdir(parents=True, exist_ok=True)
-            if self.dir.stat().st_mode & 0o777 != PRIVATE_DIR:
-                os.chmod(self.dir, PRIVATE_DIR)  # only when needed: an immutable folder may already be right
+            path.mkdir(parents=True, exist_ok=True)
+            if (path.stat().st_mode & 0o777) != PRIVATE_DIR:
+                os.chmod(path, PRIVATE_DIR)
         except OSError as exc:
             raise LedgerError(
-                f"cannot prepare the payment store {self.dir}: {exc.strerror}; "
+                f"cannot prepare the payment store {path}: {exc.strerror}; "
                 "check that the state folder is writable (not read-only or immutable)"
             ) from exc

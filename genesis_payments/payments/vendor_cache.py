@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 from eth_utils import keccak, to_checksum_address
@@ -30,11 +31,12 @@ from pydantic import ValidationError
 
 from genesis_payments.core.errors import LedgerError, PaymentsError
 from genesis_payments.core.files import read_json_file, write_json_atomic
-from genesis_payments.core.money import format_usd, from_micro
+from genesis_payments.core.money import MICRO, format_usd, from_micro
 from genesis_payments.core.records import VendorCapabilities
 from genesis_payments.core.settings import Settings
 from genesis_payments.core.timestamps import format_utc, utc_now
 from genesis_payments.ledgers.jsonl import describe_validation_error
+from genesis_payments.payments.challenge import Offer
 
 log = logging.getLogger(__name__)
 
@@ -173,6 +175,41 @@ class VendorCapabilityCache:
 
     # --- writing -----------------------------------------------------------------------------
 
+    def learn(self, vendor: str, url: str, offer: Offer) -> VendorCapabilities | None:
+        """Record what a seller's 402 asked: price of the resource, payTo, and per (network, asset)
+        the asset's decimals and EIP-712 domain. Merged into the vendor's entry, whose `source` is
+        the mode: a fake seller's answer must not price a real vendor, nor the reverse."""
+        with self._locked():
+            raw = self._read_raw()
+            entry = dict(raw.get(vendor) or {}) if isinstance(raw.get(vendor), dict) else {}
+            sku = urlsplit(url).path.strip("/") or "default"
+            networks = dict(entry.get("networks") or {})
+            networks[offer.network] = {"asset": offer.asset.address, "name": offer.asset.name,
+                                       "version": offer.asset.version, "decimals": offer.asset.decimals}
+            unit = _query_units(url)
+            entry.update({
+                "vendor": vendor,
+                "pricing": {**(entry.get("pricing") or {}), sku: format_usd(_unit_price(offer.amount_usd, unit))},
+                "tokens": sorted({*(entry.get("tokens") or []), offer.asset.symbol}),
+                "chains": sorted({*(entry.get("chains") or []), offer.network}),
+                "capabilities": list(entry.get("capabilities") or []),
+                "pay_to": offer.pay_to,
+                "asset": offer.asset.address,
+                "networks": networks,
+                "resource_urls": sorted({*(entry.get("resource_urls") or []), url.split("?", 1)[0]}),
+                "max_timeout_seconds": offer.max_timeout_seconds,
+                "fetched_at": format_utc(utc_now()),
+                "source": self.mode,
+            })
+            try:
+                caps = VendorCapabilities.model_validate(entry)
+            except ValidationError as exc:
+                log.warning("vendor cache: not learning %r: %s", vendor, describe_validation_error(exc))
+                return None
+            raw[vendor] = caps.to_json_dict()
+            write_json_atomic(self.path, raw)
+            return caps
+
     def record_purchase(self, vendor: str, purchase: Mapping[str, Any], keep: int = 20) -> None:
         """Append a purchase's metadata to the vendor's entry (newest `keep` kept)."""
         with self._locked():
@@ -226,6 +263,18 @@ class VendorCapabilityCache:
         with open(self.path.with_name(self.path.name + ".lock"), "a") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             yield
+
+
+def _unit_price(amount: Decimal, units: int) -> Decimal:
+    """The price of one unit when `units` divide the amount exactly; the whole amount otherwise."""
+    unit = amount / units
+    return unit if unit == unit.quantize(MICRO) else amount
+
+
+def _query_units(url: str) -> int:
+    """`units=N` of a resource URL (the fake sellers' way to buy N of a SKU); 1 when absent."""
+    values = parse_qs(urlsplit(url).query).get("units") or ["1"]
+    return int(values[0]) if values[0].isdigit() and int(values[0]) > 0 else 1
 
 
 def _plain(value: Any) -> Any:

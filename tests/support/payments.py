@@ -1,16 +1,13 @@
-"""Helpers for staged-payment tests: approved intents, funded fake wallets, an in-process fake."""
+"""Helpers for payment tests: intents, and their approval decisions in the log."""
 
 from __future__ import annotations
 
 import uuid
-from decimal import Decimal
 from typing import Any
 
 from genesis_payments.core.records import PaymentIntent
 from genesis_payments.core.settings import Settings
 from genesis_payments.ledgers.approval_log import ApprovalLog
-from genesis_payments.payments import FacilitatorClient, PaymentManager, fund_fake_wallets
-from genesis_payments.payments.fakes.fake_facilitator import FakeFacilitator, fake_transport
 
 AGENT = "deploy-agent"
 VENDOR = "payments:deploy:vercel"
@@ -53,11 +50,3 @@ def approved_intent(settings: Settings, **overrides: Any) -> PaymentIntent:
     intent = make_intent(**overrides)
     approve(settings, intent)
     return intent
-
-
-def in_process(settings: Settings, *, fund: Decimal | str = "100") -> tuple[PaymentManager, FakeFacilitator]:
-    """A PaymentManager wired to an in-process fake facilitator whose failures the test controls."""
-    fund_fake_wallets(settings, {AGENT: Decimal(str(fund))})
-    fake = FakeFacilitator(settings)
-    client = FacilitatorClient("http://fake.invalid", timeout_seconds=5, transport=fake_transport(fake))
-    return PaymentManager(settings, facilitator=client), fake
