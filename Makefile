@@ -3,11 +3,10 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: setup run test lint schemas prometheus-tools browser-tools c-compiler
+.PHONY: setup run test lint schemas prometheus-tools browser-tools
 
-# The readers' C is compiled by that install: a change to it installs again.
-$(STAMP): pyproject.toml setup.py $(wildcard genesis_payments/ledgers/native/*.c genesis_payments/ledgers/native/*.h)
-	@$(MAKE) --no-print-directory c-compiler
+# Pure Python wheels from PyPI: installing needs no C compiler.
+$(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e ".[dev,bench]"
@@ -20,18 +19,6 @@ run: setup
 
 lint: setup
 	$(VENV)/bin/ruff check .
-
-# pip compiles the readers' C (genesis_payments/ledgers/native): install gcc when there is no C compiler
-# and we are root (a fresh machine); otherwise stop and say how.
-c-compiler:
-	@if ! command -v cc >/dev/null && ! command -v gcc >/dev/null; then \
-		if [ "$$(id -u)" = 0 ]; then \
-			apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y gcc libc6-dev; \
-		else \
-			echo "no C compiler: install one (Debian: sudo apt-get install -y gcc), then run make again" >&2; \
-			exit 1; \
-		fi; \
-	fi
 
 # The exporter's tests run promtool and a real Prometheus (Debian's `prometheus` package). Install
 # it when missing if we are root (CI on a fresh machine); otherwise stop and say how.

@@ -55,12 +55,10 @@ def paths(root: Path) -> tuple[Path, Path]:
 def run_library(root: Path, now: datetime) -> dict[str, int]:
     from genesis_payments.jobs.reconciliation import ENTRY_COLUMNS_NEEDED, EVENT_COLUMNS_NEEDED, reconcile
     from genesis_payments.ledgers.frames import read_finance_entries_frame, read_payment_events_frame
-    from genesis_payments.ledgers.id_codes import IdCodes
 
     tx, ledger = paths(root)
-    payment_ids = IdCodes()  # as flows/ledger_sync.py reads them
-    events = read_payment_events_frame(tx, columns=EVENT_COLUMNS_NEEDED, id_codes=payment_ids)
-    entries = read_finance_entries_frame(ledger, columns=ENTRY_COLUMNS_NEEDED, id_codes=payment_ids)
+    events = read_payment_events_frame(tx, columns=EVENT_COLUMNS_NEEDED)  # as flows/ledger_sync.py reads them
+    entries = read_finance_entries_frame(ledger, columns=ENTRY_COLUMNS_NEEDED)
     result = reconcile(events.frame, entries.frame, now=now, grace_seconds=GRACE_SECONDS)
     return {**result.counts, "bad_lines": len(events.bad_lines) + len(entries.bad_lines)}
 

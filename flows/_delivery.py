@@ -6,17 +6,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from genesis_payments.core.errors import PaymentsError
+from genesis_payments.core.errors import JobFailed
 from genesis_payments.core.redaction import redact
 from genesis_payments.core.settings import Settings
 from genesis_payments.jobs.reports import JobReport
 from genesis_payments.notify.discord import Attachment
 from tasks.discord import clear_alert, send_alert
 from tasks.reports import publish_report
-
-
-class JobFailed(PaymentsError):
-    """The job ran but could not do all of its work (a message that Discord would not take)."""
 
 
 @dataclass

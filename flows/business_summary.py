@@ -13,6 +13,7 @@ from prefect import flow
 from genesis_payments.core.timestamps import utc_now
 from genesis_payments.jobs.reports import JobReport
 from genesis_payments.jobs.spend_summary import build_spend_summary
+from genesis_payments.ledgers.payment_states import fold_events
 from tasks.business_summary import (
     append_spend_summary,
     post_spend_summary,
@@ -30,11 +31,14 @@ def business_summary(business_id: str) -> dict:
     report = JobReport(job="business-summary", started_at=utc_now())
     events = read_payment_event_records(settings)
     decisions = read_approval_decisions(settings)
-    summary = build_spend_summary(business_id, events.records, decisions.records)
+    states = fold_events(events.numbered())
+    summary = build_spend_summary(business_id, states, decisions.records)
     append_spend_summary(summary, settings)
     report.dashboard_posts = post_spend_summary(summary, settings)  # a dashboard post, not an alert
     report.bad_lines = [bad.to_dict() for bad in events.bad_lines + decisions.bad_lines]
     report.summary = summary.to_json_dict()
+    report.findings = [t.finding() for t in states.invalid]
+    report.counts = {"invalid_transition": len(report.findings)}
     publish_summary_report(report, summary, settings)
     return report.to_json_dict()
 

@@ -11,6 +11,7 @@ from genesis_payments.jobs.job_messages import monitor_alert
 from genesis_payments.jobs.job_results import job_report
 from genesis_payments.jobs.monitoring import MONITOR_KINDS, failure_streak_findings, low_balance_findings
 from genesis_payments.jobs.reports import JobReport
+from genesis_payments.ledgers.payment_states import fold_frame
 from tasks.ledgers import read_payment_events, read_wallet_balances
 from tasks.runtime_settings import load_runtime_settings
 
@@ -23,10 +24,12 @@ def monitor_alerts() -> dict:
     settings = load_runtime_settings()
     report = JobReport(job=JOB)
     balances = read_wallet_balances(settings)
-    events = read_payment_events(settings, columns=("vendor", "status", "ts", "line"))
+    events = read_payment_events(settings, columns=("payment_id", "vendor", "status", "ts", "line"))
+    states = fold_frame(events.frame)
     findings = low_balance_findings(balances, settings.low_balance_usd) + failure_streak_findings(
-        events.frame, settings.failure_streak)
-    report = job_report(report, MONITOR_KINDS, findings, events.bad_lines, agents_checked=len(balances))
+        events.frame, settings.failure_streak, fold=states)
+    report = job_report(report, MONITOR_KINDS, findings, events.bad_lines, invalid_transitions=states.findings(),
+                        agents_checked=len(balances))
     if not findings:
         return deliver(report, settings, [], resolved=[JOB])
     alert = monitor_alert(findings, format_usd(settings.low_balance_usd), settings.failure_streak)

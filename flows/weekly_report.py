@@ -9,6 +9,7 @@ from genesis_payments.jobs.job_messages import weekly_message
 from genesis_payments.jobs.job_results import job_report
 from genesis_payments.jobs.reports import JobReport
 from genesis_payments.jobs.weekly import decisions_frame, spend_chart_png, weekly_totals
+from genesis_payments.ledgers.payment_states import fold_frame
 from genesis_payments.notify.discord import Attachment
 from tasks.ledgers import read_approval_decisions, read_payment_events
 from tasks.reports import publish_chart
@@ -26,9 +27,11 @@ def weekly_report() -> dict:
     report = JobReport(job=JOB)
     events = read_payment_events(settings, columns=COLUMNS)
     decisions = read_approval_decisions(settings)
+    states = fold_frame(events.frame)
     totals = weekly_totals(events.frame, decisions_frame(decisions.records), now=report.started_at,
-                           days=settings.weekly_days)
-    report = job_report(report, (), [], events.bad_lines + decisions.bad_lines, totals=totals)
+                           days=settings.weekly_days, fold=states)
+    report = job_report(report, (), [], events.bad_lines + decisions.bad_lines,
+                        invalid_transitions=states.findings(), totals=totals)
     chart = Attachment(CHART, spend_chart_png(totals), "image/png")
     publish_chart(chart.content, f"{JOB}-chart", f"{JOB}: spend by day, {totals['window_start'][:10]} onwards")
     post = Message(f"{JOB}-{totals['window_start'][:10]}", "posted", "dashboard", weekly_message(totals, CHART),

@@ -7,9 +7,7 @@ from typing import Any
 import httpx
 from prefect.tasks import exponential_backoff
 
-from genesis_payments.core.errors import LedgerError
-from genesis_payments.notify.discord import DiscordError
-from genesis_payments.payments.balances import BalanceError
+from genesis_payments.core.errors import BalanceError, DiscordError, LedgerError
 
 IO_RETRIES = 2
 IO_RETRY_DELAYS = exponential_backoff(backoff_factor=2)

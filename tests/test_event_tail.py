@@ -1,5 +1,5 @@
-"""The event log tail: blocks parsed ahead in the background give the same lines, numbers and
-offsets as one read, and a torn last line waits for its newline."""
+"""The event log tail: small blocks give the same lines, numbers and offsets as one read, a failing
+block leaves no gap, and a torn last line waits for its newline."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from genesis_payments.ledgers import event_tail
 from genesis_payments.ledgers.event_tail import EventLogTail
 from tests.support.exporter import payment_event
 
@@ -35,9 +34,7 @@ def read_all(tail: EventLogTail) -> tuple[list[int], list[int], list[int]]:
     return rows, amounts, bad
 
 
-@pytest.mark.parametrize("read_ahead_from", [0, 1 << 40], ids=["parsed ahead", "parsed in turn"])
-def test_small_blocks_read_like_one_block(tmp_path: Path, monkeypatch, read_ahead_from: int) -> None:
-    monkeypatch.setattr(event_tail, "READ_AHEAD_FROM", read_ahead_from)
+def test_small_blocks_read_like_one_block(tmp_path: Path) -> None:
     path = tmp_path / "transactions.jsonl"
     data = lines(1200)
     path.write_bytes(b"\n".join(data) + b"\n" + data[0][:30])  # and a torn last line
@@ -52,10 +49,7 @@ def test_small_blocks_read_like_one_block(tmp_path: Path, monkeypatch, read_ahea
     assert rows == [1201, 1202] and bad == []
 
 
-def test_an_error_while_reading_ahead_is_raised_to_the_reader_and_nothing_is_skipped(
-    tmp_path: Path, monkeypatch
-) -> None:
-    monkeypatch.setattr(event_tail, "READ_AHEAD_FROM", 0)
+def test_an_error_while_preparing_a_block_is_raised_to_the_reader_and_nothing_is_skipped(tmp_path: Path) -> None:
     path = tmp_path / "transactions.jsonl"
     path.write_bytes(b"\n".join(lines(1200)) + b"\n")
     tail = EventLogTail(path, block_bytes=4096)
@@ -79,10 +73,7 @@ def test_an_error_while_reading_ahead_is_raised_to_the_reader_and_nothing_is_ski
     assert rest[0][0] == (1 if reset else sum(taken) + 1) and rest[0][-1] == 1200
 
 
-def test_a_line_longer_than_a_block_is_read_whole_while_blocks_are_read_ahead(tmp_path: Path, monkeypatch) -> None:
-    # Blocks read ahead share a few buffers of the block's size: a line that does not fit one is
-    # read into a larger block of its own, and the buffers still give every other block intact.
-    monkeypatch.setattr(event_tail, "READ_AHEAD_FROM", 0)
+def test_a_line_longer_than_a_block_is_read_whole(tmp_path: Path) -> None:
     path = tmp_path / "transactions.jsonl"
     data = lines(1200)
     data[300] = json.dumps({**json.loads(data[300]), "error": "x" * 9000}).encode()

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.exporter import append_lines, fetch, parse_samples, payment_event, sample
+from tests.support.exporter import append_lines, fetch, one_shot, parse_samples, sample
 from tests.support.prefect_server import free_port
 
 WORKTREE = Path(__file__).resolve().parent.parent
@@ -39,7 +39,7 @@ def port_is_free(port: int) -> bool:
 @pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
 def test_cli_exporter_serves_then_stops_cleanly_on_signal(settings, stop_signal: int) -> None:
     append_lines(settings.transactions_path, [
-        payment_event("e1", "p1", "captured", "2026-11-26T03:00:00.000000+00:00", amount_usd="2.5")])
+        *one_shot("e1", "p1", "2026-11-26T03:00:00.000000+00:00", amount_usd="2.5")])
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "genesis_payments", "exporter", "--host", "127.0.0.1", "--port", str(port)],
@@ -80,7 +80,7 @@ def test_exporter_flow_serves_until_stopped(flow_env, settings) -> None:
     from flows.exporter import exporter, stop_requested
 
     append_lines(settings.transactions_path, [
-        payment_event("e1", "p1", "captured", "2026-11-26T03:00:00.000000+00:00", amount_usd="1.5")])
+        *one_shot("e1", "p1", "2026-11-26T03:00:00.000000+00:00", amount_usd="1.5")])
     port = free_port()
     seen: list[str] = []
 

@@ -42,7 +42,7 @@ def test_ledger_sync_reports_exactly_the_planted_problems_and_alerts_once(flow_e
     write_lines(settings.finance_ledger_path, [entry("ok", ts=ago(58)), entry("ghost", "1", ts=ago(58))])
     result = ledger_sync()
     assert result["counts"] == {"missing_in_ledger": 1, "missing_in_transactions": 1, "duplicate_entry": 0,
-                                "debit_without_capture": 0, "amount_mismatch": 0}
+                                "debit_without_capture": 0, "amount_mismatch": 0, "invalid_transition": 0}
     assert {f["payment_id"]: f["kind"] for f in result["findings"]} == {
         "lost": "missing_in_ledger", "ghost": "missing_in_transactions"}
     assert [(b["line"], b["file"].endswith("transactions.jsonl")) for b in result["bad_lines"]] == [(5, True)]
@@ -61,12 +61,12 @@ def test_monitor_alerts_finds_low_wallets_and_streaks_and_survives_bad_input(flo
     settings = Settings()
     FakeWallets(settings.fake_wallets_path).set_balances({"poor": Decimal("49.99"), "rich": Decimal(500)})
     lines = [event(f"p{i}", "failed", ago(50 - i), vendor="flaky") for i in range(5)]
-    lines += [event("r0", "failed", ago(50), vendor="recovered")] * 5 + [event("r1", "captured", ago(1),
-                                                                                 vendor="recovered")]
+    lines += [event(f"r{i}", "failed", ago(50), vendor="recovered") for i in range(5)]
+    lines += [event("r5", status, ago(2), vendor="recovered") for status in ("authorized", "captured")]
     lines += ['{"event_id": "naive", "ts": "2026-11-26T03:00:00"}\n', b"\xff\xfe\n"]
     write_lines(settings.transactions_path, lines)
     result = monitor_alerts()
-    assert result["counts"] == {"low_balance": 1, "failure_streak": 1}
+    assert result["counts"] == {"low_balance": 1, "failure_streak": 1, "invalid_transition": 0}
     assert {f["kind"]: f for f in result["findings"]}["failure_streak"] == {
         "kind": "failure_streak", "vendor": "flaky", "streak": 5}
     assert len(result["bad_lines"]) == 2 and result["alerts_sent"] == 1
@@ -81,7 +81,7 @@ def test_jobs_complete_on_missing_and_empty_files(flow_env):
     from flows.weekly_report import weekly_report
 
     settings = Settings()
-    assert monitor_alerts()["counts"] == {"low_balance": 0, "failure_streak": 0}
+    assert monitor_alerts()["counts"] == {"low_balance": 0, "failure_streak": 0, "invalid_transition": 0}
     write_lines(settings.transactions_path, [])
     write_lines(settings.finance_ledger_path, [])
     write_lines(settings.approval_log_path, [])
@@ -100,7 +100,8 @@ def test_stale_payments_names_each_payment_and_what_to_do(flow_env):
         event("fresh", "authorized", ago(1)),
     ])
     result = stale_payments()
-    assert result["counts"] == {"stale_authorization": 1, "expired_authorization": 1, "stale_settlement": 0}
+    assert result["counts"] == {"stale_authorization": 1, "expired_authorization": 1, "stale_settlement": 0,
+                                "invalid_transition": 0}
     [message] = outbox(settings)
     text = message["payload"]["embeds"][0]["description"]
     assert "`stuck`" in text and "genesis-payments payments capture ID" in text
@@ -110,7 +111,8 @@ def test_weekly_report_posts_totals_with_a_png_chart(flow_env):
     from flows.weekly_report import weekly_report
 
     settings = Settings()
-    write_lines(settings.transactions_path, [event("w", "captured", ago(26 * 60), "12.5")])
+    write_lines(settings.transactions_path, [event("w", "authorized", ago(26 * 60), "12.5"),
+                                             event("w", "captured", ago(26 * 60), "12.5")])
     result = weekly_report()
     assert result["totals"]["spend_usd"] == "12.500000" and result["findings"] == []
     [message] = outbox(settings)
@@ -243,3 +245,24 @@ def test_registry_names_each_flow_by_its_job():
         assert load_flow(job).name == job
     with pytest.raises(KeyError, match="known jobs"):
         load_flow("nope")
+
+
+def test_stale_payments_goes_on_from_its_checkpoint_and_says_which_kind_of_run(flow_env):
+    from flows.stale_payments import stale_payments
+
+    settings = Settings()
+    write_lines(settings.transactions_path, [event("stuck", "authorized", ago(20), "3")])
+    first = stale_payments()
+    assert (first["scan"], first["lines_read"]) == ("full", 1)
+    with open(settings.transactions_path, "a") as handle:
+        handle.write(json.dumps(event("late", "authorized", ago(30))) + "\n")
+    second = stale_payments()
+    assert (second["scan"], second["lines_read"], second["rescan_reason"]) == ("incremental", 1, None)
+    assert [f["payment_id"] for f in second["findings"]] == ["late", "stuck"]
+    again = stale_payments(full=True)
+    assert (again["scan"], again["lines_read"]) == ("full", 2)
+
+    def without_age(findings):  # each run is at its own moment: ages differ by the seconds between
+        return [{k: v for k, v in f.items() if k != "age_seconds"} for f in findings]
+
+    assert without_age(again["findings"]) == without_age(second["findings"])

@@ -8,7 +8,7 @@ import pytest
 
 from genesis_payments.core.money import to_micro
 from genesis_payments.core.records import FinanceEntry, PaymentEvent
-from genesis_payments.ledgers import frames
+from genesis_payments.ledgers import frames, readers
 from genesis_payments.ledgers.frames import read_finance_entries_frame, read_payment_events_frame
 from genesis_payments.ledgers.jsonl import read_jsonl
 from tests.support.ledgers import at, entry, event, write_lines
@@ -116,15 +116,15 @@ def test_rows_the_fast_checks_doubt_are_judged_one_by_one_in_a_parsed_block(sett
 
 def test_a_bad_line_in_a_big_block_costs_only_a_small_slow_read(settings, monkeypatch):
     monkeypatch.setattr(frames, "BLOCK_BYTES", 64 << 10)
-    monkeypatch.setattr(frames, "_SMALL_BLOCK", 2 << 10)
+    monkeypatch.setattr(readers, "SMALL_BLOCK", 2 << 10)
     slow_lines = []
 
     def counting(raw, model):
         slow_lines.append(raw)
         return frames_validate(raw, model)
 
-    frames_validate = frames.validate_line
-    monkeypatch.setattr(frames, "validate_line", counting)
+    frames_validate = readers.validate_line
+    monkeypatch.setattr(readers, "validate_line", counting)
     lines = [event(f"g{i}", "captured", at(i), "1") for i in range(600)]
     lines[300:300] = ["\n", "null\n"]
     path = write_lines(settings.transactions_path, lines)

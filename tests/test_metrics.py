@@ -16,7 +16,15 @@ from genesis_payments.core.settings import Settings
 from genesis_payments.exporter.metrics import METRIC_NAMES, PaymentsCollector, default_balance_source
 from genesis_payments.exporter.server import ExporterServer
 from genesis_payments.payments.wallets import FakeWallets
-from tests.support.exporter import append_lines, fetch, parse_samples, payment_event, sample, samples_named
+from tests.support.exporter import (
+    append_lines,
+    fetch,
+    one_shot,
+    parse_samples,
+    payment_event,
+    sample,
+    samples_named,
+)
 
 NOW = datetime(2026, 11, 26, 4, 0, 0, tzinfo=UTC)
 BASE = "eip155:8453"
@@ -49,9 +57,11 @@ def crafted_log() -> list[dict]:
           amount_usd="0.000001"),
         # vendor-z: a failure, then a success later in time: streak 0.
         e("e13", "p7", "failed", ts("03:20:00"), vendor="vendor-z"),
+        e("e14a", "p8", "authorized", ts("03:30:00"), vendor="vendor-z", amount_usd="2"),
         e("e14", "p8", "captured", ts("03:30:00"), vendor="vendor-z", amount_usd="2"),
         # vendor-w: success at 03:00, then three failures written out of order: streak 3.
         e("e15", "p12", "failed", ts("03:42:00"), vendor="vendor-w"),
+        e("e16a", "p9", "authorized", ts("03:00:00"), vendor="vendor-w", amount_usd="3"),
         e("e16", "p9", "captured", ts("03:00:00"), vendor="vendor-w", amount_usd="3"),
         e("e17", "p10", "failed", ts("03:40:00"), vendor="vendor-w"),
         e("e18", "p11", "failed", ts("03:41:00"), vendor="vendor-w"),
@@ -100,8 +110,10 @@ def test_every_sample_of_a_crafted_log(settings: Settings, exporter: ExporterSer
             ("agent-b", "vendor-y", SEPOLIA, "failed", 2),
             ("agent-b", "vendor-y", SEPOLIA, "captured", 1),
             ("agent-a", "vendor-z", BASE, "failed", 1),
+            ("agent-a", "vendor-z", BASE, "authorized", 1),
             ("agent-a", "vendor-z", BASE, "captured", 1),
             ("agent-a", "vendor-w", BASE, "failed", 3),
+            ("agent-a", "vendor-w", BASE, "authorized", 1),
             ("agent-a", "vendor-w", BASE, "captured", 1),
             ("agent-c", "vendor-x", BASE, "authorized", 5),
             ("agent-c", "vendor-x", BASE, "settlement_pending", 1),
@@ -171,17 +183,17 @@ def test_appended_events_are_counted_once(settings: Settings, exporter: Exporter
 
 def test_many_micro_payments_sum_exactly(settings: Settings, exporter: ExporterServer) -> None:
     append_lines(settings.transactions_path, [
-        payment_event(f"e{i}", f"p{i}", "captured", ts("03:00:00"), amount_usd="0.000001") for i in range(1000)
-    ] + [payment_event("big", "pb", "captured", ts("03:00:00"), amount_usd="999999999.999999", vendor="v2")])
+        line for i in range(1000) for line in one_shot(f"e{i}", f"p{i}", ts("03:00:00"), amount_usd="0.000001")
+    ] + one_shot("big", "pb", ts("03:00:00"), amount_usd="999999999.999999", vendor="v2"))
     samples = scrape(exporter)
     assert sample(samples, "payment_spend_usd_total", agent="agent-a", vendor="vendor-x") == Decimal("0.001")
     assert sample(samples, "payment_spend_usd_total", agent="agent-a", vendor="v2") == Decimal("999999999.999999")
 
 
 def test_bad_lines_count_in_health_never_in_spend(settings: Settings, exporter: ExporterServer) -> None:
-    good = payment_event("g1", "p1", "captured", ts("03:00:00"), amount_usd="1")
+    good = one_shot("g1", "p1", ts("03:00:00"), amount_usd="1")
     append_lines(settings.transactions_path, [
-        good,
+        *good,
         "not json at all",
         "",
         b"\xff\xfe binary",
@@ -192,6 +204,7 @@ def test_bad_lines_count_in_health_never_in_spend(settings: Settings, exporter: 
         payment_event("b5", "p6", "captured", ts("03:00:00"), amount_usd="NaN"),
         '{"event_id": "b6", "event_id": "dup"}',
         # JSON numbers for money are older files' form and are accepted by their text (§3).
+        payment_event("n1-auth", "p7", "authorized", "2026-11-26T03:00:00+00:00", amount_usd="0.5"),
         '{"event_id": "n1", "ts": "2026-11-26T03:00:00+00:00", "payment_id": "p7", "status": "captured", '
         '"agent": "agent-a", "vendor": "vendor-x", "chain": "eip155:8453", "token": "USDC", "amount_usd": 0.5}',
     ])
@@ -221,12 +234,12 @@ def test_truncated_file_is_rescanned(settings: Settings, exporter: ExporterServe
     append_lines(log, [*crafted_log(), "garbage"])
     assert sample(scrape(exporter), "genesis_exporter_malformed_lines_total") == 1
     log.write_bytes(b"")
-    append_lines(log, [payment_event("t1", "p1", "captured", ts("03:00:00"), amount_usd="4")])
+    append_lines(log, one_shot("t1", "p1", ts("03:00:00"), amount_usd="4"))
     samples = scrape(exporter)
     assert samples_named(samples, "payment_spend_usd_total") == {
         frozenset({("agent", "agent-a"), ("vendor", "vendor-x")}): Decimal("4")
     }
-    assert sample(samples, "genesis_exporter_events_total") == 1
+    assert sample(samples, "genesis_exporter_events_total") == 2
     assert sample(samples, "genesis_exporter_malformed_lines_total") == 0
     assert sample(samples, "payment_stale_authorizations", agent="agent-c") == 0
 
@@ -326,7 +339,7 @@ def test_live_mode_takes_an_injected_balance_source(genesis_root, monkeypatch: p
 
 
 def test_served_text_has_the_same_samples_as_the_registry(settings: Settings, wallets: FakeWallets) -> None:
-    """The served page (cached, re-rendering only changed series) always equals the registry's view."""
+    """The served page always equals the registry's view (prometheus-client's own exposition)."""
     from prometheus_client import generate_latest
 
     odd = 'vendor "quoted" back/slash é'  # ids hold no newline or backslash (records.Id); quotes remain
@@ -349,16 +362,17 @@ def test_served_text_has_the_same_samples_as_the_registry(settings: Settings, wa
         escaped = odd.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
         assert sample(parse_samples(served), "payment_vendor_failure_streak", vendor=escaped) == 1
         both(server)  # nothing new
-        append_lines(log, [payment_event("n1", "q1", "captured", ts("03:59:00"), amount_usd="0.5"),
-                           payment_event("n2", "q2", "captured", ts("03:59:00"), vendor="new-vendor")])
+        append_lines(log, [*one_shot("n1", "q1", ts("03:59:00"), amount_usd="0.5"),
+                           *one_shot("n2", "q2", ts("03:59:00"), vendor="new-vendor")])
         served, _ = both(server)
         assert sample(parse_samples(served), "payment_spend_usd_total", agent="agent-a", vendor="vendor-x") == \
             Decimal("11.3")
         log.write_bytes(b"")  # truncated: everything is read again, series that vanished are gone
-        append_lines(log, [payment_event("t1", "t1", "captured", ts("03:00:00"), amount_usd="4")])
+        append_lines(log, one_shot("t1", "t1", ts("03:00:00"), amount_usd="4"))
         served, _ = both(server)
         assert samples_named(parse_samples(served), "payments_total") == {
-            frozenset({("agent", "agent-a"), ("vendor", "vendor-x"), ("chain", BASE), ("status", "captured")}): 1}
+            frozenset({("agent", "agent-a"), ("vendor", "vendor-x"), ("chain", BASE), ("status", status)}): 1
+            for status in ("authorized", "captured")}
 
 
 def test_gzip_is_served_when_asked(settings: Settings, exporter: ExporterServer) -> None:

@@ -15,8 +15,19 @@ def streaks(settings, lines):
     return failure_streaks(frame), failure_streak_findings(frame, 5)
 
 
+def payments(vendor, statuses, start=0):
+    """One payment per status, each its own allowed lifecycle (§4): a capture follows an authorization,
+    a failure may come first (an authorization refused before it was valid)."""
+    groups = []
+    for i, status in enumerate(statuses):
+        pid, when = f"{vendor}-{start + i}", at(start + i)
+        before = [event(pid, "authorized", when, vendor=vendor)] if status not in ("failed", "authorized") else []
+        groups.append([*before, event(pid, status, when, vendor=vendor)])
+    return groups
+
+
 def outcomes(vendor, statuses, start=0):
-    return [event(f"{vendor}-{start + i}", s, at(start + i), vendor=vendor) for i, s in enumerate(statuses)]
+    return [line for group in payments(vendor, statuses, start) for line in group]
 
 
 def test_five_failures_then_a_success_do_not_alert(settings):
@@ -30,11 +41,11 @@ def test_a_success_then_five_failures_alert(settings):
 
 
 def test_time_order_wins_over_file_order(settings):
-    # Written newest first: in time order the success came last, so the vendor has recovered.
-    lines = list(reversed(outcomes("v", ["failed"] * 6 + ["captured"])))
+    # Payments written newest first: in time order the success came last, so the vendor has recovered.
+    lines = [line for group in reversed(payments("v", ["failed"] * 6 + ["captured"])) for line in group]
     current, findings = streaks(settings, lines)
     assert current == {"v": 0} and findings == []
-    lines = list(reversed(outcomes("w", ["captured"] + ["failed"] * 6)))
+    lines = [line for group in reversed(payments("w", ["captured"] + ["failed"] * 6)) for line in group]
     assert streaks(settings, lines)[1] == [{"kind": "failure_streak", "vendor": "w", "streak": 6}]
 
 
@@ -49,6 +60,13 @@ def test_four_failures_stay_below_the_threshold_and_vendors_are_counted_apart(se
     current, findings = streaks(settings, lines)
     assert current == {"a": 4, "b": 5}
     assert [f["vendor"] for f in findings] == ["b"]
+
+
+def test_an_event_the_state_machine_refuses_neither_extends_nor_resets_a_streak(settings):
+    # §4: a `failed` after a capture, and a second `captured`, change nothing.
+    lines = outcomes("v", ["captured"] + ["failed"] * 4)
+    lines += [event("v-0", "failed", at(10), vendor="v"), event("v-0", "captured", at(11), vendor="v")]
+    assert streaks(settings, lines)[0] == {"v": 4}
 
 
 def test_low_balance_is_strictly_below_the_threshold():

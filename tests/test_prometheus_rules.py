@@ -22,7 +22,7 @@ from genesis_payments.core.settings import Settings
 from genesis_payments.exporter.metrics import PaymentsCollector
 from genesis_payments.exporter.server import ExporterServer
 from genesis_payments.payments.wallets import FakeWallets
-from tests.support.exporter import append_lines, fetch, payment_event
+from tests.support.exporter import append_lines, fetch, one_shot, payment_event
 from tests.support.prefect_server import free_port
 
 RULES_DIR = Path(__file__).resolve().parent.parent / "deployments" / "prometheus"
@@ -68,8 +68,8 @@ def test_promtool_unit_tests_catch_a_wrong_threshold(tmp_path: Path) -> None:
 @pytest.fixture
 def planted_exporter(settings: Settings) -> Iterator[ExporterServer]:
     FakeWallets(settings.fake_wallets_path).set_balances({"agent-a": Decimal("75"), "agent-b": Decimal("12.345678")})
-    events = [payment_event("c1", "p1", "captured", "2026-11-26T03:00:00.000000+00:00", amount_usd="10.5"),
-              payment_event("c2", "p2", "captured", "2026-11-26T03:01:00.000000+00:00", amount_usd="0.25")]
+    events = [*one_shot("c1", "p1", "2026-11-26T03:00:00.000000+00:00", amount_usd="10.5"),
+              *one_shot("c2", "p2", "2026-11-26T03:01:00.000000+00:00", amount_usd="0.25")]
     events += [
         payment_event(f"f{i}", f"q{i}", "failed", f"2026-11-26T03:1{i}:00.000000+00:00", agent="agent-b",
                       vendor="payments:deploy:vercel")

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
-
 from genesis_payments.jobs.reconciliation import (
     ENTRY_COLUMNS_NEEDED,
     EVENT_COLUMNS_NEEDED,
@@ -13,32 +11,14 @@ from genesis_payments.jobs.reconciliation import (
     reconcile,
 )
 from genesis_payments.ledgers.frames import read_finance_entries_frame, read_payment_events_frame
-from genesis_payments.ledgers.id_codes import IdCodes
 from tests.support.ledgers import T0, at, entry, event, write_lines
 
 NOW = T0 + timedelta(hours=2)
-_SHARED_CODES = [False]
-
-
-@pytest.fixture(autouse=True, params=["string ids", "shared id codes"])
-def payment_ids(request, monkeypatch):
-    """Every test runs twice: payment ids read as strings, and as codes of one `IdCodes` (the job's
-    way), in which case reconcile must use those codes rather than hash the ids again."""
-    _SHARED_CODES[0] = request.param == "shared id codes"
-    hashes_itself = request.node.name.startswith("test_payment_codes_are_one_code_per_id")
-    if _SHARED_CODES[0] and not hashes_itself:
-        def refuse(*args, **kwargs):
-            raise AssertionError("reconcile hashed the ids again instead of using the shared codes")
-
-        monkeypatch.setattr("genesis_payments.jobs.reconciliation.pc.dictionary_encode", refuse)
-
-
 def run(settings, events, entries, grace_seconds=600):
     write_lines(settings.transactions_path, events)
     write_lines(settings.finance_ledger_path, entries)
-    codes = IdCodes() if _SHARED_CODES[0] else None
-    ev = read_payment_events_frame(settings.transactions_path, columns=EVENT_COLUMNS_NEEDED, id_codes=codes)
-    en = read_finance_entries_frame(settings.finance_ledger_path, columns=ENTRY_COLUMNS_NEEDED, id_codes=codes)
+    ev = read_payment_events_frame(settings.transactions_path, columns=EVENT_COLUMNS_NEEDED)
+    en = read_finance_entries_frame(settings.finance_ledger_path, columns=ENTRY_COLUMNS_NEEDED)
     return reconcile(ev.frame, en.frame, now=NOW, grace_seconds=grace_seconds), ev.bad_lines + en.bad_lines
 
 
@@ -132,15 +112,24 @@ def test_sums_are_exact_for_many_micro_amounts(settings):
     assert [f["kind"] for f in result.findings] == ["duplicate_entry"]
 
 
-def test_payment_codes_are_one_code_per_id_across_every_chunk():
+def test_a_capture_the_state_machine_refuses_is_no_capture(settings):
+    # §4: `captured` after `cancelled` changes nothing, so its debit is a debit without capture,
+    # and the refused event is an `invalid_transition` of ledger-sync's report.
+    events = [event("p", "authorized", at(0)), event("p", "cancelled", at(1)), event("p", "captured", at(2))]
+    result, _ = run(settings, events, [entry("p", "10")])
+    assert [(f["kind"], f["payment_id"]) for f in result.findings] == [("debit_without_capture", "p")]
+    assert result.invalid_transitions == [
+        {"kind": "invalid_transition", "payment_id": "p", "from": "cancelled", "to": "captured", "line": 3}]
+
+
+def test_payment_codes_are_one_code_per_id_across_events_and_entries():
     import pandas as pd
     import pyarrow as pa
 
-    from genesis_payments.jobs.reconciliation import _payment_codes
+    from genesis_payments.jobs.reconciliation import _entry_codes
 
-    first = pd.Series(pd.arrays.ArrowStringArray(pa.chunked_array([["a", "b"], ["c", "a"]])))
-    second = pd.Series(["c", "d", "b"], dtype="str")
-    (first_codes, second_codes), ids = _payment_codes(first, second)
-    assert [ids[int(c)].as_py() for c in first_codes] == ["a", "b", "c", "a"]
-    assert [ids[int(c)].as_py() for c in second_codes] == ["c", "d", "b"]
-    assert len(ids) == 4
+    event_ids = pd.Index(pd.arrays.ArrowStringArray(pa.array(["a", "b", "c"])))
+    entries = pd.Series(pd.arrays.ArrowStringArray(pa.chunked_array([["c", "d"], ["b", "d", "e"]])))
+    codes, ids = _entry_codes(event_ids, entries)
+    assert [ids[int(c)] for c in codes] == ["c", "d", "b", "d", "e"]
+    assert list(ids) == ["a", "b", "c", "d", "e"]

@@ -44,10 +44,12 @@ def test_threshold_is_strictly_more_than_fifteen_minutes(settings):
     assert [f["payment_id"] for f in findings(settings, lines)] == ["over"]
 
 
-def test_the_latest_event_in_time_order_decides_the_state(settings):
-    # The capture is written first in the file but happened after the authorization.
+def test_the_state_is_what_the_allowed_transitions_reach_in_file_order(settings):
+    # §4: a first `captured` is no allowed transition (it changes nothing), so the `authorized`
+    # after it in the file leaves the payment open, and stale at an hour old — whatever the times say.
     lines = [event("p", "captured", at(1)), event("p", "authorized", at(0))]
-    assert findings(settings, lines) == []
+    assert [(f["payment_id"], f["kind"], f["age_seconds"]) for f in findings(settings, lines)] == [
+        ("p", "stale_authorization", 3600)]
 
 
 def test_naive_timestamps_are_bad_lines_not_crashes(settings):

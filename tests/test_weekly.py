@@ -15,10 +15,12 @@ RUN = datetime(2026, 11, 23, 4, 0, tzinfo=UTC)
 
 
 def cap(pid, ts, amount, vendor="openai", agent="agent-a"):
-    return event(pid, "captured", ts, amount, vendor=vendor, agent=agent)
+    """A one-shot payment (§4: `authorized` then `captured`), both at `ts`."""
+    return [event(pid, status, ts, amount, vendor=vendor, agent=agent) for status in ("authorized", "captured")]
 
 
 def totals(settings, lines, decisions=None):
+    lines = [line for item in lines for line in (item if isinstance(item, list) else [item])]
     write_lines(settings.transactions_path, lines)
     frame = read_payment_events_frame(settings.transactions_path).frame
     decided = decisions if decisions is not None else pd.DataFrame({"ts": pd.to_datetime([], utc=True),

@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from genesis_payments.core.money import parse_micro
 from genesis_payments.core.timestamps import parse_utc
 
 RESERVING = frozenset({"approved", "pending_review"})
@@ -48,11 +49,8 @@ class IntentState:
 
 
 def micro_from_text(text: str) -> int:
-    """Micro-USDC of a money string this project wrote ("12.500000"); ValueError otherwise."""
-    whole, _, frac = text.partition(".")
-    if not whole.isdigit() or (frac and (not frac.isdigit() or len(frac) > 6)):
-        raise ValueError(f"{text!r} is not a money string")
-    return int(whole) * 1_000_000 + (int(frac.ljust(6, "0")) if frac else 0)
+    """Micro-USDC of a money string; `InvalidMoney` (a ValueError) otherwise. Parsed by `core.money`."""
+    return parse_micro(text)
 
 
 @dataclass

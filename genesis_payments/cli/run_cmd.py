@@ -25,6 +25,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("job", help="job name, e.g. ledger-sync")
     parser.add_argument("--json", action="store_true", help="print the job's JSON report alone on stdout")
     parser.add_argument("--business-id", dest="business_id", help="business-summary: the business to summarise")
+    parser.add_argument("--full", action="store_true",
+                        help="read the whole log again instead of going on from the job's checkpoint")
     parser.set_defaults(handler=run_job)
 
 
@@ -33,7 +35,7 @@ def run_job(args: argparse.Namespace) -> int:
     from tasks.runtime_settings import load_runtime_settings
 
     load_runtime_settings().require_ready()  # a missing live setting (env or Secret block) is exit 2
-    from flows.registry import JOB_PARAMETERS, JOBS, load_flow  # Prefect is imported only for this command
+    from flows.registry import CHECKPOINTED_JOBS, JOB_PARAMETERS, JOBS, load_flow  # Prefect only for this command
 
     if args.job not in JOBS:
         raise PaymentsError(f"unknown job {args.job!r}; known jobs: {', '.join(sorted(JOBS))}")
@@ -41,6 +43,10 @@ def run_job(args: argparse.Namespace) -> int:
     missing = [f"--{name.replace('_', '-')}" for name, value in parameters.items() if not value]
     if missing:
         raise ConfigError(f"{args.job} needs {', '.join(missing)}")
+    if getattr(args, "full", False):
+        if args.job not in CHECKPOINTED_JOBS:
+            raise ConfigError(f"{args.job} keeps no checkpoint: it always reads the whole log (no --full)")
+        parameters["full"] = True
     started = utc_now()
     state = load_flow(args.job)(**parameters, return_state=True)
     if not state.is_completed():

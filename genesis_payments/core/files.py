@@ -8,28 +8,39 @@ import json
 import os
 import stat
 import tempfile
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from genesis_payments.core.errors import LedgerError
 
 
 def write_json_atomic(path: Path, obj: Any, *, mode: int = 0o644) -> None:
-    """Write to a temporary file in the same folder, fsync, then rename over the target.
+    """Write to a temporary file in the same folder, fsync, then rename over the target."""
+    text = json.dumps(obj, ensure_ascii=False, indent=2, sort_keys=True) + "\n"
+
+    def fill(handle: BinaryIO) -> None:
+        handle.write(text.encode("utf-8"))
+
+    write_atomic(path, fill, mode=mode)
+
+
+def write_atomic(path: Path, fill: Callable[[BinaryIO], None], *, mode: int = 0o644) -> None:
+    """`fill` writes the file's bytes into a temporary file in the same folder, which is fsynced and
+    renamed over `path`: a reader sees the old file or the new one, never part of one.
 
     Any failure (disk full, read-only or immutable folder, I/O error) removes the temporary file,
     leaves the old file as it was, and raises LedgerError naming the file.
     """
     path = Path(path)
-    text = json.dumps(obj, ensure_ascii=False, indent=2, sort_keys=True) + "\n"
     tmp: str | None = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         with os.fdopen(fd, "wb") as handle:
             os.fchmod(fd, mode)
-            handle.write(text.encode("utf-8"))
+            fill(handle)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)

@@ -18,12 +18,17 @@ DECIMALS = 6
 MICRO = Decimal(1).scaleb(-DECIMALS)
 MICRO_PER_USD = 10**DECIMALS
 MAX_USD = Decimal(1_000_000_000)
+MAX_MICRO = int(MAX_USD) * MICRO_PER_USD
 MONEY_PATTERN = r"^-?[0-9]+(\.[0-9]{1,6})?$"
+# The plain form of a charge, as this project writes it ("12.5", "0.000001"): at most 10 whole digits
+# and 6 decimals, so it is exact in decimal128(18, 6) and needs only the limit checked. `parse_usd`
+# takes it at once, and the bulk readers' vectorised check uses this same pattern and `MAX_MICRO`;
+# any other text goes through the whole of `parse_usd`.
+PLAIN_CHARGE_PATTERN = r"^[0-9]{1,10}(\.[0-9]{1,6})?$"
 # What a money string may look like before its decimals are counted. `Decimal()` alone would also
 # take "1_000", "+5", "1e3", " 1" and non-ASCII digits such as "１２", none of which is a money string.
 _MONEY_TEXT = re.compile(r"-?[0-9]+(?:\.[0-9]+)?", re.ASCII)
-# At most 9 whole digits and 6 decimals: within the limit and exact, so accepted without more checks.
-_PLAIN_CHARGE = re.compile(r"[0-9]{1,9}(?:\.[0-9]{1,6})?", re.ASCII)
+_PLAIN_CHARGE = re.compile(PLAIN_CHARGE_PATTERN, re.ASCII)
 _NOT_FINITE = frozenset({"nan", "-nan", "snan", "inf", "-inf", "+inf", "infinity", "-infinity", "+infinity"})
 
 
@@ -38,8 +43,11 @@ def parse_usd(value: Any, *, allow_negative: bool = False) -> Decimal:
         amount = Decimal(value)
     elif isinstance(value, str):
         if _PLAIN_CHARGE.fullmatch(value):
-            # The common case, a string as written on disk ("12.500000"): nothing else to check.
-            return Decimal(value).quantize(MICRO)
+            # The common case, a string as written on disk ("12.500000"): only the limit to check.
+            plain = Decimal(value)
+            if plain <= MAX_USD:
+                return plain.quantize(MICRO)
+            raise InvalidMoney(f"{value!r} is over the limit of {MAX_USD} USDC")
         text = value.strip()
         if text != value or not text:
             raise InvalidMoney(f"money string {value!r} is empty or padded with spaces")
@@ -76,6 +84,11 @@ def format_usd(amount: Decimal) -> str:
 def to_micro(amount: Decimal) -> int:
     """Whole micro-USDC (atomic USDC units) of an amount that `parse_usd` accepted."""
     return int(amount.quantize(MICRO).scaleb(DECIMALS))
+
+
+def parse_micro(value: Any) -> int:
+    """Whole micro-USDC of a charge given as text (or int/Decimal): `parse_usd`'s verdict and value."""
+    return to_micro(parse_usd(value))
 
 
 def from_micro(micro: int) -> Decimal:

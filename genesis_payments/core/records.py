@@ -39,7 +39,8 @@ name, a log line, a terminal and a report."""
 VendorId = Annotated[str, StringConstraints(min_length=1, max_length=256, pattern=VENDOR_ID_PATTERN)]
 """A vendor id: as `Id`, but `/` is allowed (vendor ids such as `payments:deploy/vercel` name paths)."""
 
-Caip2 = Annotated[str, StringConstraints(pattern=r"^[-a-z0-9]{3,8}:[-_a-zA-Z0-9]{1,32}$")]
+CAIP2_PATTERN = r"^[-a-z0-9]{3,8}:[-_a-zA-Z0-9]{1,32}$"
+Caip2 = Annotated[str, StringConstraints(pattern=CAIP2_PATTERN)]
 """A CAIP-2 chain id such as ``eip155:8453``."""
 
 HexDigest = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]

@@ -17,10 +17,26 @@ _RFC3339 = re.compile(
     r"(?P<offset>[Zz]|[+-][0-9]{2}:[0-9]{2})?",
     re.ASCII,
 )
+# The canonical UTC form this project writes (`…T03:00:00.123456+00:00`, or `Z`), every field in its
+# range: what the bulk readers' vectorised check accepts without `parse_utc` (a real date is checked
+# there too). Year 0000 is not a Python date. Any other text goes through `parse_utc`.
+CANONICAL_UTC_PATTERN = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{6})?(\+00:00|Z)$"
+)
+NOT_A_YEAR = "0000"
 
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def epoch_us(moment: datetime) -> int:
+    """Whole µs since the Unix epoch of an aware datetime, computed without floats."""
+    delta = moment - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
 def parse_utc(value: Any) -> datetime:

@@ -22,20 +22,18 @@ import gc
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
 from decimal import Decimal
 
-from prometheus_client.core import Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from genesis_payments.core.money import MICRO_PER_USD, to_micro
 from genesis_payments.core.redaction import redact
 from genesis_payments.core.settings import Settings
 from genesis_payments.core.timestamps import utc_now
-from genesis_payments.exporter.exposition import Family, TextRenderer
-from genesis_payments.exporter.exposition import metric_families as _metric_families
 from genesis_payments.exporter.payment_tally import PaymentTally, prepare_events
 from genesis_payments.ledgers import event_columns
 from genesis_payments.ledgers.event_columns import epoch_us
@@ -119,9 +117,6 @@ class PaymentsCollector(Collector):
         self._read_errors = dict.fromkeys(SOURCES, 0)
         # Scrapes can arrive concurrently (the HTTP server is threaded); the tail and tally are not.
         self._lock = threading.Lock()
-        self._render_lock = threading.Lock()
-        self._renderer = TextRenderer()
-        self._rendered_tally: PaymentTally | None = None
 
     def prepare(self) -> None:
         """Load the readers now (the exporter's start-up), not in the first scrape."""
@@ -130,40 +125,19 @@ class PaymentsCollector(Collector):
 
     def describe(self) -> Iterator[Metric]:
         """The families without reading anything, so registering does not scan the ledger."""
-        return iter(_metric_families(self._snapshot_families(None, {}, {}, 0.0, read=False)))
+        return iter(self._families(None, {}, {}, 0.0, read=False))
 
     def collect(self) -> Iterator[Metric]:
-        return iter(_metric_families(self.snapshot()))
-
-    def render(self) -> bytes:
-        """The text exposition (format 0.0.4) of `snapshot()`, as `/metrics` serves it.
-
-        The same samples as `generate_latest` on a registry holding this collector (a test checks
-        it), rendered with a per-series line cache: at thousands of series prometheus-client's
-        generic formatting alone costs more than the whole scrape budget.
-        """
-        with self._render_lock:
-            return self._renderer.render(self.snapshot(changes_only=True))
-
-    def snapshot(self, changes_only: bool = False) -> list[Family]:
-        """Read what is new and compute every family; never raises for a failing source.
-
-        `changes_only` (for the one `TextRenderer`): the two big families carry only the series
-        changed since the previous such call, unless the figures were started over since.
-        """
+        """Read what is new and yield every family; never raises for a failing source. Rendered by
+        prometheus-client's own exposition (`generate_latest` on the registry holding this)."""
         started = time.perf_counter()
         with self._lock:
             up = {"transactions": self._refresh_transactions()}
             balances = self._read_balances()
             up["wallets"] = balances is not None
             stale = self._tally.stale_by_agent(epoch_us(self.clock()))
-            changes = None
-            if changes_only:
-                counts, spend = self._tally.take_changes()
-                if self._tally is self._rendered_tally:  # else a new tally (first read, rescan): send all
-                    changes = (counts, spend)
-                self._rendered_tally = self._tally
-            return self._snapshot_families(balances, stale, up, started, changes=changes)
+            families = self._families(balances, stale, up, started)
+        return iter(families)
 
     def _refresh_transactions(self) -> bool:
         try:
@@ -203,58 +177,58 @@ class PaymentsCollector(Collector):
             log.error("reading wallet balances failed: %s", redact(str(exc)))
             return None
 
-    def _snapshot_families(
+    def _families(
         self,
         balances: Mapping[str, int] | None,
         stale: Mapping[str, int],
         up: Mapping[str, bool],
         started: float,
         read: bool = True,
-        changes: tuple[Iterable[tuple[str, str, str, str]], Iterable[tuple[str, str]]] | None = None,
-    ) -> list[Family]:
+    ) -> list[Metric]:
         tally = self._tally
         wallets = balances or {}
-        if not read:
-            counts, spend = [], []
-        elif changes is None:
-            counts = list(tally.counts.items())
-            spend = [(k, usd_sample(v)) for k, v in tally.spend_micro.items()]
-        else:  # only what changed since the renderer's previous call
-            counts = [(k, tally.counts[k]) for k in changes[0]]
-            spend = [(k, usd_sample(tally.spend_micro[k])) for k in changes[1]]
-        complete = changes is None
-        families = [
-            Family("payments_total", "counter", "Payment events by the event's status.",
-                   ("agent", "vendor", "chain", "status"), counts, complete),
-            Family("payment_spend_usd_total", "counter", "Captured USDC by agent and vendor.", ("agent", "vendor"),
-                   spend, complete),
-            Family("payment_wallet_balance", "gauge", "Wallet balance in USDC.", ("agent",),
-                   [((a,), usd_sample(v)) for a, v in wallets.items()]),
-            Family("payment_vendor_failure_streak", "gauge",
-                   "Consecutive failed payments at the end of the vendor's history, in time order.", ("vendor",),
-                   [((v,), n) for v, n in tally.failure_streaks().items()] if read else []),
-            Family("payment_stale_authorizations", "gauge",
-                   "Payments authorized or settlement_pending for longer than the stale threshold "
-                   "(expired included).", ("agent",),
-                   [((a,), stale.get(a, 0)) for a in sorted(set(stale) | set(wallets))]),
-        ]
-        last_event = [((), tally.last_event_us / 1_000_000)] if read and tally.last_event_us is not None else []
-        families += [
-            Family("genesis_exporter_malformed_lines_total", "counter",
-                   "Lines of transactions.jsonl skipped as malformed (since the last rescan).", (),
-                   [((), self._malformed)] if read else []),
-            Family("genesis_exporter_events_total", "counter", "Valid payment events read from the log.", (),
-                   [((), tally.events)] if read else []),
-            Family("genesis_exporter_last_event_timestamp_seconds", "gauge",
-                   "Timestamp of the newest payment event.", (), last_event),
-            Family("genesis_exporter_read_errors_total", "counter", "Failed reads of a source, by source.",
-                   ("source",), [((src,), self._read_errors[src]) for src in SOURCES] if read else []),
-            Family("genesis_exporter_source_up", "gauge", "1 when the source was read in this scrape.", ("source",),
-                   [((src,), 1 if up[src] else 0) for src in SOURCES] if read else []),
+        # prometheus-client adds `_total` to a counter family's samples: the names are given without it.
+        payments = CounterMetricFamily("payments", "Payment events by the event's status.",
+                                       labels=("agent", "vendor", "chain", "status"))
+        spend = CounterMetricFamily("payment_spend_usd", "Captured USDC by agent and vendor.",
+                                    labels=("agent", "vendor"))
+        balance = GaugeMetricFamily("payment_wallet_balance", "Wallet balance in USDC.", labels=("agent",))
+        streak = GaugeMetricFamily("payment_vendor_failure_streak",
+                                   "Consecutive failed payments at the end of the vendor's history, in time order.",
+                                   labels=("vendor",))
+        stale_gauge = GaugeMetricFamily("payment_stale_authorizations",
+                                        "Payments authorized or settlement_pending for longer than the stale "
+                                        "threshold (expired included).", labels=("agent",))
+        malformed = CounterMetricFamily("genesis_exporter_malformed_lines",
+                                        "Lines of transactions.jsonl skipped as malformed (since the last rescan).")
+        events = CounterMetricFamily("genesis_exporter_events", "Valid payment events read from the log.")
+        last_event = GaugeMetricFamily("genesis_exporter_last_event_timestamp_seconds",
+                                       "Timestamp of the newest payment event.")
+        read_errors = CounterMetricFamily("genesis_exporter_read_errors", "Failed reads of a source, by source.",
+                                          labels=("source",))
+        source_up = GaugeMetricFamily("genesis_exporter_source_up", "1 when the source was read in this scrape.",
+                                      labels=("source",))
+        duration = GaugeMetricFamily("genesis_exporter_collect_duration_seconds",
+                                     "Time this scrape took to read the sources and compute the figures.")
+        for agent, micro in wallets.items():
+            balance.add_metric([agent], usd_sample(micro))
+        for agent in sorted(set(stale) | set(wallets)):
+            stale_gauge.add_metric([agent], stale.get(agent, 0))
+        if read:
+            for labels, count in tally.counts.items():
+                payments.add_metric(list(labels), count)
+            for labels, micro in tally.spend_micro.items():
+                spend.add_metric(list(labels), usd_sample(micro))
+            for vendor, run in tally.failure_streaks().items():
+                streak.add_metric([vendor], run)
+            malformed.add_metric([], self._malformed)
+            events.add_metric([], tally.events)
+            if tally.last_event_us is not None:
+                last_event.add_metric([], tally.last_event_us / 1_000_000)
+            for source in SOURCES:
+                read_errors.add_metric([source], self._read_errors[source])
+                source_up.add_metric([source], 1 if up[source] else 0)
             # Measured last, so it covers reading and computing everything above.
-            Family("genesis_exporter_collect_duration_seconds", "gauge",
-                   "Time this scrape took to read the sources and compute the figures.", (),
-                   [((), time.perf_counter() - started)] if read else []),
-        ]
-        return families
-
+            duration.add_metric([], time.perf_counter() - started)
+        return [payments, spend, balance, streak, stale_gauge, malformed, events, last_event, read_errors,
+                source_up, duration]

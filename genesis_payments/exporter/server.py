@@ -1,9 +1,9 @@
 """The exporter process: the payments collector behind an HTTP `/metrics` endpoint.
 
-`ExporterServer` owns one registry (never the global one; for in-process readers such as
-`get_sample_value`) and one threaded HTTP server, which serves the collector's cached text rendering
-(`PaymentsCollector.render`, the same samples as the registry's) on `/metrics` and `/`, gzipped when
-the scraper asks for it, as Prometheus does.
+`ExporterServer` owns one registry (never the global one; also for in-process readers such as
+`get_sample_value`) and one threaded HTTP server, which serves prometheus-client's own exposition of
+that registry (`generate_latest`) on `/metrics` and `/`, gzipped when the scraper asks for it, as
+Prometheus does.
 
 `serve_until` runs it until an event is set (the CLI sets it on SIGTERM/SIGINT) or an exception
 interrupts the wait (Prefect turns the SIGTERM of a cancelled run into one). Either way the server
@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from types import FrameType
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.exposition import ThreadingWSGIServer
 
 from genesis_payments.exporter.metrics import PaymentsCollector
@@ -53,7 +53,7 @@ class ExporterServer:
         # (The serving threads inherit the mask, so signals keep going to the main thread.)
         blocked = _block_signals()
         try:
-            self._server = _make_server(self.host, self.requested_port, _metrics_app(self.collector))
+            self._server = _make_server(self.host, self.requested_port, _metrics_app(self.registry))
             self._thread = threading.Thread(target=self._server.serve_forever, name="genesis-exporter", daemon=True)
             self._thread.start()
         finally:
@@ -64,7 +64,8 @@ class ExporterServer:
         """Read the log once in the background, so a large log's first read is not paid by a scrape
         (a million events take seconds; Prometheus' default scrape timeout is 10 s). A scrape that
         arrives meanwhile waits for it and then costs only what was appended since."""
-        thread = threading.Thread(target=self.collector.render, name="genesis-exporter-warm-up", daemon=True)
+        thread = threading.Thread(target=generate_latest, args=(self.registry,), name="genesis-exporter-warm-up",
+                                  daemon=True)
         thread.start()
         return thread
 
@@ -99,7 +100,7 @@ def _make_server(host: str, port: int, app: Callable) -> WSGIServer:
     return make_server(host, port, app, Server, handler_class=_QuietHandler)
 
 
-def _metrics_app(collector: PaymentsCollector) -> Callable:
+def _metrics_app(registry: CollectorRegistry) -> Callable:
     def app(environ: dict, start_response: Callable) -> list[bytes]:
         method = environ.get("REQUEST_METHOD", "GET")
         if method not in ("GET", "HEAD"):
@@ -109,7 +110,7 @@ def _metrics_app(collector: PaymentsCollector) -> Callable:
         if environ.get("PATH_INFO", "/") not in ("/", "/metrics"):
             start_response("404 Not Found", [("Content-Type", "text/plain")])
             return [b"not found: the metrics are on /metrics\n"]
-        body = collector.render()
+        body = generate_latest(registry)
         headers = [("Content-Type", CONTENT_TYPE_LATEST)]
         if "gzip" in environ.get("HTTP_ACCEPT_ENCODING", ""):
             body = gzip.compress(body, compresslevel=1)  # fastest level: most of the gain, little CPU

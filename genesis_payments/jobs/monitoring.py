@@ -1,9 +1,10 @@
 """Monitor-alerts (§5): wallets below the low-balance threshold and vendors failing in a row.
 
-A vendor's streak is the run of `failed` outcomes at the end of its history, in time order (file
-order breaks ties between equal timestamps). Only outcomes count: `captured` is a success and
-resets the streak, `failed` extends it; `authorized`, `settlement_pending`, `cancelled` and
-`expired` say nothing about whether the vendor works, so they neither extend nor reset it.
+A vendor's streak is the state machine's (`ledgers.payment_states.VendorStreaks`, the exporter's
+too): the accepted `failed` events after its latest accepted `captured`, in time order (file order
+breaks ties). `authorized`, `settlement_pending`, `cancelled` and `expired` say nothing about
+whether the vendor works, so they neither extend nor reset it; an event the state machine refuses
+(a `failed` after a capture) changes nothing.
 """
 
 from __future__ import annotations
@@ -12,36 +13,40 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from genesis_payments.core.money import format_usd
+from genesis_payments.ledgers.payment_states import STATE_CODES, FrameFold, VendorStreaks, fold_frame
 
 MONITOR_KINDS = ("low_balance", "failure_streak")
-_OUTCOMES = ("captured", "failed")
 
 
-def failure_streaks(events: pd.DataFrame) -> dict[str, int]:
+def failure_streaks(events: pd.DataFrame, fold: FrameFold | None = None) -> dict[str, int]:
     """Each vendor's current run of consecutive failures (0 after a success)."""
-    outcomes = events.loc[events["status"].isin(_OUTCOMES), ["vendor", "status", "ts", "line"]]
-    if outcomes.empty:
+    if events.empty:
         return {}
-    outcomes = outcomes.sort_values(["ts", "line"], kind="stable")
-    streaks: dict[str, int] = {}
-    for vendor, statuses in outcomes.groupby("vendor", sort=True)["status"]:
-        run = 0
-        for status in reversed(statuses.to_list()):
-            if status != "failed":
-                break
-            run += 1
-        streaks[str(vendor)] = run
-    return streaks
+    fold = fold or fold_frame(events)
+    captured, failed = STATE_CODES["captured"], STATE_CODES["failed"]
+    rows = np.flatnonzero(fold.accepted & ((fold.statuses == captured) | (fold.statuses == failed)))
+    streaks = VendorStreaks()
+    outcomes = events.iloc[rows]
+    vendor_codes, vendor_names = pd.factorize(outcomes["vendor"], sort=False)
+    streaks.add(vendor_codes, [str(v) for v in vendor_names], _micros(outcomes["ts"]), outcomes["line"].to_numpy(),
+                fold.statuses[rows] == failed)
+    return streaks.streaks()
 
 
-def failure_streak_findings(events: pd.DataFrame, threshold: int) -> list[dict[str, Any]]:
+def _micros(times: pd.Series) -> np.ndarray:
+    return times.to_numpy(dtype="datetime64[us]").view(np.int64)
+
+
+def failure_streak_findings(events: pd.DataFrame, threshold: int, fold: FrameFold | None = None
+                            ) -> list[dict[str, Any]]:
     """`failure_streak` findings: vendors whose current streak is `threshold` or more."""
     return [
         {"kind": "failure_streak", "vendor": vendor, "streak": streak}
-        for vendor, streak in sorted(failure_streaks(events).items())
+        for vendor, streak in sorted(failure_streaks(events, fold).items())
         if streak >= threshold
     ]
 

@@ -1,6 +1,8 @@
 """Ledger-sync (§5): captured payments against finance debits, both directions, exact money.
 
-A pure function over two frames (from `frames.py`): payment events and finance entries. Each
+A pure function over two frames (from `frames.py`): payment events and finance entries. Whether a
+payment was captured, and for how much, is the state machine's (`ledgers.payment_states`): its
+events' allowed transitions in file order reach `captured`, and the amount is that event's. Each
 payment id lands under one finding kind at most, checked in this order:
 
 1. `missing_in_transactions` — ledger entries for a payment id with no event at all;
@@ -24,10 +26,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from genesis_payments.core.money import format_usd, from_micro
+from genesis_payments.ledgers.payment_states import STATE_CODES, FrameFold, fold_frame
 
 LEDGER_SYNC_KINDS = (
     "missing_in_ledger",
@@ -36,7 +37,7 @@ LEDGER_SYNC_KINDS = (
     "debit_without_capture",
     "amount_mismatch",
 )
-EVENT_COLUMNS_NEEDED = ("payment_id", "status", "amount_micro", "ts")
+EVENT_COLUMNS_NEEDED = ("payment_id", "status", "amount_micro", "ts", "line")
 ENTRY_COLUMNS_NEEDED = ("payment_id", "kind", "amount_micro", "ts")
 
 
@@ -45,21 +46,52 @@ class Reconciliation:
     counts: dict[str, int]
     findings: list[dict[str, Any]]
     checked: dict[str, int] = field(default_factory=dict)
+    invalid_transitions: list[dict[str, Any]] = field(default_factory=list)
 
 
-def reconcile(events: pd.DataFrame, entries: pd.DataFrame, *, now: datetime, grace_seconds: int) -> Reconciliation:
-    """Every ledger-sync finding between the payment events and the finance entries."""
-    cutoff = pd.Timestamp(now - timedelta(seconds=grace_seconds)).as_unit("us").asm8.view(np.int64)  # µs, UTC
-    (event_codes, entry_codes), uniques = _payment_codes(events["payment_id"], entries["payment_id"])
+def reconcile(events: pd.DataFrame, entries: pd.DataFrame, *, now: datetime, grace_seconds: int,
+              fold: FrameFold | None = None) -> Reconciliation:
+    """Every ledger-sync finding between the payment events and the finance entries (`fold`:
+    `fold_frame(events)`, when the caller has it already)."""
+    fold = fold or fold_frame(events)
+    event_codes = fold.codes
+    entry_codes, uniques = _entry_codes(fold.ids, entries["payment_id"])
     n = len(uniques)
     # Per payment code, each figure from its own helper, so a helper's row-sized temporaries are
     # gone before the next one's: a million payments' job stays small.
-    settled = _latest_touch(n, (event_codes, events["ts"]), (entry_codes, entries["ts"])) <= cutoff
-    has_event = _present(n, event_codes)
-    captured_micro, captured = _last_capture(n, event_codes, events)
-    has_entry = _present(n, entry_codes)
+    captured_micro, captured = _capture(n, fold, events)
     debit_count, net_micro = _ledger_amounts(n, entry_codes, entries)
+    payments = PaymentLedgers(
+        latest_us=_latest_touch(n, (event_codes, events["ts"]), (entry_codes, entries["ts"])),
+        has_event=_present(n, event_codes), captured=captured, captured_micro=captured_micro,
+        has_entry=_present(n, entry_codes), debit_count=debit_count, net_micro=net_micro)
+    return reconcile_payments(payments, uniques, now=now, grace_seconds=grace_seconds, events=len(events),
+                              entries=len(entries), invalid_transitions=fold.findings())
 
+
+@dataclass
+class PaymentLedgers:
+    """Per payment code, what ledger-sync judges it by: the latest time it was touched on either
+    side, whether it has events, whether (and for how much) the state machine says it was captured,
+    whether it has entries, its debits and its amount net of refunds."""
+
+    latest_us: np.ndarray
+    has_event: np.ndarray
+    captured: np.ndarray
+    captured_micro: np.ndarray
+    has_entry: np.ndarray
+    debit_count: np.ndarray
+    net_micro: np.ndarray
+
+
+def reconcile_payments(payments: PaymentLedgers, ids: Any, *, now: datetime, grace_seconds: int, events: int,
+                       entries: int, invalid_transitions: list[dict[str, Any]]) -> Reconciliation:
+    """The findings of the payments' figures (`ids[code]`: each one's id) — the batch job's and the
+    checkpointed run's one rule."""
+    cutoff = pd.Timestamp(now - timedelta(seconds=grace_seconds)).as_unit("us").asm8.view(np.int64)  # µs, UTC
+    settled = payments.latest_us <= cutoff
+    has_event, has_entry, captured = payments.has_event, payments.has_entry, payments.captured
+    debit_count, net_micro, captured_micro = payments.debit_count, payments.net_micro, payments.captured_micro
     kind_masks = {
         "missing_in_transactions": settled & has_entry & ~has_event,
         "debit_without_capture": settled & has_entry & has_event & ~captured,
@@ -70,16 +102,16 @@ def reconcile(events: pd.DataFrame, entries: pd.DataFrame, *, now: datetime, gra
     findings: list[dict[str, Any]] = []
     for kind, mask in kind_masks.items():
         for code in np.flatnonzero(mask):
-            findings.append(_finding(kind, uniques[int(code)].as_py(), int(captured_micro[code]),
+            findings.append(_finding(kind, str(ids[int(code)]), int(captured_micro[code]),
                                      int(net_micro[code]), int(debit_count[code])))
     findings.sort(key=lambda f: (f["payment_id"], f["kind"]))
     checked = {
         "payments": int((settled & (has_event | has_entry)).sum()),
         "deferred_payments": int((~settled).sum()),
-        "events": len(events),
-        "entries": len(entries),
+        "events": events,
+        "entries": entries,
     }
-    return Reconciliation({k: int(m.sum()) for k, m in kind_masks.items()}, findings, checked)
+    return Reconciliation({k: int(m.sum()) for k, m in kind_masks.items()}, findings, checked, invalid_transitions)
 
 
 def _latest_touch(n: int, *sides: tuple[np.ndarray, pd.Series]) -> np.ndarray:
@@ -98,16 +130,16 @@ def _present(n: int, codes: np.ndarray) -> np.ndarray:
     return present
 
 
-def _last_capture(n: int, codes: np.ndarray, events: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """Per code, the amount of its latest captured event (file order; 0 if none), and whether it has one.
-    A payment is rarely captured twice, but then the later capture is the one that stands."""
-    capture_rows = np.flatnonzero((events["status"] == "captured").to_numpy(dtype=bool))
-    last = np.full(n, -1, dtype=np.int64)
-    np.maximum.at(last, codes[capture_rows], capture_rows)
-    del capture_rows
-    captured = last >= 0
+def _capture(n: int, fold: FrameFold, events: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Per code, the amount its payment was captured for (0 if it never was), and whether it was."""
+    captured = np.zeros(n, dtype=bool)
+    book = fold.book
+    captured[: len(book)] = book.state == STATE_CODES["captured"]
     amounts = events["amount_micro"].to_numpy(dtype=np.int64)
-    return np.where(captured, amounts[np.where(captured, last, 0)], 0), captured
+    micro = np.zeros(n, dtype=np.int64)
+    rows = book.row[captured[: len(book)]]
+    micro[np.flatnonzero(captured)] = amounts[rows]
+    return micro, captured
 
 
 def _ledger_amounts(n: int, codes: np.ndarray, entries: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -136,55 +168,16 @@ def _finding(kind: str, payment_id: str, captured_micro: int, ledger_micro: int,
     return finding
 
 
-def _payment_codes(*ids: pd.Series) -> tuple[list[np.ndarray], pa.Array]:
-    """One integer code per payment id of each series (codes shared across them), and the ids by code.
-
-    Dictionary columns whose dictionaries extend one another (frames read with one shared `IdCodes`)
-    are coded already. Otherwise Arrow's dictionary encoding over the strings' own chunks: no copy of
-    the ids, int32 codes, and a good deal less memory than `pd.factorize` on their concatenation.
-    """
-    shared = _shared_dictionary(ids)
-    if shared is not None:
-        return [_as_array(s.array).indices.to_numpy(zero_copy_only=False).astype(np.int32, copy=False)
-                for s in ids], shared
-    chunks = [_chunks(series) for series in ids]
-    every = [chunk for series_chunks in chunks for chunk in series_chunks]
-    if not sum(len(c) for c in every):
-        return [np.zeros(len(s), dtype=np.int32) for s in ids], pa.array([], type=pa.string())
-    encoded = pc.dictionary_encode(pa.chunked_array(every, type=pa.string())).chunks  # a chunk per chunk
-    # Every chunk shares the one memo table, so the last chunk's dictionary holds every id.
-    dictionary = encoded[-1].dictionary
-    codes = []
-    for series_chunks in chunks:
-        mine, encoded = encoded[: len(series_chunks)], encoded[len(series_chunks):]
-        parts = [c.indices.to_numpy(zero_copy_only=False) for c in mine]
-        codes.append(np.concatenate(parts).astype(np.int32, copy=False) if parts else np.zeros(0, dtype=np.int32))
-    return codes, dictionary
-
-
-def _shared_dictionary(ids: tuple[pd.Series, ...]) -> pa.Array | None:
-    """The longest dictionary, when every series is an Arrow dictionary column over a prefix of it
-    (frames read with one `IdCodes`); else None."""
-    arrays = []
-    for series in ids:
-        dtype = series.dtype
-        if not (isinstance(dtype, pd.ArrowDtype) and pa.types.is_dictionary(dtype.pyarrow_dtype)):
-            return None
-        arrays.append(_as_array(series.array))
-    longest = max((a.dictionary for a in arrays), key=len)
-    if all(longest.slice(0, len(a.dictionary)).equals(a.dictionary) for a in arrays):
-        return longest
-    return None
-
-
-def _as_array(values: Any) -> pa.Array:
-    array = pa.array(values)  # zero-copy for pandas' Arrow-backed strings
-    return array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
-
-
-def _chunks(series: pd.Series) -> list[pa.Array]:
-    array = pa.array(series.array, type=pa.string())  # zero-copy for pandas' Arrow-backed strings
-    return list(array.chunks) if isinstance(array, pa.ChunkedArray) else [array]
+def _entry_codes(event_ids: pd.Index, entry_ids: pd.Series) -> tuple[np.ndarray, pd.Index]:
+    """The entries' payment codes in the events' code space (ids with no event get new codes), and
+    every id by code."""
+    codes = event_ids.get_indexer(entry_ids) if len(entry_ids) else np.zeros(0, dtype=np.int64)
+    unknown = codes < 0
+    if not unknown.any():
+        return codes, event_ids
+    extra_codes, extra = pd.factorize(entry_ids[unknown], sort=False)
+    codes[unknown] = len(event_ids) + extra_codes
+    return codes, event_ids.append(pd.Index(extra))
 
 
 def _micros(times: pd.Series) -> np.ndarray:

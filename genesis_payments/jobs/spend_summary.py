@@ -1,7 +1,8 @@
 """Spend summary of one business (§4): captured money only, broken down by vendor, agent and component.
 
-A payment counts once, with the amount of its `captured` event (a repeated capture event of the same
-payment is not money spent twice). Its component comes from the approval decision of the payment's
+A payment counts once, with the amount of its `captured` event: the state machine's
+(`ledgers.payment_states`), so a repeated capture, or one after a terminal state, is not money
+spent. Its component comes from the approval decision of the payment's
 `intent_id`; a captured payment with no decision on record is listed under component "unknown" so
 the breakdowns still sum exactly to the total. Intent counts use each intent's latest decision.
 """
@@ -15,27 +16,28 @@ from datetime import datetime
 from genesis_payments.core.money import from_micro, to_micro
 from genesis_payments.core.records import ApprovalDecision, PaymentEvent, SpendSummary
 from genesis_payments.core.timestamps import utc_now
+from genesis_payments.ledgers.payment_states import PaymentStates, fold_events
 
 UNKNOWN_COMPONENT = "unknown"
 
 
 def build_spend_summary(
     business_id: str,
-    events: Iterable[PaymentEvent],
+    events: Iterable[PaymentEvent] | PaymentStates,
     decisions: Iterable[ApprovalDecision],
     *,
     now: datetime | None = None,
 ) -> SpendSummary:
+    """The summary of `business_id` from the payment events (or their folded `PaymentStates`)."""
+    states = events if isinstance(events, PaymentStates) else fold_events(events)
     latest: dict[str, ApprovalDecision] = {}
     component_of: dict[str, str] = {}
     for decision in decisions:
         component_of.setdefault(decision.intent_id, decision.component)
         if decision.business_id == business_id:
             latest[decision.intent_id] = decision
-    captured: dict[str, PaymentEvent] = {}
-    for event in events:
-        if event.business_id == business_id and event.status == "captured":
-            captured[event.payment_id] = event  # one capture per payment; the last record wins
+    captured = {pid: state.last_event for pid, state in states.payments.items()
+                if state.status == "captured" and state.last_event.business_id == business_id}
     by_vendor: dict[str, int] = defaultdict(int)
     by_agent: dict[str, int] = defaultdict(int)
     by_component: dict[str, int] = defaultdict(int)

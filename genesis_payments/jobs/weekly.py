@@ -4,7 +4,8 @@ The window is the `days` whole UTC days before the run's UTC day (a run on a Mon
 Monday to Sunday before it), compared with the `days` days before that. Spend is captured money,
 counted once per payment on the day of its capture; approvals and denials come from the approval
 log (a review's resolution is a decision of its own, on the day it was made); failures are
-`failed` payment events.
+`failed` payment events. Captures and failures are the state machine's accepted transitions
+(`ledgers.payment_states`): an event it refuses is neither spend nor a failure.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 import pandas as pd
 
 from genesis_payments.core.money import format_usd, from_micro
+from genesis_payments.ledgers.payment_states import FrameFold, fold_frame
 
 TOP_VENDORS = 5
 
@@ -41,15 +43,15 @@ def weekly_windows(now: datetime, days: int = 7) -> tuple[Window, Window]:
 
 
 def weekly_totals(
-    events: pd.DataFrame, decisions: pd.DataFrame, *, now: datetime, days: int = 7
+    events: pd.DataFrame, decisions: pd.DataFrame, *, now: datetime, days: int = 7, fold: FrameFold | None = None
 ) -> dict[str, Any]:
     """The `totals` object of the weekly report (money as strings, change in % or None)."""
     current, previous = weekly_windows(now, days)
-    captures = events[events["status"] == "captured"].sort_values(["ts", "line"], kind="stable")
-    captures = captures.drop_duplicates("payment_id", keep="first")
+    accepted = events[(fold or fold_frame(events)).accepted] if len(events) else events
+    captures = accepted[accepted["status"] == "captured"]  # one per payment: `captured` is terminal
     this_week, last_week = _within(captures, current), _within(captures, previous)
     spend, previous_spend = int(this_week["amount_micro"].sum()), int(last_week["amount_micro"].sum())
-    failures = _within(events[events["status"] == "failed"], current)
+    failures = _within(accepted[accepted["status"] == "failed"], current)
     decided = _within(decisions, current) if len(decisions) else decisions
     previous_by_vendor = _money_by(last_week, "vendor")
     by_vendor = _money_by(this_week, "vendor")

@@ -1,43 +1,37 @@
 """A block of `transactions.jsonl` lines as the exporter's event columns.
 
-The reading and validation are `ledger_columns.read_block` (shared with the jobs' frames): the
-compiled pass and, for other lines, pyarrow and vectorised checks accept only the lines they are
-certain of, and the exact per-line validator of `jsonl.validate_line` decides every other line.
-This module only shapes the validated columns into what `payment_tally.PaymentTally` aggregates:
-times as int µs since the epoch, the strings it groups by as codes, and only the fields the
-metrics use.
+The reading and validation are `readers.read_block` (shared with the jobs' frames): pyarrow and
+vectorised checks accept only the lines they are certain of, and the exact per-line validator of
+`jsonl.validate_line` decides every other line. This module only shapes the validated columns into
+what `payment_tally.PaymentTally` aggregates: times as int µs since the epoch, and only the fields
+the metrics use.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow as pa
 
+from genesis_payments.core.timestamps import epoch_us  # noqa: F401  (re-exported for the exporter)
 from genesis_payments.ledgers.jsonl import BadLine
-from genesis_payments.ledgers.ledger_columns import CODED, EVENT_SPEC, read_block
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+from genesis_payments.ledgers.readers import EVENT_SPEC, read_block
 
 EVENT_SCHEMA = pa.schema([
     ("line", pa.int64()),  # 1-based line number in the file
     ("ts_us", pa.int64()),  # µs since the Unix epoch, UTC
-    ("status", CODED),  # the strings as int32 codes into the block's distinct values
+    ("status", pa.string()),
     ("amount_micro", pa.int64()),  # int micro-USDC; at most 1e9 USDC = 1e15, far inside int64
     ("valid_before_us", pa.int64()),  # null when absent
-    ("agent", CODED),
-    ("vendor", CODED),
-    ("chain", CODED),
-    ("payment_id", CODED),
+    ("agent", pa.string()),
+    ("vendor", pa.string()),
+    ("chain", pa.string()),
+    ("payment_id", pa.string()),
 ])
 _SOURCES = {"ts_us": "ts", "valid_before_us": "valid_before"}
-# Only the fields the metrics use are built (every line is still validated as a whole record):
-# the other seven string fields would cost a third of the reading for nothing.
+# Only the fields the metrics use are kept (every line is still validated as a whole record).
 _COLUMNS = [_SOURCES.get(name, name) for name in EVENT_SCHEMA.names]
-# The tally groups by these: read as codes, not strings (see ledger_columns.read_block).
-_CODED = [name for name in EVENT_SCHEMA.names if EVENT_SCHEMA.field(name).type == CODED]
 
 
 @dataclass
@@ -49,14 +43,12 @@ class BlockRead:
     lines: int = 0
 
 
-def read_event_block(data: bytes, first_line: int, path: Path, end: int | None = None, split: bool = True
-                     ) -> BlockRead:
-    """Parse the complete lines of `data[:end]` (it ends with `\\n`), numbered from `first_line`
-    (`split`: as `ledger_columns.read_block`'s)."""
+def read_event_block(data: bytes, first_line: int, path: Path, end: int | None = None) -> BlockRead:
+    """Parse the complete lines of `data[:end]` (it ends with `\\n`), numbered from `first_line`."""
     end = len(data) if end is None else end
     if not end:
         return BlockRead()
-    read = read_block(EVENT_SPEC, data, first_line, path, end=end, columns=_COLUMNS, split=split, coded=_CODED)
+    read = read_block(EVENT_SPEC, data, first_line, path, end=end, columns=_COLUMNS)
     table = read.table
     columns = []
     for name in EVENT_SCHEMA.names:
@@ -75,13 +67,7 @@ _SAMPLE_LINE = (
 
 
 def warm_up() -> BlockRead:
-    """Read one line, so the readers' modules (pyarrow's JSON reader, the compiled pass) are
+    """Read one line, so the readers' modules (pyarrow's JSON reader and compute kernels) are
     imported and loaded before the first scrape rather than during it. The exporter calls it when
     it starts."""
     return read_event_block(_SAMPLE_LINE, 1, Path("warm-up"))
-
-
-def epoch_us(moment: datetime) -> int:
-    """Whole µs since the Unix epoch of an aware datetime, computed without floats."""
-    delta = moment - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds

@@ -52,6 +52,16 @@ class ReadResult(Generic[R]):
     records: list[R] = field(default_factory=list)
     bad_lines: list[BadLine] = field(default_factory=list)
 
+    def numbered(self) -> Iterator[tuple[int, R]]:
+        """(line number, record) of each good record of a whole-file read: the lines not bad."""
+        bad = {b.line for b in self.bad_lines}
+        line = 0
+        for record in self.records:
+            line += 1
+            while line in bad:
+                line += 1
+            yield line, record
+
 
 class BadLineError(ValueError):
     """Raised inside the reader for one line; never escapes a read."""

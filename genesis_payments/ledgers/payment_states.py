@@ -9,12 +9,16 @@ from the first `authorized` event. Every job, the exporter and the buyer fold ev
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from genesis_payments.core.records import ALLOWED_TRANSITIONS, PaymentEvent
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from genesis_payments.core.records import ALLOWED_TRANSITIONS, PAYMENT_STATUSES, PaymentEvent
 
 TERMINAL = frozenset(state for state, nexts in ALLOWED_TRANSITIONS.items() if state is not None and not nexts)
 OPEN = frozenset({"authorized", "settlement_pending"})
@@ -97,3 +101,307 @@ def by_intent(states: PaymentStates) -> Mapping[str, list[PaymentState]]:
         if intent is not None:
             grouped.setdefault(intent, []).append(state)
     return grouped
+
+
+# ---------------------------------------------------------------------------------------------
+# The same fold over arrays: how the jobs and the exporter apply it to a million events.
+#
+# `TRANSITIONS` is `allowed` tabulated (state code × status code), so the array form cannot say
+# anything the event-by-event form does not. `PaymentBook.apply` steps every payment of a block
+# through its k-th event at once, k = 0, 1, …: one step of the fold per event, in file order.
+
+STATE_NAMES: tuple[str | None, ...] = (None, *PAYMENT_STATUSES)  # code 0: no event accepted yet
+STATE_CODES = {name: code for code, name in enumerate(STATE_NAMES)}
+TRANSITIONS = np.array([[allowed(state, status) for status in PAYMENT_STATUSES] for state in STATE_NAMES])
+OPEN_CODES = np.array([STATE_CODES[name] for name in sorted(OPEN)], dtype=np.int8)
+NO_TIME = np.iinfo(np.int64).min  # an absent time (µs since the epoch)
+STALE_KINDS = ("stale_authorization", "expired_authorization", "stale_settlement")
+
+
+def status_codes(statuses: Sequence[str] | np.ndarray) -> np.ndarray:
+    """Each status's state code (1…6), for `PaymentBook.apply`."""
+    index = {name: code for code, name in enumerate(STATE_NAMES) if name is not None}
+    return np.array([index[s] for s in statuses], dtype=np.int8)
+
+
+@dataclass
+class BlockFold:
+    """What one `PaymentBook.apply` did: per event, whether it was accepted and its payment's state
+    before it; the refused events are the `invalid_transition` findings."""
+
+    accepted: np.ndarray
+    from_state: np.ndarray
+
+    def invalid(self, payment_id: Callable[[int], str], statuses: np.ndarray, lines: np.ndarray
+                ) -> list[InvalidTransition]:
+        """The refused events as findings (`payment_id(k)`: the id of event k)."""
+        return [InvalidTransition(payment_id(k), STATE_NAMES[int(self.from_state[k])],
+                                  STATE_NAMES[int(statuses[k])] or "", int(lines[k]))
+                for k in np.flatnonzero(~self.accepted).tolist()]
+
+
+class PaymentBook:
+    """Every payment's state as arrays indexed by payment code, advanced block by block.
+
+    Per payment: `state` (a code of `STATE_NAMES`), `first_authorized_us` (the first `authorized`
+    event's time), `entered_us` (when the accepted event that reached the state happened),
+    `valid_before_us` and `row` (that event's `valid_before`, and its position in the caller's
+    arrays — the caller keeps agent, vendor and amount). The jobs apply a whole ledger at once, the
+    exporter each block it reads; either way an event is one step of the fold, in file order.
+    """
+
+    def __init__(self) -> None:
+        self.state = np.zeros(0, dtype=np.int8)
+        self.first_authorized_us = np.zeros(0, dtype=np.int64)
+        self.entered_us = np.zeros(0, dtype=np.int64)
+        self.valid_before_us = np.zeros(0, dtype=np.int64)
+        self.row = np.zeros(0, dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self.state)
+
+    def grow(self, payments: int) -> None:
+        """Room for payment codes below `payments` (new ones have no event yet)."""
+        extra = payments - len(self.state)
+        if extra <= 0:
+            return
+        self.state = np.concatenate([self.state, np.zeros(extra, dtype=np.int8)])
+        for name in ("first_authorized_us", "entered_us", "valid_before_us"):
+            setattr(self, name, np.concatenate([getattr(self, name), np.full(extra, NO_TIME, dtype=np.int64)]))
+        self.row = np.concatenate([self.row, np.full(extra, -1, dtype=np.int64)])
+
+    def apply(self, payments: np.ndarray, statuses: np.ndarray, ts_us: np.ndarray,
+              valid_before_us: np.ndarray | None = None) -> BlockFold:
+        """Fold events given in file order: payment codes, state codes of their statuses (see
+        `status_codes`), times, and `valid_before` (NO_TIME when absent)."""
+        n = len(payments)
+        self.grow(int(payments.max()) + 1 if n else 0)
+        accepted = np.zeros(n, dtype=bool)
+        from_state = np.zeros(n, dtype=np.int8)
+        if not n:
+            return BlockFold(accepted, from_state)
+        order = np.argsort(payments, kind="stable")  # each payment's events together, in file order
+        grouped = payments[order]
+        starts = np.flatnonzero(np.r_[True, grouped[1:] != grouped[:-1]])
+        rank = np.arange(n) - np.repeat(starts, np.diff(np.r_[starts, n]))
+        by_rank = np.argsort(rank, kind="stable")
+        bounds = np.searchsorted(rank[by_rank], np.arange(int(rank.max()) + 2))
+        for k in range(len(bounds) - 1):
+            rows = order[by_rank[bounds[k]: bounds[k + 1]]]  # the k-th event of each payment that has one
+            codes = payments[rows]
+            before = self.state[codes]
+            ok = TRANSITIONS[before, statuses[rows] - 1]
+            from_state[rows] = before
+            accepted[rows] = ok
+            took = rows[ok]
+            taken = codes[ok]
+            self.state[taken] = statuses[took]
+            self.entered_us[taken] = ts_us[took]
+            self.valid_before_us[taken] = NO_TIME if valid_before_us is None else valid_before_us[took]
+            self.row[taken] = took
+            first = before[ok] == 0
+            self.first_authorized_us[taken[first]] = np.where(
+                statuses[took[first]] == STATE_CODES["authorized"], ts_us[took[first]], NO_TIME)
+        return BlockFold(accepted, from_state)
+
+    def open_codes(self) -> np.ndarray:
+        """The payments now `authorized` or `settlement_pending`."""
+        return np.flatnonzero(np.isin(self.state, OPEN_CODES))
+
+    def stale(self, now_us: int, stale_after_us: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The open payments that are stale at `now_us`: (codes, kind index into `STALE_KINDS`, since).
+
+        An `authorized` payment past its `valid_before` is `expired_authorization` (not also stale),
+        else `stale_authorization` once authorized (since its first `authorized`) for more than
+        the threshold; a `settlement_pending` one is `stale_settlement` once pending for more than it.
+        """
+        codes = self.open_codes()
+        state = self.state[codes]
+        authorized = state == STATE_CODES["authorized"]
+        since = np.where(authorized, self.first_authorized_us[codes], self.entered_us[codes])
+        valid_before = self.valid_before_us[codes]
+        expired = authorized & (valid_before != NO_TIME) & (now_us > valid_before)
+        overdue = (now_us - since) > stale_after_us
+        kind = np.where(expired, 1, np.where(authorized, 0, 2))
+        keep = expired | overdue
+        return codes[keep], kind[keep], since[keep]
+
+
+class VendorStreaks:
+    """Each vendor's run of accepted `failed` events after its latest accepted `captured`, in time
+    order (file order breaks ties): the failure streak of §5, reset by a success. Outcomes may be
+    added in any order and in any number of calls; the streaks are those of all of them."""
+
+    def __init__(self) -> None:
+        self._last_success: dict[str, tuple[int, int]] = {}
+        self._failures: dict[str, list[tuple[int, int]]] = {}  # sorted; only those after the last success
+
+    def add(self, vendor_codes: np.ndarray, vendor_names: Sequence[str], ts_us: np.ndarray, lines: np.ndarray,
+            failed: np.ndarray) -> None:
+        """Outcomes (accepted `captured` or `failed` events): each one's vendor (a code into
+        `vendor_names`), time, line, and whether it failed."""
+        if not len(vendor_codes):
+            return
+        order = np.lexsort((lines, ts_us, vendor_codes))  # by vendor, then in time order
+        grouped = vendor_codes[order]
+        bounds = np.flatnonzero(np.r_[True, grouped[1:] != grouped[:-1], True])
+        for start, end in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
+            rows = order[start:end]
+            vendor = vendor_names[int(vendor_codes[rows[0]])]
+            successes = np.flatnonzero(~failed[rows])
+            failures = self._failures.setdefault(vendor, [])
+            if len(successes):
+                last = int(rows[successes[-1]])
+                key = (int(ts_us[last]), int(lines[last]))
+                if vendor not in self._last_success or key > self._last_success[vendor]:
+                    self._last_success[vendor] = key
+                    failures[:] = [f for f in failures if f > key]
+                rows = rows[successes[-1] + 1:]  # only failures after the block's last success can count
+            success = self._last_success.get(vendor)
+            new = [(t, n) for t, n in zip(ts_us[rows].tolist(), lines[rows].tolist(), strict=True)
+                   if success is None or (t, n) > success]
+            if new:
+                failures.extend(new)
+                failures.sort()
+
+    def streaks(self) -> dict[str, int]:
+        """Every vendor with an outcome, and its current streak (0 after a success)."""
+        return {vendor: len(failures) for vendor, failures in sorted(self._failures.items())}
+
+
+@dataclass
+class FrameFold:
+    """The fold of a frame of events (`frames.read_payment_events_frame`, rows in file order)."""
+
+    book: PaymentBook
+    ids: Any  # payment id by code (a pandas Index of the distinct ids, in order of first sight)
+    codes: np.ndarray  # each row's payment code
+    statuses: np.ndarray  # each row's state code
+    accepted: np.ndarray  # each row: an allowed transition (False: an `invalid_transition`)
+    invalid: list[InvalidTransition]
+
+    def findings(self) -> list[dict[str, Any]]:
+        return [t.finding() for t in self.invalid]
+
+
+def fold_frame(events: Any) -> FrameFold:
+    """Every payment's state from a frame with `payment_id`, `status`, `ts`, `line` (and optionally
+    `valid_before`), in file order — the jobs' batch use of `PaymentBook`."""
+    order = np.argsort(events["line"].to_numpy(), kind="stable")
+    ordered = events.iloc[order] if not (np.diff(order) == 1).all() else events
+    codes, uniques = _factorize(ordered["payment_id"])
+    statuses = column_status_codes(ordered["status"])
+    ts = _micros(ordered["ts"])
+    valid_before = _micros(ordered["valid_before"]) if "valid_before" in ordered else None
+    book = PaymentBook()
+    book.grow(len(uniques))
+    fold = book.apply(codes, statuses, ts, valid_before)
+    lines = ordered["line"].to_numpy()
+    ids = pd.Index(uniques)
+    invalid = fold.invalid(lambda k: str(ids[codes[k]]), statuses, lines)
+    if len(order) and not (np.diff(order) == 1).all():  # back to the frame's own row order
+        back = np.empty_like(order)
+        back[order] = np.arange(len(order))
+        codes, statuses, accepted = codes[back], statuses[back], fold.accepted[back]
+        book.row = np.where(book.row >= 0, order[np.maximum(book.row, 0)], -1)
+    else:
+        accepted = fold.accepted
+    return FrameFold(book, ids, codes, statuses, accepted, invalid)
+
+
+def column_status_codes(status: Any) -> np.ndarray:
+    """State codes of a status column; a categorical one (the frames') through its categories."""
+    if not len(status):
+        return np.zeros(0, dtype=np.int8)
+    if isinstance(status.dtype, pd.CategoricalDtype):
+        return status_codes(list(status.cat.categories))[status.cat.codes.to_numpy()]
+    return status_codes(status.astype(str).to_numpy())
+
+
+def _factorize(ids: Any) -> tuple[np.ndarray, Any]:
+    codes, uniques = pd.factorize(ids, sort=False)
+    return codes.astype(np.int64, copy=False), uniques
+
+
+def _micros(times: Any) -> np.ndarray:
+    """Times as int64 µs since the epoch (absent: NO_TIME)."""
+    return times.to_numpy(dtype="datetime64[us]").view(np.int64) if len(times) else np.zeros(0, np.int64)
+
+
+@dataclass
+class PaymentFold:
+    """The state machine's book over every payment seen, with what a finding names of each (the
+    agent, vendor and amount of the event that brought it to its state): the incremental form the
+    checkpointed jobs keep, one frame of new events at a time."""
+
+    book: PaymentBook = field(default_factory=PaymentBook)
+    ids: list[str] = field(default_factory=list)
+    agents: list[str] = field(default_factory=list)
+    vendors: list[str] = field(default_factory=list)
+    amounts: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    _codes: dict[str, int] = field(default_factory=dict)
+
+    def apply(self, frame: pd.DataFrame) -> list[dict[str, Any]]:
+        """Fold the frame's events (file order); the `invalid_transition` findings among them."""
+        if frame.empty:
+            return []
+        pids = frame["payment_id"].astype(str).tolist()
+        codes = np.array([self._code(pid) for pid in pids], dtype=np.int64)
+        statuses = column_status_codes(frame["status"])
+        fold = self.book.apply(codes, statuses, _micros(frame["ts"]), _micros(frame["valid_before"])
+                               if "valid_before" in frame else None)
+        grown = len(self.ids) - len(self.agents)
+        self.agents += [""] * grown
+        self.vendors += [""] * grown
+        self.amounts = np.concatenate([self.amounts, np.zeros(grown, dtype=np.int64)])
+        agents, vendors = frame["agent"].astype(str).tolist(), frame["vendor"].astype(str).tolist()
+        amounts = frame["amount_micro"].to_numpy()
+        for code in np.unique(codes[fold.accepted]).tolist():
+            row = int(self.book.row[code])
+            self.agents[code], self.vendors[code] = agents[row], vendors[row]
+            self.amounts[code] = amounts[row]
+        lines = frame["line"].to_numpy()
+        return [t.finding() for t in fold.invalid(lambda k: pids[k], statuses, lines)]
+
+    def codes_of(self, payment_ids: Sequence[str]) -> np.ndarray:
+        """Each id's code, new ids (no event yet) given the next ones; `grow` makes room for them."""
+        return np.array([self._code(pid) for pid in payment_ids], dtype=np.int64)
+
+    def grow(self) -> None:
+        """Room in the book and the details for every code given out."""
+        self.book.grow(len(self.ids))
+        extra = len(self.ids) - len(self.agents)
+        if extra > 0:
+            self.agents += [""] * extra
+            self.vendors += [""] * extra
+            self.amounts = np.concatenate([self.amounts, np.zeros(extra, dtype=np.int64)])
+
+    def _code(self, pid: str) -> int:
+        code = self._codes.get(pid)
+        if code is None:
+            code = self._codes[pid] = len(self.ids)
+            self.ids.append(pid)
+        return code
+
+    def to_table(self) -> pa.Table:
+        book = self.book
+        return pa.table({
+            "payment_id": pa.array(self.ids, pa.string()), "state": book.state,
+            "first_authorized_us": book.first_authorized_us, "entered_us": book.entered_us,
+            "valid_before_us": book.valid_before_us, "agent": pa.array(self.agents, pa.string()),
+            "vendor": pa.array(self.vendors, pa.string()), "amount_micro": self.amounts,
+        })
+
+    @classmethod
+    def from_table(cls, table: pa.Table) -> PaymentFold:
+        fold = cls()
+        fold.ids = table.column("payment_id").to_pylist()
+        fold._codes = {pid: code for code, pid in enumerate(fold.ids)}
+        fold.book.grow(len(fold.ids))
+        fold.book.state = table.column("state").to_numpy().astype(np.int8)
+        for name in ("first_authorized_us", "entered_us", "valid_before_us"):
+            setattr(fold.book, name, table.column(name).to_numpy().astype(np.int64))
+        fold.agents = table.column("agent").to_pylist()
+        fold.vendors = table.column("vendor").to_pylist()
+        fold.amounts = table.column("amount_micro").to_numpy().astype(np.int64)
+        return fold

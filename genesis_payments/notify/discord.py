@@ -28,7 +28,8 @@ from typing import Any, Literal
 
 import httpx
 
-from genesis_payments.core.errors import ConfigError, PaymentsError
+# The errors of this module live with the others in core.errors (imported from here too).
+from genesis_payments.core.errors import ConfigError, DiscordRejected, DiscordUnavailable
 from genesis_payments.core.records import SpendSummary
 from genesis_payments.core.redaction import RedactingLogFilter, redact
 from genesis_payments.core.settings import Settings
@@ -43,22 +44,6 @@ NO_MENTIONS: dict[str, list[str]] = {"parse": []}
 MAX_RETRY_AFTER_SECONDS = 300.0
 
 log = logging.getLogger(__name__)
-
-
-class DiscordError(PaymentsError):
-    """A message could not be delivered."""
-
-    retryable = False
-
-
-class DiscordRejected(DiscordError):
-    """Discord refused the message (4xx other than 429): retrying cannot help."""
-
-
-class DiscordUnavailable(DiscordError):
-    """Discord kept answering 429/5xx or could not be reached, through every try."""
-
-    retryable = True
 
 
 @dataclass(frozen=True)

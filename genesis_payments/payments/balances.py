@@ -12,7 +12,7 @@ from decimal import Decimal
 
 import httpx
 
-from genesis_payments.core.errors import ConfigError, PaymentsError
+from genesis_payments.core.errors import BalanceError, ConfigError
 from genesis_payments.core.money import from_micro
 from genesis_payments.core.redaction import redact
 from genesis_payments.core.settings import Settings
@@ -20,10 +20,6 @@ from genesis_payments.payments.wallets import FakeWallets
 
 BALANCE_OF_SELECTOR = "0x70a08231"  # keccak256("balanceOf(address)")[:4]
 _ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
-
-
-class BalanceError(PaymentsError):
-    """The RPC node could not tell a balance (network, HTTP or JSON-RPC error)."""
 
 
 def wallet_balances(settings: Settings) -> dict[str, Decimal]:

@@ -7,11 +7,7 @@ the same payload, never a new signature, and the chain settles the question).
 
 from __future__ import annotations
 
-from genesis_payments.core.errors import PaymentsError
-
-
-class PaymentRefused(PaymentsError):
-    """An operation the lifecycle or the approval does not allow; no money moved."""
+from genesis_payments.core.errors import PaymentRefused, PaymentsError  # PaymentRefused: one class, in core.errors
 
 
 class NotApproved(PaymentRefused):

@@ -29,7 +29,7 @@ import httpx
 from eth_utils import keccak, to_checksum_address
 from pydantic import ValidationError
 
-from genesis_payments.core.errors import LedgerError, PaymentsError
+from genesis_payments.core.errors import LedgerError, VendorLookupError
 from genesis_payments.core.files import read_json_file, write_json_atomic
 from genesis_payments.core.money import MICRO, format_usd, from_micro
 from genesis_payments.core.records import VendorCapabilities
@@ -52,10 +52,6 @@ USDC_BY_NETWORK: dict[str, dict[str, str]] = {
 }
 
 Lookup = Callable[[str], VendorCapabilities | Mapping[str, Any] | None]
-
-
-class VendorLookupError(PaymentsError):
-    """A vendor's capabilities could not be fetched (network, bad answer)."""
 
 
 def _fake_pay_to(vendor: str) -> str:

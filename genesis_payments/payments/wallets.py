@@ -12,13 +12,9 @@ from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 
-from genesis_payments.core.errors import InvalidMoney, LedgerError
+from genesis_payments.core.errors import InsufficientFunds, InvalidMoney, LedgerError
 from genesis_payments.core.files import read_json_file, write_json_atomic
 from genesis_payments.core.money import format_usd, parse_usd
-
-
-class InsufficientFunds(LedgerError):
-    """A debit larger than the wallet's balance."""
 
 
 class FakeWallets:

@@ -68,3 +68,9 @@ def sample(samples: dict, name: str, **labels: str) -> Decimal | None:
 def samples_named(samples: dict, name: str) -> dict[frozenset, Decimal]:
     return {labels: value for (n, labels), value in samples.items() if n == name}
 
+
+
+def one_shot(event_id: str, payment_id: str, ts: str, **fields: Any) -> list[dict[str, Any]]:
+    """A one-shot payment (§4): `authorized`, then `captured` (`event_id`), both at `ts`."""
+    return [payment_event(f"{event_id}-auth", payment_id, "authorized", ts, **fields),
+            payment_event(event_id, payment_id, "captured", ts, **fields)]

@@ -1,32 +1,122 @@
-"""The compiled pass for the project's own line form accepts a line only when `read_jsonl` accepts
-it with the same values; every other line reaches the exact validator, which gives the verdict."""
+"""The bulk reader (`ledgers.readers`) gives `validate_line`'s verdict and values on every line: where
+pyarrow is more lenient than `json` (fields outside the record, escapes, constants, sizes), on edge
+values of every field, on other shapes, and on any field values (a property test)."""
 
 from __future__ import annotations
 
 import json
-import random
 from pathlib import Path
 
-import pyarrow as pa
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from genesis_payments.core.money import to_micro
-from genesis_payments.ledgers import flat_lines
 from genesis_payments.ledgers.jsonl import read_jsonl, validate_line
-from genesis_payments.ledgers.ledger_columns import ENTRY_SPEC, EVENT_SPEC, RecordSpec, read_block
+from genesis_payments.ledgers.readers import ENTRY_SPEC, EVENT_SPEC, RecordSpec, read_block
 
 EVENT = {
+    "event_id": "e", "ts": "2026-11-26T03:00:00.123456+00:00", "payment_id": "p", "status": "captured",
+    "agent": "a", "vendor": "v", "chain": "eip155:8453", "token": "USDC", "amount_usd": "12.5",
+}
+ENTRY = {
+    "entry_id": "e", "ts": "2026-11-26T03:00:00Z", "payment_id": "p", "agent": "a", "vendor": "v",
+    "amount_usd": "1", "kind": "debit",
+}
+
+
+def tricky(base: dict) -> list[bytes]:
+    good = json.dumps(base)
+    with_extra = good[:-1] + ', "x": {}}'
+    return [s.encode() if isinstance(s, str) else s for s in [
+        with_extra.replace("{}", '1, "x": 2'),  # duplicate key outside the record
+        with_extra.replace("{}", '{"q": 1, "q": 2}'),  # duplicate key inside a nested object
+        with_extra.replace("{}", '[{"q": 1, "q": 2}]'),  # ... inside a list
+        with_extra.replace("{}", "NaN"), with_extra.replace("{}", "-Infinity"),  # constants json refuses
+        with_extra.replace("{}", "1" * 5000),  # over Python's integer digit limit
+        with_extra.replace("{}", '"\\ud800"'),  # lone surrogate
+        with_extra.replace("{}", '"\\udc00"'),
+        with_extra.replace("{}", '"\\u00e9"'),  # a fine escape: still good
+        with_extra.replace("{}", '"NaN and Infinity as text"'),  # good
+        with_extra.replace("{}", "[" * 64 + "]" * 64), with_extra.replace("{}", "[" * 63 + "]" * 63),
+        with_extra.replace("{}", '"' + "y" * 5000 + '"'),  # long but good
+        with_extra.replace("{}", "1e400"),  # a number json takes as Decimal
+        good.replace("2026-11-26T03:00:00", "0000-01-01T00:00:00"),  # year 0 is no date
+        good.replace('"a"', '"\u00e9"', 1).encode(),  # non-ASCII id: good, decided exactly
+        good.replace('"a"', '"\u2003"', 1).encode(),  # a white-space id beyond ASCII: bad
+        good.replace('"a"', '"\\t"', 1),
+        " " + good, good + " ",
+        good.replace(": ", ":\t"),
+    ]]
+
+
+@pytest.mark.parametrize("spec, base", [(EVENT_SPEC, EVENT), (ENTRY_SPEC, ENTRY)], ids=["events", "entries"])
+def test_tricky_lines_among_good_ones_read_as_validate_line_reads_them(tmp_path: Path, spec, base) -> None:
+    good = json.dumps(base).encode()
+    lines = []
+    for raw in tricky(base):
+        lines += [good] * 50 + [raw]
+    data = b"\n".join(lines) + b"\n"
+    path = tmp_path / "t.jsonl"
+    path.write_bytes(data)
+    calls = []
+
+    def counting(raw, model):
+        calls.append(raw)
+        return validate_line(raw, model)
+
+    read = read_block(spec, data, 1, path, validator=counting, small_block=2 << 10)
+    exact = read_jsonl(path, spec.model)
+    assert [(b.line, b.reason) for b in read.bad_lines] == [(b.line, b.reason) for b in exact.bad_lines]
+    assert read.lines == len(lines)
+    assert read.table.num_rows == len(exact.records)
+    assert read.table.column("amount_micro").to_pylist() == [to_micro(r.amount_usd) for r in exact.records]
+    assert read.table.column("ts").to_pylist() == [r.ts for r in exact.records]
+    good_lines = sorted(set(range(1, len(lines) + 1)) - {b.line for b in exact.bad_lines})
+    assert read.table.column("line").to_pylist() == good_lines
+    assert len(calls) < len(lines) // 2  # the plain lines were read on the fast path
+    assert len(exact.bad_lines) >= 10
+
+
+def test_a_block_read_in_parallel_pieces_keeps_line_order_and_numbers(tmp_path: Path) -> None:
+    good = json.dumps(EVENT).encode()
+    lines = [good] * 6000  # about 1.3 MB: more than one piece
+    for at, raw in zip(range(7, 6000, 997), tricky(EVENT), strict=False):
+        lines[at] = raw
+    data = b"\n".join(lines) + b"\n"
+    assert len(data) > 1 << 20
+    path = tmp_path / "t.jsonl"
+    path.write_bytes(data)
+    read = read_block(EVENT_SPEC, data, 1, path)
+    exact = read_jsonl(path, EVENT_SPEC.model)
+    assert [(b.line, b.reason) for b in read.bad_lines] == [(b.line, b.reason) for b in exact.bad_lines]
+    bad = {b.line for b in exact.bad_lines}
+    assert read.table.column("line").to_pylist() == [n for n in range(1, 6001) if n not in bad]
+    assert read.lines == 6000 and bad
+
+
+def test_the_frame_columns_asked_for_do_not_change_which_lines_are_bad(tmp_path: Path) -> None:
+    from genesis_payments.ledgers.frames import read_payment_events_frame
+
+    path = tmp_path / "t.jsonl"
+    lines = [EVENT, {**EVENT, "agent": ""}, {**EVENT, "chain": "base"}, EVENT]
+    path.write_bytes(b"".join(json.dumps(line).encode() + b"\n" for line in lines))
+    read = read_payment_events_frame(path, columns=("payment_id", "amount_micro", "line"))
+    assert read.frame["line"].tolist() == [1, 4]
+    assert [b.line for b in read.bad_lines] == [2, 3]
+
+
+COMPACT_EVENT = {
     "event_id": "evt_1", "ts": "2026-11-26T03:00:00.123456+00:00", "payment_id": "pay_1", "status": "captured",
     "agent": "agent:research-1", "vendor": "api:llm/openrouter", "chain": "eip155:8453", "token": "USDC",
     "amount_usd": "12.5", "tx_hash": "0xabc",
 }
-ENTRY = {
+COMPACT_ENTRY = {
     "entry_id": "ent_1", "ts": "2026-11-26T03:00:00Z", "payment_id": "pay_1", "agent": "a", "vendor": "v",
     "amount_usd": "1", "kind": "debit",
 }
 
-# One field's value at a time, in the project's own compact form (so the line reaches the compiled pass).
+# One field's value at a time, in the project's own compact form.
 EDGE_VALUES = {
     "event_id": ["", " ", "   ", " x", "x ", "x" * 256, "x" * 257, "\u00e9", "\x7f", "a,b", "a:b", "{}", "[1]",
                  "a}b", 'q"q', "tab\there", "back\\slash"],
@@ -103,46 +193,47 @@ def assert_same(read, exact, spec: RecordSpec) -> None:
 
 
 def test_edge_values_in_the_compact_form_read_as_read_jsonl_reads_them(tmp_path: Path) -> None:
-    base = compact(EVENT)
+    base = compact(COMPACT_EVENT)
     lines = [base]
     for name, values in EDGE_VALUES.items():
         for value in values:
-            lines += [compact({**EVENT, name: value}), base]
+            lines += [compact({**COMPACT_EVENT, name: value}), base]
     read, exact, calls = read_both(tmp_path, EVENT_SPEC, lines)
     assert_same(read, exact, EVENT_SPEC)
     assert len(exact.bad_lines) >= 40
-    # Only lines outside the compact ASCII form, or ones the pass could not vouch for, were judged exactly.
+    # Only lines the vectorised checks could not vouch for were judged exactly.
     assert len(calls) <= len(lines) - (len(lines) + 1) // 2
 
 
 def test_lines_of_other_shapes_go_to_the_exact_validator(tmp_path: Path) -> None:
-    base = compact(EVENT)
+    base = compact(COMPACT_EVENT)
     lines = [base]
     for change in STRUCTURE:
         lines += [change(base), base]
     read, exact, calls = read_both(tmp_path, EVENT_SPEC, lines)
     assert_same(read, exact, EVENT_SPEC)
-    assert base.encode() not in calls  # the good compact lines were taken by the compiled pass
+    assert base.encode() not in calls  # the good compact lines were taken by the vectorised checks
 
 
 def test_keys_in_any_order_are_read_and_the_line_numbers_kept(tmp_path: Path) -> None:
-    shuffled = json.dumps(dict(reversed(list(EVENT.items()))), separators=(",", ":"))
-    lines = [compact(EVENT), shuffled, compact({**EVENT, "amount_usd": "x"}), shuffled]
+    shuffled = json.dumps(dict(reversed(list(COMPACT_EVENT.items()))), separators=(",", ":"))
+    lines = [compact(COMPACT_EVENT), shuffled, compact({**COMPACT_EVENT, "amount_usd": "x"}), shuffled]
     read, exact, calls = read_both(tmp_path, EVENT_SPEC, lines)
     assert_same(read, exact, EVENT_SPEC)
     assert len(calls) == 1
 
 
-def test_finance_entries_take_the_same_pass(tmp_path: Path) -> None:
-    lines = [compact(ENTRY), compact({**ENTRY, "kind": "refund"}), compact({**ENTRY, "kind": "credit"}),
-             compact({**ENTRY, "amount_usd": "1.0000001"}), compact({**ENTRY, "ts": "2026-11-26T03:00:00.000001Z"})]
+def test_finance_entries_are_read_the_same_way(tmp_path: Path) -> None:
+    changes = [{}, {"kind": "refund"}, {"kind": "credit"}, {"amount_usd": "1.0000001"},
+               {"ts": "2026-11-26T03:00:00.000001Z"}]
+    lines = [compact({**COMPACT_ENTRY, **change}) for change in changes]
     read, exact, calls = read_both(tmp_path, ENTRY_SPEC, lines)
     assert_same(read, exact, ENTRY_SPEC)
     assert len(calls) == 2
 
 
 def test_the_columns_asked_for_are_the_columns_given(tmp_path: Path) -> None:
-    lines = [compact(EVENT), compact({**EVENT, "chain": "nope"}), compact({**EVENT, "amount_usd": "7"})]
+    lines = [compact({**COMPACT_EVENT, **change}) for change in ({}, {"chain": "nope"}, {"amount_usd": "7"})]
     data = "".join(line + "\n" for line in lines).encode()
     read = read_block(EVENT_SPEC, data, 10, tmp_path / "t.jsonl", columns=["amount_micro", "payment_id"])
     assert read.table.column_names == ["amount_micro", "payment_id"]
@@ -166,123 +257,59 @@ _VALUE = st.one_of(
     shuffle=st.randoms(use_true_random=False),
 )
 def test_any_field_values_read_as_read_jsonl_reads_them(tmp_path_factory, changes, drop, shuffle) -> None:
-    record = {**EVENT, **dict(changes)}
+    record = {**COMPACT_EVENT, **dict(changes)}
     for name in drop:
         record.pop(name, None)
     items = list(record.items())
     shuffle.shuffle(items)
     line = json.dumps(dict(items), separators=(",", ":"), ensure_ascii=False)
     tmp_path = tmp_path_factory.mktemp("flat")
-    read, exact, _ = read_both(tmp_path, EVENT_SPEC, [compact(EVENT), line, compact(EVENT)])
+    read, exact, _ = read_both(tmp_path, EVENT_SPEC, [compact(COMPACT_EVENT), line, compact(COMPACT_EVENT)])
     assert_same(read, exact, EVENT_SPEC)
 
 
 def test_a_byte_that_is_not_plain_is_seen_at_any_offset_of_a_value(tmp_path: Path) -> None:
-    # The pass reads values sixteen bytes at a time where the block has them, byte by byte near its
-    # end: a raw non-ASCII byte, an escape and a closing quote at every offset, on both paths.
+    # A raw non-ASCII byte, an escape and a closing quote at every offset of a value.
     lines = []
     for offset in range(40):
         for odd in ("\u00e9", "\\\\", "\\u0001", '\\"'):
             value = json.loads('"' + "x" * offset + odd + "y" * (40 - offset) + '"')
             # json.dumps writes each escape back as it was given.
-            lines.append(compact({**EVENT, "tx_hash": value}))
+            lines.append(compact({**COMPACT_EVENT, "tx_hash": value}))
     for tail in range(1, 20):  # the last line's values end within the block's last sixteen bytes
-        lines.append(compact({**EVENT, "vendor": "v" * tail}))
+        lines.append(compact({**COMPACT_EVENT, "vendor": "v" * tail}))
     read, exact, _ = read_both(tmp_path, EVENT_SPEC, lines)
     assert_same(read, exact, EVENT_SPEC)
-    data = "".join(line + "\n" for line in lines).encode()
-    ok = flat_lines.scan(EVENT_SPEC.flat, data, 0, len(data), max_line=1 << 20).ok
-    assert not ok[:160].any()  # each line with an odd byte was left to the general path
-    assert ok[160:].all()
 
 
-def test_coded_fields_give_each_distinct_value_one_code_in_order_of_first_sight() -> None:
-    # Thousands of distinct values of every length from 1 to 43 (the hash reads 8 bytes at a time
-    # and a tail), repeated; a line the pass does not accept is left out; an absent value is null.
-    rng = random.Random(3)
-    values = [f"{k}" + "x" * (k % 40) for k in range(3000)]
-    chosen = [rng.choice(values) for _ in range(8000)]
-    lines = [compact({**ENTRY, "entry_id": f"e{i}", "payment_id": value}) for i, value in enumerate(chosen)]
-    lines[5] = compact({k: v for k, v in ENTRY.items() if k != "agent"})  # agent is required: not accepted
-    data = "".join(line + "\n" for line in lines).encode()
-    field = list(ENTRY_SPEC.fields).index("payment_id")
-    scan = flat_lines.scan(ENTRY_SPEC.flat, data, 0, len(data), max_line=4096, code=(field,))
-    column = scan.dictionary(field)
-    kept = [value for i, value in enumerate(chosen) if i != 5]
-    assert column.to_pylist() == kept
-    assert column.dictionary.to_pylist() == list(dict.fromkeys(kept))
-    without = compact({k: v for k, v in EVENT.items() if k != "tx_hash"})
-    data = (compact(EVENT) + "\n" + without + "\n").encode()
-    field = list(EVENT_SPEC.fields).index("tx_hash")
-    scan = flat_lines.scan(EVENT_SPEC.flat, data, 0, len(data), max_line=4096, code=(field,))
-    assert scan.dictionary(field).to_pylist() == ["0xabc", None]
+def test_ids_of_every_length_put_quotes_at_every_offset_and_read_exactly(tmp_path: Path) -> None:
+    lines = [compact({**COMPACT_EVENT, "event_id": "e" * n}) for n in range(1, 131)]
+    read, exact, calls = read_both(tmp_path, EVENT_SPEC, lines)
+    assert_same(read, exact, EVENT_SPEC)
+    assert not calls
 
 
-def test_only_the_fields_kept_are_given_and_an_absent_one_is_null_after_a_present_one() -> None:
-    # The pass writes its arrays for accepted lines only, so an absent value must be marked
-    # absent, not left as whatever the arrays held (they are not cleared first).
-    with_both = {**EVENT, "valid_before": "2026-11-26T03:05:00+00:00"}
-    without = {k: v for k, v in EVENT.items() if k != "tx_hash"}
-    lines = [with_both, without, with_both, without, {**EVENT, "amount_usd": "bad"}, without]
-    data = "".join(compact(line) + "\n" for line in lines).encode()
-    fields = list(EVENT_SPEC.fields)
-    tx_hash, valid_before, amount = (fields.index(name) for name in ("tx_hash", "valid_before", "amount_usd"))
-    scan = flat_lines.scan(EVENT_SPEC.flat, data, 0, len(data), max_line=4096, copy=(tx_hash,), keep=(valid_before,))
-    assert scan.ok.tolist() == [True, True, True, True, False, True]
-    assert scan.strings(tx_hash).to_pylist() == ["0xabc", None, "0xabc", None, None]
-    times = scan.numbers_of(valid_before, pa.int64()).to_pylist()
-    assert times[0] == times[2] and times[0] is not None and times[1] is None and times[3:] == [None, None]
-    assert scan.rows[amount] == -1 and scan.starts.shape[0] == 2  # amount was checked, not kept
-
-
-def scan_lines(lines: list[str], *, before: bytes = b"", after: bytes = b"", copy: tuple[int, ...] = (0,)):
-    """The compiled pass over `lines`, placed between bytes it must not read as lines."""
-    text = "".join(line + "\n" for line in lines).encode()
-    data = before + text + after
-    return flat_lines.scan(EVENT_SPEC.flat, data, len(before), len(before) + len(text), max_line=4096, copy=copy)
-
-
-def test_quotes_on_every_byte_of_the_words_read_at_once_are_found() -> None:
-    # The pass reads strings sixteen bytes at a time: ids of every length from 1 to 130 put each
-    # quote of the following fields on every offset of those words, their first and last too.
-    ids = ["e" * n for n in range(1, 131)]
-    lines = [compact({**EVENT, "event_id": event_id}) for event_id in ids]
-    for before in (b"", b"x" * 17, b"y" * 63):
-        scan = scan_lines(lines, before=before, copy=(0, 2))
-        assert scan.ok.all()
-        assert scan.strings(0).to_pylist() == ids
-        assert scan.strings(2).to_pylist() == ["pay_1"] * len(ids)
-        assert scan.numbers_of(8, pa.int64()).to_pylist() == [12_500_000] * len(ids)
-
-
-def test_blocks_of_any_length_are_read_to_their_last_line_and_no_further() -> None:
-    # Whatever the block's length modulo 16 or 64, its last word is partial; the bytes after it (a
-    # line cut short, or bytes that are not plain) are not the block's.
-    for size in range(1, 66):
-        lines = [compact({**EVENT, "event_id": "e" * size}), compact({**EVENT, "tx_hash": "t" * size})]
+def test_a_block_is_read_to_its_end_and_no_further(tmp_path: Path) -> None:
+    for size in (1, 15, 16, 17, 63, 64, 65):
+        lines = [compact({**COMPACT_EVENT, "event_id": "e" * size}), compact({**COMPACT_EVENT, "tx_hash": "t" * size})]
+        text = "".join(line + "\n" for line in lines).encode()
         for after in (b"", b'{"event_id":"cut', b"\xe9\\\x00"):
-            scan = scan_lines(lines, after=after, copy=(12,))
-            assert scan.ok.all(), (size, after)
-            assert scan.strings(12).to_pylist() == ["0xabc", "t" * size]
-            assert scan.line_ends[-1] == len(lines[0]) + len(lines[1]) + 1
+            read = read_block(EVENT_SPEC, text + after, 1, tmp_path / "t.jsonl", end=len(text))
+            assert read.lines == 2 and not read.bad_lines, (size, after)
+            assert read.table.column("tx_hash").to_pylist() == ["0xabc", "t" * size]
 
 
-def test_a_byte_that_is_not_plain_in_the_last_word_leaves_its_line_to_the_exact_path() -> None:
-    good = compact(EVENT)
-    for odd in ("\u00e9", "\t", "\\\\", "\x7f"):
-        for last in (compact({**EVENT, "error": "x" * n + odd}) for n in range(70)):
-            scan = scan_lines([good, last])
-            assert scan.ok.tolist() == [True, odd == "\x7f"]  # DEL is printable ASCII to JSON
-            assert scan.line_ends.tolist() == [len(good), len(good) + len(last.encode()) + 1]
+def test_an_odd_byte_at_the_end_of_the_last_line_is_judged_exactly(tmp_path: Path) -> None:
+    good = compact(COMPACT_EVENT)
+    for odd in ("\u00e9", "\t", "\\", "\x7f"):
+        lines = [good, *(compact({**COMPACT_EVENT, "error": "x" * n + odd}) for n in range(70))]
+        read, exact, _ = read_both(tmp_path, EVENT_SPEC, lines)
+        assert_same(read, exact, EVENT_SPEC)
 
 
-def test_lines_cut_at_a_quote_are_left_to_the_exact_path() -> None:
-    # The walk looks for a string's closing quote; in a line that lacks it, it must stop at the line
-    # (the last one of the block too) rather than take the next line's.
-    good = compact(EVENT)
+def test_lines_cut_at_a_quote_are_bad_lines_with_the_exact_reason(tmp_path: Path) -> None:
+    good = compact(COMPACT_EVENT)
     cut = [good[:n] + "}" for n in range(2, len(good) - 1) if good[n - 1] == '"'] + ["{}", '{"}', '{"a"}']
-    scan = scan_lines([*cut, good, *cut])
-    assert scan.ok.tolist() == [False] * len(cut) + [True] + [False] * len(cut)
-    assert scan.strings(0).to_pylist() == ["evt_1"]
-    for last in cut:  # at the block's end too
-        assert scan_lines([good, last]).ok.tolist() == [True, False]
+    read, exact, _ = read_both(tmp_path, EVENT_SPEC, [*cut, good, *cut])
+    assert_same(read, exact, EVENT_SPEC)
+    assert read.table.column("event_id").to_pylist() == ["evt_1"]

@@ -1,32 +1,24 @@
-"""A block of ledger JSONL bytes → validated arrow columns and bad lines: the one fast reading path.
+"""The ledgers read in bulk: pyarrow parses and checks, the exact validator decides every doubt.
 
-The jobs' frames (`frames.py`) and the exporter (`event_columns.py` → `event_tail.py`,
-`payment_tally.py`) both read `transactions.jsonl` (and the jobs `finance_ledger.jsonl`) here.
-
-Validating a million lines one pydantic model at a time takes most of a minute. Three tiers, each
-of which only *accepts*, and only when it is certain:
-1. `flat_lines`: the lines in this project's own compact form (a flat object of plain ASCII
-   strings), read and checked in one compiled pass — a few ms per MB;
-2. the lines it leaves: parsed with pyarrow and checked with vectorised kernels (the general path);
-3. every line either tier doubts: the exact per-line validator.
-In the general path a line is taken when it is a plain one-object line
-(no byte pyarrow reads more leniently than `json`, see `_doubtful_lines`) and every field is in the
-canonical form this project's writers produce (money `"12.5"`, timestamps
-`…T03:00:00.123456+00:00` or `…Z`, ASCII ids). Every other line, and every piece pyarrow refuses,
-is decided by the exact per-line validator (`jsonl.validate_line`), which gives the verdict and
-reason `read_jsonl` gives. So a line the contract rejects is never accepted, a bad line is always
-reported with its line number and reason, and none is counted into money.
+Validating a million lines one pydantic model at a time takes most of a minute, so a block of
+lines is parsed by pyarrow's JSON reader and checked with its vectorised kernels. Those only ever
+*accept*, and only when certain: a line is taken when it is a plain one-object line (no byte
+pyarrow reads more leniently than `json`, see `_doubtful_lines`) and every field is in the plain
+form this project writes, checked with the patterns and limits of `core.money`, `core.timestamps`
+and `core.records`. Every other line, and every block pyarrow refuses (narrowed down by halves), is
+decided by the exact per-line validator (`jsonl.validate_line` and the pydantic records), which
+gives the verdict and reason `read_jsonl` gives. So a line the contract rejects is never accepted,
+a bad line is always reported with its file, line number and reason, and none is counted as money.
 
 Output columns (`ColumnsRead.table`, rows in line order): `line` (int64, 1-based), each string field
-of the record as a string, `amount_micro` (int64 micro-USDC) for `amount_usd`, and each timestamp
-field as `timestamp[us, UTC]`. Optional fields are null when absent.
+as a string, `amount_micro` (int64 micro-USDC) for `amount_usd`, each timestamp field as
+`timestamp[us, UTC]`. Optional fields are null when absent.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -37,33 +29,31 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pajson
 
-from genesis_payments.core.money import MAX_USD, MICRO_PER_USD, to_micro
-from genesis_payments.core.records import PAYMENT_STATUSES, FinanceEntry, PaymentEvent, Record
-from genesis_payments.ledgers import flat_lines, native
+from genesis_payments.core.errors import LedgerError
+from genesis_payments.core.money import MAX_MICRO, PLAIN_CHARGE_PATTERN, to_micro
+from genesis_payments.core.records import CAIP2_PATTERN, PAYMENT_STATUSES, FinanceEntry, PaymentEvent, Record
+from genesis_payments.core.timestamps import CANONICAL_UTC_PATTERN, NOT_A_YEAR
 from genesis_payments.ledgers.jsonl import MAX_NESTING, BadLine, BadLineError, validate_line
 
-SMALL_BLOCK = 64 << 10  # a doubtful block this small is read line by line rather than halved again
+BLOCK_BYTES = 8 << 20  # bounds the memory of one block's parse; bigger is not faster
+SMALL_BLOCK = 64 << 10  # a refused block this small is read line by line rather than halved again
 # Lines longer than this go to the exact validator: it enforces the 1 MiB line cap and Python's
 # 4300-digit integer limit, which pyarrow does not. Ledger lines are a few hundred bytes.
 LONG_LINE = 4096
-CODED = pa.dictionary(pa.int32(), pa.string())  # a string column given as codes (read_block's `coded`)
 # Bytes after which pyarrow is more lenient than `json`: NaN/Infinity constants (pyarrow takes them in
 # fields it does not type), `\u` escapes (lone surrogates). A line holding one is judged exactly.
 _DOUBTFUL_TEXT = (b"NaN", b"Infinity", b"\\u")
-
-_TS = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{6})?(\+00:00|Z)$"
-_MONEY = r"^[0-9]{1,10}(\.[0-9]{1,6})?$"
-_CAIP2 = r"^[-a-z0-9]{3,8}:[-_a-zA-Z0-9]{1,32}$"
-_MAX_MICRO = int(MAX_USD) * MICRO_PER_USD
 _UTC_US = pa.timestamp("us", tz="UTC")
+TORN = "incomplete last line (no newline): a torn write"
 
 
 @dataclass(frozen=True)
 class RecordSpec:
-    """One record kind: its model (the exact verdict) and the check of each JSON field.
+    """One record kind: its model (the exact verdict) and the kind of each field pyarrow checks.
 
     Kinds: id / opt_id (`records.Id`), str / opt_str, time / opt_time (`UtcTimestamp`), usd (`Usd`),
-    caip2, and an enumeration given by `enums`. Mirrors the pydantic models of `records.py`.
+    caip2 (`records.Caip2`), and an enumeration named in `enums`. The model decides any line these
+    checks are not certain of, so a kind here may only be stricter than the model, never looser.
     """
 
     model: type[Record]
@@ -73,17 +63,6 @@ class RecordSpec:
     @property
     def parse_schema(self) -> pa.Schema:
         return pa.schema([(name, pa.string()) for name in self.fields])
-
-    @cached_property
-    def flat(self) -> flat_lines.FlatRecord:
-        """This kind for the compiled pass of `flat_lines`."""
-        return flat_lines.FlatRecord(
-            keys=tuple(self.fields),
-            kinds=tuple(flat_lines.KINDS.get(kind, flat_lines.ENUM) for kind in self.fields.values()),
-            required=tuple(not kind.startswith("opt_") for kind in self.fields.values()),
-            enums=tuple(self.enums.get(kind, ()) for kind in self.fields.values()),
-            max_micro=_MAX_MICRO,
-        )
 
     @cached_property
     def schema(self) -> pa.Schema:
@@ -122,74 +101,102 @@ Validator = Callable[[bytes, type[Record]], Record]
 
 @dataclass
 class ColumnsRead:
-    """The validated rows of a block (`spec.schema`, in line order), its bad lines and line count."""
+    """The validated rows (`spec.schema` or the columns asked for, in line order), the bad lines,
+    and how many lines were read."""
 
     table: pa.Table
     bad_lines: list[BadLine]
     lines: int
 
 
+@dataclass
+class LedgerRead(ColumnsRead):
+    """A whole file (or what followed an offset): also the offset just past its last complete line."""
+
+    end_offset: int = 0
+
+
+def read_ledger(
+    path: Path, spec: RecordSpec, columns: Sequence[str] | None = None, *, start: int = 0, first_line: int = 1,
+    torn_is_bad: bool = True, block_bytes: int | None = None,
+) -> LedgerRead:
+    """Every complete line of `path` from byte `start` (line `first_line`), validated.
+
+    A last line without its newline is a torn write: reported as a bad line (`torn_is_bad`, the
+    jobs) or left unread for a later call (the exporter's tail, where it may be a write in progress).
+    A missing file reads as empty.
+    """
+    path = Path(path)
+    schema = _selected(spec.schema, ["line", *(c for c in (columns or spec.schema.names) if c != "line")])
+    tables: list[pa.Table] = []
+    bad: list[BadLine] = []
+    line, offset = first_line, start
+    if path.exists():
+        try:
+            with open(path, "rb") as handle:
+                handle.seek(start)
+                for data, cut in _whole_line_blocks(handle, block_bytes or BLOCK_BYTES):
+                    if cut == 0:
+                        if torn_is_bad:
+                            bad.append(BadLine(str(path), line, TORN))
+                        break
+                    read = read_block(spec, data, line, path, end=cut, columns=schema.names)
+                    if read.table.num_rows:
+                        tables.append(read.table)
+                    bad.extend(read.bad_lines)
+                    line += read.lines
+                    offset += cut
+        except OSError as exc:
+            raise LedgerError(f"cannot read {path}: {exc.strerror}") from exc
+    table = pa.concat_tables(tables) if tables else schema.empty_table()
+    wanted = [c for c in (columns or spec.schema.names)]
+    return LedgerRead(table.select(wanted), bad, line - first_line, offset)
+
+
+def _whole_line_blocks(handle: Any, block_bytes: int) -> Iterator[tuple[bytes, int]]:
+    """(data, cut): blocks whose first `cut` bytes are whole lines; the file is rewound to the start
+    of the unfinished line for the next block. A last `cut` of 0 means a torn last line remains."""
+    while True:
+        data = handle.read(block_bytes)
+        if not data:
+            return
+        cut = data.rfind(b"\n") + 1
+        if cut == 0 and len(data) == block_bytes:  # one line longer than a block: take all of it
+            data += handle.readline()
+            cut = data.rfind(b"\n") + 1
+        if cut < len(data):
+            handle.seek(cut - len(data), os.SEEK_CUR)
+        yield data, cut
+        if cut == 0:
+            return
+
+
 def read_block(
     spec: RecordSpec, data: bytes, first_line: int, path: Path, *, start: int = 0, end: int | None = None,
-    validator: Validator = validate_line, small_block: int = SMALL_BLOCK, columns: Sequence[str] | None = None,
-    split: bool = True, coded: Sequence[str] = (),
+    validator: Validator | None = None, small_block: int | None = None, columns: Sequence[str] | None = None,
 ) -> ColumnsRead:
     """Lines `data[start:end]` (complete lines, each ending in `\\n`), numbered from `first_line`.
 
     `columns` picks the output columns (names of `spec.schema`; all by default). Every line is
-    validated as a whole record whichever columns are asked for. `split=False` reads the block in
-    the calling thread, in one piece: for callers that already read several blocks at once, to
-    whom pieces are only a join (a copy of every column) more.
-
-    `coded` names string columns to give as `CODED` dictionary columns (int32 codes into the
-    block's distinct values) rather than strings: for the few distinct agents, vendors or
-    statuses of a million rows, the codes are what the caller would compute anyway, and in the
-    compiled pass they cost less than copying the strings.
+    validated as a whole record whichever columns are asked for.
     """
     schema = spec.schema if columns is None else _selected(spec.schema, columns)
-    # The line numbers are always read: they order the pieces and place the bad lines.
-    with_lines = schema if "line" in schema.names else _selected(spec.schema, ["line", *schema.names])
-    coded = tuple(coded)
-    if any(with_lines.field(name).type != pa.string() for name in coded):
-        raise ValueError(f"only string columns can be coded, not {list(coded)}")
-    reader = _BlockReader(spec, Path(path), validator, small_block, with_lines, coded)
-    block = _Block(data, start, len(data) if end is None else end)
+    # The module's validator and halving floor are looked up here, so tests can watch or tune them.
+    reader = _BlockReader(spec, Path(path), validator or validate_line, small_block or SMALL_BLOCK)
     tables: list[pa.Table] = []
     bad: list[BadLine] = []
-    if not split or block.end - block.start <= _PARALLEL_FROM:  # e.g. a scrape's few new lines
-        count = reader.read(block, first_line, tables, bad)
-    else:
-        # Pieces read in worker threads (the compiled pass, pyarrow and its kernels free the GIL).
-        pieces = _split(block, _PARSE_THREADS)
-        firsts = np.cumsum([first_line] + [_line_count(piece) for piece in pieces[:-1]])
-        parts = list(_pool().map(lambda job: reader.read_alone(*job), zip(pieces, firsts.tolist(), strict=True)))
-        count = 0
-        for piece_tables, piece_bad, piece_count in parts:
-            tables += piece_tables
-            bad += piece_bad
-            count += piece_count
-    tables = [_with_codes(t.select(with_lines.names), coded) for t in tables if t.num_rows]
+    count = reader.read(_Block(data, start, len(data) if end is None else end), first_line, tables, bad)
+    tables = [t for t in tables if t.num_rows]
     if not tables:
-        table = _with_codes(with_lines.empty_table(), coded)
+        table = spec.schema.empty_table()
     elif len(tables) == 1:
         table = tables[0]
     else:
         table = pa.concat_tables(tables)
-        lines = table.column("line").to_numpy()
-        if not (np.diff(lines) > 0).all():
+        if not (np.diff(table.column("line").to_numpy()) > 0).all():
             table = table.sort_by("line")
     bad.sort(key=lambda b: b.line)
     return ColumnsRead(table.select(schema.names), bad, count)
-
-
-def _with_codes(table: pa.Table, coded: tuple[str, ...]) -> pa.Table:
-    """The `coded` columns of a table as dictionary columns (those read by the general path are
-    still strings)."""
-    for name in coded:
-        index = table.schema.get_field_index(name)
-        if table.schema.field(index).type != CODED:
-            table = table.set_column(index, pa.field(name, CODED), pc.dictionary_encode(table.column(index)))
-    return table
 
 
 def _selected(schema: pa.Schema, columns: Sequence[str]) -> pa.Schema:
@@ -232,90 +239,9 @@ class _BlockReader:
     path: Path
     validator: Validator
     small_block: int
-    schema: pa.Schema  # the output columns
-    coded: tuple[str, ...] = ()  # string columns given as codes (see read_block)
-
-    def read_alone(self, block: _Block, first_line: int) -> tuple[list[pa.Table], list[BadLine], int]:
-        tables: list[pa.Table] = []
-        bad: list[BadLine] = []
-        count = self.read(block, first_line, tables, bad)
-        return tables, bad, count
 
     def read(self, block: _Block, first_line: int, tables: list[pa.Table], bad: list[BadLine]) -> int:
-        """Append the block's good rows to `tables` and its bad lines to `bad`; return its line count.
-
-        The compiled pass of `flat_lines` takes the lines in this project's own form; the rest (another
-        writer's spacing, extra fields, escapes, anything doubtful or bad) go the general way.
-        """
-        scan = flat_lines.scan(self.spec.flat, block.data, block.start, block.end, max_line=LONG_LINE,
-                               copy=self._string_fields, code=self._coded_fields, keep=self._kept_fields)
-        count = len(scan.line_ends)
-        if scan.ok.all():
-            if count:
-                tables.append(self._flat_table(scan, None, first_line))
-            return count
-        others = np.flatnonzero(~scan.ok)
-        if len(others) == count:
-            return self._general(block, first_line, tables, bad)
-        tables.append(self._flat_table(scan, np.flatnonzero(scan.ok), first_line))
-        # The other lines, gathered into a block of their own and numbered back afterwards.
-        line_starts = np.concatenate(([block.start], scan.line_ends[:-1] + 1))
-        text = b"".join(block.data[line_starts[i]: scan.line_ends[i] + 1] for i in others.tolist())
-        numbers = first_line + others
-        some_tables: list[pa.Table] = []
-        some_bad: list[BadLine] = []
-        self._general(_Block(text, 0, len(text)), 0, some_tables, some_bad)
-        for table in some_tables:
-            lines = pa.array(numbers[table.column("line").to_numpy()])
-            tables.append(table.set_column(table.schema.get_field_index("line"), "line", lines))
-        bad.extend(BadLine(b.file, int(numbers[b.line]), b.reason) for b in some_bad)
-        return count
-
-    def _flat_table(self, scan: flat_lines.FlatScan, rows: np.ndarray | None, first_line: int) -> pa.Table:
-        """The output columns of the accepted rows of a flat scan (`rows`: their indexes, or None
-        when every row was accepted)."""
-        rows = np.arange(len(scan.ok)) if rows is None else rows
-        arrays = []
-        fields = []
-        for out in self.schema:
-            name = out.name
-            fields.append(pa.field(name, CODED) if name in self.coded else out)
-            if name == "line":
-                arrays.append(pa.array(first_line + rows))
-            elif name in self.coded and self.spec.fields[name] in self.spec.enums:  # its code read by the pass
-                codes = scan.numbers_of(self._field_index[name], pa.int64()).cast(pa.int32())
-                values = pa.array(self.spec.enums[self.spec.fields[name]], pa.string())
-                arrays.append(pa.DictionaryArray.from_arrays(codes, values))
-            elif name in self.coded:
-                arrays.append(scan.dictionary(self._field_index[name]))
-            elif out.type == pa.string():
-                arrays.append(scan.strings(self._field_index[name]))
-            else:  # money as int micro-USDC, timestamps as µs since the epoch
-                arrays.append(scan.numbers_of(self._field_index[name], out.type))
-        return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
-
-    @cached_property
-    def _string_fields(self) -> tuple[int, ...]:
-        return tuple(self._field_index[out.name] for out in self.schema
-                     if out.type == pa.string() and out.name not in self.coded)
-
-    @cached_property
-    def _kept_fields(self) -> tuple[int, ...]:
-        """The fields of the output columns: the only values the pass needs to keep."""
-        return tuple(self._field_index[name] for name in self.schema.names if name != "line")
-
-    @cached_property
-    def _coded_fields(self) -> tuple[int, ...]:
-        return tuple(self._field_index[name] for name in self.coded if self.spec.fields[name] not in self.spec.enums)
-
-    @cached_property
-    def _field_index(self) -> dict[str, int]:
-        """Each field's index in the record, by its name and by its column's (money: `amount_micro`)."""
-        index = {name: k for k, name in enumerate(self.spec.fields)}
-        return {**index, "amount_micro": index["amount_usd"]}
-
-    def _general(self, block: _Block, first_line: int, tables: list[pa.Table], bad: list[BadLine]) -> int:
-        """pyarrow's parse and the vectorised checks, with the exact validator for doubtful lines."""
+        """Append the block's good rows to `tables` and its bad lines to `bad`; return its line count."""
         view = block.view()
         ends = np.flatnonzero(view == 0x0A)
         count = len(ends)
@@ -337,9 +263,9 @@ class _BlockReader:
             if halves is None:
                 self._exactly(block.lines(), range(count), first_line, tables, bad)
                 return count
-            # Narrow a doubtful block down by halves, so one bad line costs a few small exact reads.
-            left = self._general(halves[0], first_line, tables, bad)
-            return left + self._general(halves[1], first_line + left, tables, bad)
+            # Narrow a refused block down by halves, so one bad line costs a few small exact reads.
+            left = self.read(halves[0], first_line, tables, bad)
+            return left + self.read(halves[1], first_line + left, tables, bad)
         table, nested = parsed
         if nested:
             doubtful |= _deeply_nested(block, ends)
@@ -349,8 +275,7 @@ class _BlockReader:
         if ok.all():
             tables.append(_assemble(self.spec, lines_column, columns, None))
             return count
-        keep = pa.array(ok)
-        tables.append(_assemble(self.spec, lines_column[ok], columns, keep))
+        tables.append(_assemble(self.spec, lines_column[ok], columns, pa.array(ok)))
         unsure = np.flatnonzero(~ok)
         raw_lines = block.lines()
         self._exactly([raw_lines[i] for i in unsure], unsure, first_line, tables, bad)
@@ -383,7 +308,8 @@ def _doubtful_lines(block: _Block, view: np.ndarray, ends: np.ndarray) -> np.nda
     starts = np.empty_like(ends)
     starts[0] = 0
     starts[1:] = ends[:-1] + 1
-    doubtful = (view[starts] != 0x7B) | (view[ends - 1] != 0x7D) | ((ends - starts) > LONG_LINE)
+    # An empty line's start is its own newline: never `{`, so it is doubtful without looking further.
+    doubtful = (view[starts] != 0x7B) | (view[np.maximum(ends - 1, 0)] != 0x7D) | ((ends - starts) > LONG_LINE)
     data, lo, hi = block.data, block.start, block.end
 
     def mark(offsets: Iterable[int]) -> None:
@@ -420,21 +346,18 @@ def _occurrences(data: bytes, needle: bytes, lo: int, hi: int) -> Iterable[int]:
         at = data.find(needle, at + 1, hi)
 
 
-def _line_count(block: _Block) -> int:
-    return native.count_lines(block.data, block.start, block.end)
-
-
 def _parse(spec: RecordSpec, piece: _Block, count: int) -> tuple[pa.Table, bool] | None:
     """The piece's fields as string columns, one row per line, and whether some line holds a nested
-    value (an object or a list); None when pyarrow refuses it. Parsed as a single chunk.
+    value (an object or a list); None when pyarrow refuses it.
 
     Fields outside the record are inferred, not ignored: only then does pyarrow refuse a duplicate
-    key among them (or inside a nested object), as `json` with the contract's reader does.
+    key among them (or inside a nested object), as `json` with the contract's reader does. pyarrow
+    parses the piece's chunks on its own threads, rows kept in line order.
     """
     try:
         table = pajson.read_json(
             pa.BufferReader(piece.buffer()),
-            read_options=pajson.ReadOptions(block_size=piece.end - piece.start + 1, use_threads=False),
+            read_options=pajson.ReadOptions(block_size=1 << 20, use_threads=True),
             parse_options=pajson.ParseOptions(explicit_schema=spec.parse_schema, unexpected_field_behavior="infer"),
         )
     except (pa.ArrowException, UnicodeDecodeError):
@@ -447,65 +370,32 @@ def _parse(spec: RecordSpec, piece: _Block, count: int) -> tuple[pa.Table, bool]
     return table, nested
 
 
-def _split(block: _Block, pieces: int) -> list[_Block]:
-    parts = [block]
-    while len(parts) < pieces and parts[0].end - parts[0].start > SMALL_BLOCK:
-        halves = [h for part in parts for h in (part.halves() or (part,))]
-        if len(halves) == len(parts):
-            break
-        parts = halves
-    return parts
-
-
-_POOL: ThreadPoolExecutor | None = None
-_PARSE_THREADS = max(1, min(4, os.cpu_count() or 1))
-_PARALLEL_FROM = 1 << 20  # smaller blocks are parsed in the calling thread
-
-
-def _pool() -> ThreadPoolExecutor:
-    global _POOL
-    if _POOL is None:
-        _POOL = ThreadPoolExecutor(max_workers=_PARSE_THREADS, thread_name_prefix="ledger-parse")
-    return _POOL
-
-
 # ---------------------------------------------------------------------------------------------
 # Vectorised checks: each marks the rows it is certain of; the rest go to the exact validator.
 
 
 def _validate(spec: RecordSpec, table: pa.Table) -> tuple[np.ndarray, dict[str, pa.Array]]:
     """A boolean per row (every check certain) and each output column, unfiltered."""
-    n = table.num_rows
-    ok = np.ones(n, dtype=bool)
+    ok = np.ones(table.num_rows, dtype=bool)
     columns: dict[str, pa.Array] = {}
-    ids: list[tuple[pa.Array, bool]] = []
     for name, kind in spec.fields.items():
         column = table.column(name).combine_chunks()
         columns[name] = column
-        optional = kind.startswith("opt_")
         if kind in ("id", "opt_id"):
-            ids.append((column, optional))  # all checked together below: fewer kernel calls
-            continue
-        if kind == "usd":
+            good = plain_ids(column)
+        elif kind == "usd":
             good, columns["amount_micro"] = money_micro(column)
         elif kind in ("time", "opt_time"):
             good, columns[name] = utc_times(column)
         elif kind in spec.enums:
             good = pc.is_in(column, value_set=pa.array(spec.enums[kind]))
         elif kind == "caip2":
-            good = pc.match_substring_regex(column, _CAIP2)
+            good = pc.match_substring_regex(column, CAIP2_PATTERN)
         else:  # str / opt_str: any string; pyarrow already refused other JSON types
             good = pc.is_valid(column)
-        if optional:
+        if kind.startswith("opt_"):
             good = pc.or_kleene(pc.is_null(column), good)
         ok &= pc.fill_null(good, False).to_numpy(zero_copy_only=False)
-    if ids and n:
-        # The id columns end to end (no copy): one pass of each kernel, then a row of results per column.
-        together = pa.chunked_array([column for column, _ in ids], pa.string())
-        good = pc.fill_null(plain_ids(together), False).to_numpy(zero_copy_only=False).reshape(len(ids), n)
-        absent = pc.is_null(together).to_numpy(zero_copy_only=False).reshape(len(ids), n)
-        optional = np.array([opt for _, opt in ids])[:, None]
-        ok &= (good | (absent & optional)).all(axis=0)
     return ok, columns
 
 
@@ -523,31 +413,29 @@ def plain_ids(column: pa.Array) -> pa.Array:
 
 
 def money_micro(column: pa.Array) -> tuple[pa.Array, pa.Array]:
-    """Plain money strings (`12`, `12.5`, `0.000001`) as int micro-USDC, and which rows were such and
-    within the limit. Any other form (a JSON number never reaches here: pyarrow refuses it in a
-    string column) is left to the exact validator."""
-    shaped = pc.fill_null(pc.match_substring_regex(column, _MONEY), False)
+    """Plain money strings (`money.PLAIN_CHARGE_PATTERN`) as int micro-USDC, and which rows were such
+    and within `money.MAX_MICRO`. Any other form (a JSON number never reaches here: pyarrow refuses it
+    in a string column) is left to the exact validator."""
+    shaped = pc.fill_null(pc.match_substring_regex(column, PLAIN_CHARGE_PATTERN), False)
     # At most 10 whole digits and 6 decimals (the pattern): exact in decimal128(18, 6), never refused.
     exact = pc.cast(pc.if_else(shaped, column, "0"), pa.decimal128(18, 6))
-    # The unscaled value is micro-USDC; at most 1e16, so the low 64 bits of each little-endian
-    # 128-bit integer hold it.
-    words = np.frombuffer(exact.buffers()[1], dtype=np.int64)[2 * exact.offset: 2 * (exact.offset + len(exact))]
-    micro = words[0::2].copy()
-    return pc.and_(shaped, pa.array(micro <= _MAX_MICRO)), pa.array(micro)
+    # The unscaled value is micro-USDC: the same number as the decimal's, through Arrow's own cast.
+    micro = pc.cast(pc.multiply_checked(exact, pa.scalar(1_000_000, pa.decimal128(7, 0))), pa.int64())
+    return pc.and_(shaped, pc.less_equal(micro, MAX_MICRO)), micro
 
 
 def utc_times(column: pa.Array) -> tuple[pa.Array, pa.Array]:
-    """Canonical RFC 3339 UTC timestamps (`…T03:00:00[.123456]+00:00` or `Z`) as UTC instants, and
+    """Canonical RFC 3339 UTC timestamps (`timestamps.CANONICAL_UTC_PATTERN`) as UTC instants, and
     which rows were canonical and real dates; other forms are left to the exact validator."""
-    # Year 0 is not a Python date; arrow would take it.
-    shaped = pc.and_(pc.match_substring_regex(column, _TS), pc.invert(pc.starts_with(column, "0000")))
+    shaped = pc.and_(pc.match_substring_regex(column, CANONICAL_UTC_PATTERN),
+                     pc.invert(pc.starts_with(column, NOT_A_YEAR)))
     shaped = pc.fill_null(shaped, False)
     text = pc.if_else(shaped, column, "1970-01-01T00:00:00+00:00")
     try:
         return shaped, _null_where_absent(column, pc.cast(text, _UTC_US))
     except pa.ArrowInvalid:
         pass
-    # Some well-shaped value is not a real date (30 February): row by row in C.
+    # Some well-shaped value is not a real date (30 February): each parsed, failures null.
     seconds_text = pc.utf8_slice_codeunits(text, 0, 19)
     seconds = pc.strptime(seconds_text, format="%Y-%m-%dT%H:%M:%S", unit="s", error_is_null=True)
     # strptime rolls 30 February over into March; formatting it back catches that.
