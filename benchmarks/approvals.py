@@ -61,7 +61,7 @@ def generate_log(path: Path, count: int, policy_hash: str) -> tuple[int, float]:
                 "decision": "approved" if n % 10 else "denied", "reasons": [] if n % 10 else ["agent_flagged: x"],
                 "policy": policy_hash, "prev_hash": prev,
             }
-            prev, line = chained_line(body, flat=True)
+            prev, line = chained_line(body)
             chunk.append(line)
             if len(chunk) == 10_000:
                 data = b"".join(chunk)

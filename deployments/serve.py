@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 import httpx
 
 from deployments.demo_runs import announce_businesses
+from deployments.prefect_api import forget_api_url, record_api_url
 from deployments.project import PROJECT_ROOT, DeploymentSpec, load_deployment_specs
 from deployments.review_runs import open_pending_reviews
 
@@ -190,6 +191,7 @@ def serve(*, prefect_port: int = 4200, log: Callable[[str], None] = say) -> None
         server = start_local_server(prefect_port, Settings().state_dir / "prefect-server.log")
         os.environ["PREFECT_API_URL"] = f"http://127.0.0.1:{prefect_port}/api"
         log(f"Prefect UI: http://127.0.0.1:{prefect_port}")
+    record_api_url(Settings().state_dir, os.environ["PREFECT_API_URL"])  # `run` finds this server
     try:
         # Live secrets may live in Secret blocks, so this waits for the server; exit 2 if one is missing.
         settings = load_runtime_settings().require_ready()
@@ -204,6 +206,7 @@ def serve(*, prefect_port: int = 4200, log: Callable[[str], None] = say) -> None
         # Schedules stay active when this process stops: a restart must not need a manual resume.
         prefect_serve(*deployments, pause_on_shutdown=False)
     finally:
+        forget_api_url(Settings().state_dir)
         if server is not None:
             server.terminate()
             try:

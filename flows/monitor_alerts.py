@@ -1,4 +1,5 @@
-"""Hourly: alert when a wallet drops below 50 USDC or a vendor fails 5 or more times in a row."""
+"""Hourly: alert when a wallet drops below 50 USDC, a vendor fails 5 or more times in a row, or a
+budget reaches 80 % or 100 % of its limit (once per threshold per period)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,13 @@ from prefect import flow
 from flows._delivery import Message, deliver
 from genesis_payments.core.money import format_usd
 from genesis_payments.jobs.alert_state import fingerprint
+from genesis_payments.jobs.budget_alerts import budget_alert
 from genesis_payments.jobs.job_messages import monitor_alert
 from genesis_payments.jobs.job_results import job_report
 from genesis_payments.jobs.monitoring import MONITOR_KINDS, failure_streak_findings, low_balance_findings
 from genesis_payments.jobs.reports import JobReport
 from genesis_payments.ledgers.payment_states import fold_frame
+from tasks.budgets import new_budget_thresholds, read_budget_thresholds, remember_budget_alerts
 from tasks.ledgers import read_payment_events, read_wallet_balances
 from tasks.runtime_settings import load_runtime_settings
 
@@ -28,12 +31,20 @@ def monitor_alerts() -> dict:
     states = fold_frame(events.frame)
     findings = low_balance_findings(balances, settings.low_balance_usd) + failure_streak_findings(
         events.frame, settings.failure_streak, fold=states)
-    report = job_report(report, MONITOR_KINDS, findings, events.bad_lines, invalid_transitions=states.findings(),
-                        agents_checked=len(balances))
-    if not findings:
-        return deliver(report, settings, [], resolved=[JOB])
-    alert = monitor_alert(findings, format_usd(settings.low_balance_usd), settings.failure_streak)
-    return deliver(report, settings, [Message(JOB, fingerprint(findings), "alerts", alert)])
+    budgets = read_budget_thresholds(settings)
+    report = job_report(report, MONITOR_KINDS, findings + budgets, events.bad_lines,
+                        invalid_transitions=states.findings(), agents_checked=len(balances))
+    messages = []
+    if findings:
+        alert = monitor_alert(findings, format_usd(settings.low_balance_usd), settings.failure_streak)
+        messages.append(Message(JOB, fingerprint(findings), "alerts", alert))
+    news = new_budget_thresholds(settings, budgets)
+    if news:
+        keys = fingerprint([{"kind": str(sorted((f["key"], f["period_start"], f["percent"]) for f in news))}])
+        messages.append(Message(f"{JOB}-budgets", keys, "alerts", budget_alert(news)))
+    delivered = deliver(report, settings, messages, resolved=[] if findings else [JOB])
+    remember_budget_alerts(settings, news)  # after delivery: a failed send is tried again next run
+    return delivered
 
 
 if __name__ == "__main__":

@@ -13,9 +13,11 @@ from hypothesis import strategies as st
 
 from genesis_payments.approvals.meta_agent import GenesisMetaAgent
 from genesis_payments.approvals.policy import policy_from_mapping
+from genesis_payments.core.errors import LedgerError
 from genesis_payments.core.settings import Settings
 from genesis_payments.ledgers.approval_log import GENESIS_HASH, chained_line
 from genesis_payments.ledgers.audit import verify_chain
+from genesis_payments.ledgers.chain_head import head_path
 from genesis_payments.ledgers.jsonl import canonical_json
 from tests.support.approvals import FakeVendors, intent
 
@@ -30,33 +32,25 @@ def _expected(body: dict) -> tuple[str, bytes]:
     return digest, (canonical_json({**body, "hash": digest}) + "\n").encode("utf-8")
 
 
-@given(st.dictionaries(_KEYS, _FLAT_VALUES, max_size=8), st.booleans())
-def test_flat_chained_line_is_the_canonical_line_with_its_hash(body, in_order):
-    # Sorted keys take pydantic-core's encoder, others the json one; both must equal canonical_json.
-    body = dict(sorted(body.items())) if in_order else dict(reversed(list(body.items())))
+@given(st.dictionaries(_KEYS, _FLAT_VALUES, max_size=8))
+def test_chained_line_is_the_canonical_line_with_its_hash(body):
     try:
         expected = _expected(body)
-    except UnicodeEncodeError:  # a lone surrogate cannot be written at all: neither path may
+    except UnicodeEncodeError:  # a lone surrogate cannot be written at all
         with pytest.raises(UnicodeEncodeError):
-            chained_line(body, flat=True)
+            chained_line(body)
         return
-    assert chained_line(body, flat=True) == expected
     assert chained_line(body) == expected
 
 
 def test_control_characters_and_non_ascii_text_are_escaped_as_canonical_json():
     body = {"agent": "a\u0000\u001f\u007f\"\\\n\t/é€😀\u2028", "intent_id": "i", "reasons": ["x\u0008", "ü"], "ts": "t"}
-    assert chained_line(body, flat=True) == _expected(body)
-
-
-def test_nested_values_take_the_general_path():
-    body = {"a": {"b": ["c", {"d": "e"}]}, "z": "y"}
     assert chained_line(body) == _expected(body)
 
 
-def test_a_lone_surrogate_is_refused_rather_than_written():
-    with pytest.raises(UnicodeEncodeError):
-        chained_line({"agent": "\ud800", "ts": "t"}, flat=True)
+def test_nested_values_are_canonical_too():
+    body = {"a": {"b": ["c", {"d": "e"}]}, "z": "y"}
+    assert chained_line(body) == _expected(body)
 
 
 # -- the descriptor kept open across decisions ---------------------------------------------------
@@ -72,12 +66,13 @@ def _lines(path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
-def test_a_log_rotated_away_is_noticed_and_the_next_decision_starts_a_new_file(settings):
+def test_a_log_rotated_away_with_its_head_starts_a_new_chain(settings):
     agent = _agent(settings)
     log = settings.approval_log_path
     assert agent.approve_payment_intent(intent("6")).decision == "approved"
     rotated = log.with_name("approval_log.1.jsonl")
-    os.rename(log, rotated)  # the agent's descriptor still names the rotated file
+    os.rename(log, rotated)  # a deliberate rotation moves the recorded head along with the log
+    os.rename(head_path(settings), rotated.with_name("approval_log.1.head.json"))
     second = agent.approve_payment_intent(intent("6"))
     assert second.decision == "approved"  # budgets are rebuilt from the (new, empty) file at the path
     assert len(_lines(rotated)) == 1
@@ -85,24 +80,51 @@ def test_a_log_rotated_away_is_noticed_and_the_next_decision_starts_a_new_file(s
     assert _lines(log)[0]["prev_hash"] == GENESIS_HASH and verify_chain(log).ok
 
 
-def test_a_log_replaced_under_a_running_agent_counts_from_the_new_file(settings, tmp_path):
+def test_a_log_moved_away_without_its_head_is_refused_as_emptied(settings):
     agent = _agent(settings)
-    assert agent.approve_payment_intent(intent("1")).decision == "approved"
+    agent.approve_payment_intent(intent("6"))
+    os.rename(settings.approval_log_path, settings.approval_log_path.with_name("elsewhere.jsonl"))
+    with pytest.raises(LedgerError, match="head moved backwards: the log is empty, but line 1"):
+        agent.approve_payment_intent(intent("6"))
+    assert settings.approval_log_path.read_text() == ""
+
+
+def test_a_log_replaced_under_a_running_agent_is_refused(settings, tmp_path):
+    agent = _agent(settings)
+    agent.approve_payment_intent(intent("1"))
+    agent.approve_payment_intent(intent("1"))
     other = Settings(root=tmp_path / "other", fsync=False)
-    spent = _agent(other).approve_payment_intent(intent("9"))
-    os.replace(other.approval_log_path, settings.approval_log_path)  # atomic replace: old file unlinked
-    denied = agent.approve_payment_intent(intent("2"))
-    # 9 reserved in the replacing file (the 1 went with the old one): 9 + 2 > 10.
-    assert [r.split(":", 1)[0] for r in denied.reasons] == ["agent_daily_budget"]
-    assert denied.prev_hash == spent.hash
-    assert [r["intent_id"] for r in _lines(settings.approval_log_path)] == [spent.intent_id, denied.intent_id]
-    assert verify_chain(settings.approval_log_path).ok
+    _agent(other).approve_payment_intent(intent("9"))
+    os.replace(other.approval_log_path, settings.approval_log_path)  # another chain, one line long
+    with pytest.raises(LedgerError, match="head moved backwards: the log ends at line 1"):
+        agent.approve_payment_intent(intent("2"))
+    assert len(_lines(settings.approval_log_path)) == 1
 
 
-def test_a_deleted_log_is_created_again(settings):
+def test_a_deleted_log_is_refused_for_new_decisions(settings):
     agent = _agent(settings)
     agent.approve_payment_intent(intent("6"))
     settings.approval_log_path.unlink()
-    again = agent.approve_payment_intent(intent("6"))
-    assert again.decision == "approved" and again.prev_hash == GENESIS_HASH
-    assert [r["decision_id"] for r in _lines(settings.approval_log_path)] == [again.decision_id]
+    with pytest.raises(LedgerError, match="head moved backwards"):
+        GenesisMetaAgent(settings, vendors=FakeVendors()).approve_payment_intent(intent("6"))
+
+
+def test_a_new_decision_is_refused_on_a_chain_broken_in_the_middle(settings):
+    agent = _agent(settings)
+    for _ in range(3):
+        agent.approve_payment_intent(intent("1"))
+    lines = settings.approval_log_path.read_text().splitlines(keepends=True)
+    settings.approval_log_path.write_text(lines[0] + lines[2])  # line 2 removed: line 2 no longer links
+    with pytest.raises(LedgerError, match=r"line 2: prev_hash does not match"):
+        _agent(settings).approve_payment_intent(intent("1"))
+    assert len(_lines(settings.approval_log_path)) == 2
+
+
+def test_a_torn_tail_is_cut_before_the_next_record(settings):
+    agent = _agent(settings)
+    agent.approve_payment_intent(intent("1"))
+    with open(settings.approval_log_path, "ab") as log:
+        log.write(b'{"decision_id":"half-writ')  # a writer killed mid-append: never acknowledged
+    second = _agent(settings).approve_payment_intent(intent("1"))
+    assert [r["decision_id"] for r in _lines(settings.approval_log_path)][-1] == second.decision_id
+    assert verify_chain(settings.approval_log_path).ok

@@ -95,3 +95,57 @@ def test_swapping_two_lines_fails_at_the_first_of_them(settings, log_lines) -> N
 def test_a_torn_or_garbage_line_fails_at_that_line(settings, log_lines) -> None:
     _write(settings, [*log_lines[:3], "not json\n", *log_lines[3:]])
     assert verify_chain(settings.approval_log_path).first_bad_line == 4
+
+
+# -- the end of the chain: recorded head and the decisions payments rely on ------------------------
+
+
+@pytest.mark.parametrize("keep", [N - 1, N - 3, 0])
+def test_cutting_the_tail_or_emptying_is_detected_without_any_earlier_verify(settings, log_lines, capsys, keep):
+    # Every appender recorded the head it wrote: no `audit verify` has to have run before the cut.
+    _write(settings, log_lines[:keep])
+    code, err = _verify_exit(capsys)
+    assert code == 1 and "head moved backwards" in err
+    assert ("the log is empty" if keep == 0 else f"the log ends at line {keep}") in err
+    assert f"line {N} (hash" in err
+
+
+def test_a_deleted_log_is_detected(settings, log_lines, capsys) -> None:
+    settings.approval_log_path.unlink()
+    code, err = _verify_exit(capsys)
+    assert code == 1 and "the log is empty" in err
+
+
+def test_a_log_replaced_by_another_chain_of_the_same_length_is_detected(settings, log_lines, tmp_path, capsys):
+    from genesis_payments.core.settings import Settings
+
+    other = Settings(root=tmp_path / "other", fsync=False)
+    agent = GenesisMetaAgent(other, vendors=FakeVendors(), policy=policy_from_mapping({"review_threshold_usd": "5"}))
+    for n in range(N):
+        agent.approve_payment_intent(intent(str(n)))
+    settings.approval_log_path.write_bytes(other.approval_log_path.read_bytes())
+    code, err = _verify_exit(capsys)
+    assert code == 1 and "that line is now another record" in err
+
+
+def test_a_payment_relying_on_a_removed_decision_is_detected(settings, log_lines, capsys) -> None:
+    from genesis_payments.ledgers.chain_head import head_path
+    from genesis_payments.ledgers.ledgers import BusinessMonitor
+
+    last = json.loads(log_lines[-1])
+    BusinessMonitor(settings).log_payment({
+        "payment_id": "p1", "status": "authorized", "agent": last["agent"], "vendor": last["vendor"],
+        "chain": "eip155:8453", "token": "USDC", "amount_usd": last["cost_usd"], "intent_id": last["intent_id"],
+        "decision_hash": last["hash"],
+    })
+    assert main(["audit", "verify"]) == 0
+    capsys.readouterr()
+    _write(settings, log_lines[:-1])
+    head_path(settings).unlink()  # even with the recorded head gone too
+    code, err = _verify_exit(capsys)
+    assert code == 1 and "payment p1 at transactions line 1 relies on decision " + last["hash"] in err
+
+
+def test_intact_log_reports_lines_by_kind(settings, log_lines, capsys) -> None:
+    assert main(["audit", "verify"]) == 0
+    assert f"{N} lines ({N} decisions)" in capsys.readouterr().out

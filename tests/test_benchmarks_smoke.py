@@ -14,6 +14,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
+
 from genesis_payments.core.records import FinanceEntry, PaymentEvent
 from genesis_payments.ledgers.jsonl import encode_line, read_jsonl
 
@@ -121,6 +123,20 @@ def test_ledger_sync_benchmark_runs_and_its_contenders_agree(tmp_path):
     out = _run("ledger_sync.py", "--payments", "2000", "--root", str(tmp_path / "root"), "--only", "library",
                "--only", "duckdb")
     assert "finding counts agree with duckdb" in out
+
+
+def test_approvals_benchmark_runs_and_reports_the_ceiling_ratio(tmp_path):
+    out = _run("approvals.py", "--existing", "500", "--decisions", "40", "--rounds", "2", "--nofsync-decisions", "50")
+    assert "generated 500 chained decisions" in out
+    assert "of the ceiling (target >= 70%)" in out and "p99" in out
+
+
+@pytest.mark.slow
+def test_cli_latency_benchmark_runs_against_a_real_server(tmp_path):
+    done = subprocess.run([sys.executable, str(REPO / "benchmarks" / "cli_latency.py"), "--job", "stale-payments",
+                           "--rounds", "1", "--skip-temporary"], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "with a server running: median" in done.stdout and "bare trivial flow run" in done.stdout
 
 
 def test_buyer_benchmark_runs_both_buyers_and_reports_the_ratio():

@@ -238,3 +238,19 @@ def test_buy_refuses_a_price_over_max_usd_before_signing(world: World, capsys) -
     assert main(["buy", world.url(VENDOR, PATH), "--agent", AGENT, "--max-usd", "0.01"]) == 1
     assert "over the --max-usd of 0.010000" in capsys.readouterr().err
     assert _events(world.settings) == []
+
+
+def test_a_halt_refuses_captures_in_its_scope_but_cancel_still_works(world: World) -> None:
+    from genesis_payments.approvals.halts import halt, resume
+
+    manager = PaymentManager(world.settings)
+    payment = manager.authorize(_intent(world), "key-1", url=world.url(VENDOR, PATH))
+    halt(world.settings, "agent", AGENT, reason="runaway spending", by="ops")
+    with pytest.raises(PaymentRefused, match="halted"):
+        manager.capture(payment.payment_id)
+    assert world.balance(AGENT) == Decimal("10")
+    resume(world.settings, "agent", AGENT, by="ops")
+    assert manager.capture(payment.payment_id).payment.status == "captured"
+    other = manager.authorize(_intent(world), "key-2", url=world.url(VENDOR, PATH))
+    halt(world.settings, "vendor", VENDOR, reason="vendor compromised", by="ops")
+    assert manager.cancel(other.payment_id).status == "cancelled"

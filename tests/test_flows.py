@@ -66,7 +66,7 @@ def test_monitor_alerts_finds_low_wallets_and_streaks_and_survives_bad_input(flo
     lines += ['{"event_id": "naive", "ts": "2026-11-26T03:00:00"}\n', b"\xff\xfe\n"]
     write_lines(settings.transactions_path, lines)
     result = monitor_alerts()
-    assert result["counts"] == {"low_balance": 1, "failure_streak": 1, "invalid_transition": 0}
+    assert result["counts"] == {"low_balance": 1, "failure_streak": 1, "budget_threshold": 0, "invalid_transition": 0}
     assert {f["kind"]: f for f in result["findings"]}["failure_streak"] == {
         "kind": "failure_streak", "vendor": "flaky", "streak": 5}
     assert len(result["bad_lines"]) == 2 and result["alerts_sent"] == 1
@@ -81,7 +81,8 @@ def test_jobs_complete_on_missing_and_empty_files(flow_env):
     from flows.weekly_report import weekly_report
 
     settings = Settings()
-    assert monitor_alerts()["counts"] == {"low_balance": 0, "failure_streak": 0, "invalid_transition": 0}
+    assert monitor_alerts()["counts"] == {"low_balance": 0, "failure_streak": 0, "budget_threshold": 0,
+                                          "invalid_transition": 0}
     write_lines(settings.transactions_path, [])
     write_lines(settings.finance_ledger_path, [])
     write_lines(settings.approval_log_path, [])

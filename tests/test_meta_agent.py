@@ -138,10 +138,26 @@ def test_cancel_releases_the_reservation(settings) -> None:
 def test_failed_or_expired_payment_also_releases(settings, status) -> None:
     agent = make_agent(settings, budgets=_daily("5"))
     decision = agent.approve_payment_intent(intent("5"))
-    BusinessMonitor(settings).log_payment({"payment_id": "p", "status": status, "agent": "agent-a",
-                                           "vendor": "llm:openai", "chain": "eip155:8453", "token": "USDC",
-                                           "amount_usd": "5", "intent_id": decision.intent_id})
+    base = {"payment_id": "p", "agent": "agent-a", "vendor": "llm:openai", "chain": "eip155:8453", "token": "USDC",
+            "amount_usd": "5", "intent_id": decision.intent_id}
+    BusinessMonitor(settings).log_payment({**base, "status": "authorized"})
+    BusinessMonitor(settings).log_payment({**base, "status": status})
     assert agent.approve_payment_intent(intent("5")).decision == "approved"
+
+
+def test_a_second_payments_cancel_never_releases_a_captured_payments_reservation(settings) -> None:
+    agent = make_agent(settings, budgets=_daily("5"))
+    decision = agent.approve_payment_intent(intent("5"))
+    monitor = BusinessMonitor(settings)
+    base = {"agent": "agent-a", "vendor": "llm:openai", "chain": "eip155:8453", "token": "USDC",
+            "amount_usd": "5", "intent_id": decision.intent_id}
+    for payment, statuses in (("p-1", ("authorized", "captured")), ("p-2", ("authorized", "cancelled")),
+                              ("p-1", ("cancelled",))):  # the last one the state machine refuses
+        for status in statuses:
+            monitor.log_payment({**base, "payment_id": payment, "status": status})
+    assert rule_names(agent.approve_payment_intent(intent("5"))) == ["agent_daily_budget"]
+    restarted = make_agent(settings, budgets=_daily("5"))
+    assert rule_names(restarted.approve_payment_intent(intent("5"))) == ["agent_daily_budget"]
 
 
 def test_budgets_are_per_utc_day_and_month(settings) -> None:
@@ -229,13 +245,35 @@ def test_a_forked_child_takes_its_own_lock(settings) -> None:
     agent = make_agent(settings, budgets=_daily("10"))
     agent.approve_payment_intent(intent("1"))
     pid = os.fork()
-    if pid == 0:  # child: must open its own descriptor rather than share the parent's flock
+    if pid == 0:  # child: every lock opens its own descriptor, so it never shares the parent's flock
         try:
             agent.approve_payment_intent(intent("1", intent_id="from-child"))
-            os._exit(0 if agent.log._pid == os.getpid() else 1)
+            os._exit(0)
         except BaseException:
             os._exit(1)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
     # The child's decision is in the log and counts: 1 + 1 + 9 > 10.
     assert rule_names(agent.approve_payment_intent(intent("9", intent_id="from-parent"))) == ["agent_daily_budget"]
+
+
+def test_returned_decisions_equal_the_logged_lines_validated(settings):
+    from genesis_payments.core.records import ApprovalDecision
+
+    agent = GenesisMetaAgent(settings, vendors=FakeVendors(), policy=policy_from_mapping({"review_threshold_usd": "5"}))
+    returned = [
+        agent.approve_payment_intent(intent("1")),
+        agent.approve_payment_intent(intent("2")),
+        agent.approve_payment_intent(intent("6", mandate_id="m1")),
+        agent.approve_payment_intent(intent("1", vendor="evil:vendor"), annotations={"flow_run_id": "r1"}),
+    ]
+    lines = settings.approval_log_path.read_text().splitlines()
+    logged = [ApprovalDecision.model_validate_json(line) for line in lines]
+    assert returned == logged
+
+
+def test_an_annotation_cannot_turn_a_decision_into_a_control_record(settings):
+    agent = make_agent(settings)
+    decision = agent.approve_payment_intent(intent("1"), annotations={"kind": "halt", "hash": "x", "note": "n"})
+    line = settings.approval_log_path.read_text().splitlines()[-1]
+    assert '"kind"' not in line and decision.model_extra["note"] == "n"

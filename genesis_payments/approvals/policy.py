@@ -12,6 +12,7 @@ import copy
 import hashlib
 import json
 import os
+import stat
 from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
@@ -96,8 +97,21 @@ class Policy(BaseModel):
     default_chain: str = "eip155:8453"
     default_token: str = "USDC"
     budgets: dict[Scope, ScopeBudgets] = Field(default_factory=dict)
+    # Approved intents per agent in any 60 seconds; None = no limit. 0 is refused: "deny everything"
+    # is a halt (`genesis-payments halt --agent A`), which says who stopped the agent and why.
+    velocity_per_agent_per_minute: int | None = None
     hash: str = Field("", exclude=True)
     source: str = Field("defaults", exclude=True)
+
+    @field_validator("velocity_per_agent_per_minute")
+    @classmethod
+    def _velocity_at_least_one(cls, value: int | None) -> int | None:
+        if value is not None and value < 1:
+            raise ValueError(
+                f"must be at least 1 approved intent per minute, not {value} (null turns the limit off; "
+                "to stop an agent use `genesis-payments halt --agent ID`)"
+            )
+        return value
 
     def limit_micro(self, scope: Scope, key: str, period: Period) -> int | None:
         """The budget of one agent/vendor/business for one period in micro-USDC, None = unlimited."""
@@ -156,7 +170,9 @@ def load_policy(settings: Settings) -> Policy:
 def load_policy_file(path: Path) -> Policy:
     path = Path(path)
     try:
-        raw = path.read_bytes()
+        with open(path, "rb") as handle:
+            _refuse_writable_by_others(path, os.fstat(handle.fileno()).st_mode)
+            raw = handle.read()
     except FileNotFoundError:
         return default_policy()
     except OSError as exc:
@@ -168,13 +184,23 @@ def load_policy_file(path: Path) -> Policy:
     return policy_from_mapping(data, content_hash=hashlib.sha256(raw).hexdigest(), source=str(path))
 
 
+def _refuse_writable_by_others(path: Path, mode: int) -> None:
+    # An agent must not be able to raise its own limits: only the operator who owns the policy may
+    # write it (run agents as another user; see docs/runbook.md).
+    if mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise ConfigError(
+            f"policy {path} is writable by {'others' if mode & stat.S_IWOTH else 'its group'} "
+            f"(mode {stat.S_IMODE(mode):04o}); only its owner may write it: chmod go-w {path}"
+        )
+
+
 def policy_file_identity(path: Path | str) -> tuple[int, int, int] | None:
     """(inode, size, mtime) of the policy file, None when absent: a cheap "did it change" check."""
     try:
-        stat = os.stat(path)
+        found = os.stat(path)
     except FileNotFoundError:
         return None
-    return (stat.st_ino, stat.st_size, stat.st_mtime_ns)
+    return (found.st_ino, found.st_size, found.st_mtime_ns)
 
 
 def _jsonable(data: Any) -> Any:

@@ -11,14 +11,13 @@ applying only appended lines, so a restart loses nothing and no decision re-read
 from __future__ import annotations
 
 import heapq
-import json
-import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from genesis_payments.core.money import parse_micro
 from genesis_payments.core.timestamps import parse_utc
+from genesis_payments.ledgers.payment_states import allowed
 
 RESERVING = frozenset({"approved", "pending_review"})
 RELEASING_STATUSES = frozenset({"cancelled", "failed", "expired"})
@@ -37,7 +36,7 @@ class IntentState:
         self.agent = agent
         self.vendor = vendor
         self.business = business
-        self.day = day  # interned by the caller: a million intents share a few hundred of these
+        self.day = day
         self.month = month
         self.offset = offset
         self.length = length
@@ -60,6 +59,8 @@ class SpendState:
     intents: dict[str, IntentState] = field(default_factory=dict)
     spent: dict[tuple[str, str, str], int] = field(default_factory=dict)
     latest_status: dict[str, str] = field(default_factory=dict)
+    # intent → payment → the status its allowed transitions reached (ledgers.payment_states).
+    payment_statuses: dict[str, dict[str, str]] = field(default_factory=dict)
     review_deadlines: list[tuple[str, str]] = field(default_factory=list)
     bad_lines: int = 0
     # Months before this one ("YYYY-MM") are never asked about again, so their totals are not kept:
@@ -103,15 +104,15 @@ class SpendState:
             state = IntentState(
                 decision,
                 micro_from_text(record["cost_usd"]) if micro is None else micro,
-                _intern(record["agent"]),
-                _intern(record["vendor"]),
-                _intern(record["business_id"]),
-                sys.intern(record["ts"][:10]),
-                sys.intern(record["ts"][:7]),
+                record["agent"],
+                record["vendor"],
+                record["business_id"],
+                record["ts"][:10],
+                record["ts"][:7],
                 offset,
                 length,
             )
-            state.released = self.latest_status.get(intent_id) in RELEASING_STATUSES
+            state.released = self.released(intent_id)
             self.intents[intent_id] = state
             if state.reserving:
                 self._add(state, state.micro)
@@ -123,70 +124,48 @@ class SpendState:
         if decision == "pending_review":
             heapq.heappush(self.review_deadlines, (record["ts"], intent_id))
 
-    def add_new_decision(self, intent_id: str, decision: str, micro: int, agent: str, vendor: str, business: str,
-                         ts: str, offset: int, length: int, keys: tuple[tuple[str, str, str], ...],
-                         reserved: list[int]) -> None:
-        """The meta agent's own first decision of an intent it has no decision for (hot path).
-
-        The same effect as `apply_decision` on that line, from values the agent already has:
-        `agent`, `vendor` and `business` interned, `keys` the intent's six budget keys (agent,
-        vendor, business; day then month) with their day and month strings interned, and
-        `reserved` what each held when the rules were checked (under the same lock, so still what
-        they hold).
-        """
-        day, month = keys[0][2], keys[1][2]
-        if decision == "pending_review":
-            self.pending_ids.add(intent_id)
-            heapq.heappush(self.review_deadlines, (ts, intent_id))
-        elif month < self.horizon:  # (a first decision was never pending: nothing to discard)
-            self.archived[intent_id] = (offset << 24) | length
-            return
-        state = IntentState(decision, micro, agent, vendor, business, day, month, offset, length)
-        self.intents[intent_id] = state
-        released = self.latest_status.get(intent_id) in RELEASING_STATUSES
-        state.released = released
-        if released or decision not in RESERVING or month < self.horizon:
-            return
-        spent = self.spent
-        for key, held in zip(keys, reserved, strict=True):
-            spent[key] = held + micro
-
-    def apply_decision_line(self, raw: bytes, offset: int) -> str | None:
-        """Parse and apply one line; returns its `hash`, or None for a line that is not a decision."""
-        try:
-            record = json.loads(raw)
-            digest = record["hash"]
-            self.apply_decision(record, offset, len(raw) + 1)
-        except (ValueError, KeyError, TypeError, AttributeError):
-            self.bad_lines += 1
-            return None
-        return digest if isinstance(digest, str) else None
-
     # -- applying payment events -----------------------------------------------------------------
 
-    def apply_event(self, intent_id: str | None, status: str) -> None:
-        """A payment event carrying `intent_id`: a cancelled/failed/expired payment gives back its reservation."""
+    def apply_event(self, intent_id: str | None, status: str, payment_id: str = "") -> None:
+        """A payment event carrying `intent_id`. A reservation belongs to its intent's payments and
+        is given back only when every one of them ended without moving money (cancelled, failed,
+        expired); an event the payment state machine refuses (a `cancelled` after `captured`, say)
+        changes nothing, so a second payment's cancel can never release a captured one's budget."""
         if not intent_id:
             return
+        payments = self.payment_statuses.setdefault(intent_id, {})
+        if not allowed(payments.get(payment_id), status):
+            return
+        payments[payment_id] = status
         self.latest_status[intent_id] = status
         state = self.intents.get(intent_id)
         if state is None:
             return
         was = state.reserving
-        state.released = status in RELEASING_STATUSES
+        state.released = self.released(intent_id)
         self._flip(state, was)
 
-    def reset_events(self, events: Iterable[tuple[str | None, str]]) -> None:
+    def released(self, intent_id: str) -> bool:
+        payments = self.payment_statuses.get(intent_id)
+        return bool(payments) and all(s in RELEASING_STATUSES for s in payments.values())
+
+    def events_applied(self) -> list[tuple[str, str, str]]:
+        """(intent, status, payment) of every payment's current state, to carry into a fresh state."""
+        return [(intent, status, payment) for intent, payments in self.payment_statuses.items()
+                for payment, status in payments.items()]
+
+    def reset_events(self, events: Iterable[tuple[str | None, str, str]]) -> None:
         """The transaction log was replaced or truncated: forget its effects and apply `events` afresh."""
-        for intent_id in list(self.latest_status):
+        for intent_id in list(self.payment_statuses):
             state = self.intents.get(intent_id)
             if state is not None:
                 was = state.reserving
                 state.released = False
                 self._flip(state, was)
         self.latest_status.clear()
-        for intent_id, status in events:
-            self.apply_event(intent_id, status)
+        self.payment_statuses.clear()
+        for intent_id, status, payment_id in events:
+            self.apply_event(intent_id, status, payment_id)
 
     # -- review timeouts -------------------------------------------------------------------------
 
@@ -221,6 +200,3 @@ class SpendState:
                   ("business", state.business, day), ("business", state.business, month)):
             spent[k] = spent.get(k, 0) + micro
 
-
-def _intern(text: str) -> str:
-    return sys.intern(text) if isinstance(text, str) else text

@@ -1,4 +1,5 @@
-"""`genesis-payments audit verify`: check the approval log's hash chain; exit 1 naming the first bad line."""
+"""`genesis-payments audit verify`: check the approval log's hash chain and its anchored end; exit 1
+naming the first bad line (a head that moved backwards, a decision a payment relies on gone)."""
 
 from __future__ import annotations
 
@@ -27,7 +28,9 @@ def run_verify(args: argparse.Namespace) -> int:
     path = settings.approval_log_path
     if report.ok:
         if not args.json:
-            print(f"{path}: {counted(report.lines, 'decision')}, hash chain intact (head {report.head_hash})")
+            kinds = ", ".join(counted(n, kind) for kind, n in sorted(report.counts.items()))
+            print(f"{path}: {counted(report.lines, 'line')} ({kinds or 'empty'}), hash chain intact "
+                  f"(head {report.head_hash})")
         return 0
     print(f"genesis-payments: {path} line {report.first_bad_line}: {report.reason}", file=sys.stderr)
     return 1

@@ -14,11 +14,14 @@ from genesis_payments.cli import (
     config_cmd,
     demo_cmd,
     exporter_cmd,
+    halt_cmd,
     payments_cmd,
+    policy_cmd,
     review_cmd,
     run_cmd,
     schemas_cmd,
     serve_cmd,
+    status_cmd,
 )
 from genesis_payments.core.errors import ConfigError, PaymentsError, UsageError
 from genesis_payments.core.redaction import install_log_redaction, redact
@@ -26,7 +29,7 @@ from genesis_payments.core.redaction import install_log_redaction, redact
 # Each command group adds its sub-commands; keep one module per group.
 COMMAND_GROUPS = [
     config_cmd, schemas_cmd, run_cmd, payments_cmd, approve_cmd, review_cmd, audit_cmd, demo_cmd, serve_cmd,
-    exporter_cmd,
+    exporter_cmd, halt_cmd, policy_cmd, status_cmd,
 ]
 
 

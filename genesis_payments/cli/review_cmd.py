@@ -40,7 +40,7 @@ def make_agent() -> GenesisMetaAgent:
 
 def run_list(args: argparse.Namespace) -> int:
     agent = make_agent()
-    pending = agent.pending_reviews()
+    pending = agent.read_pending_reviews()  # a read: the log is never opened for appending here
     timeout = agent.policy.review_timeout_seconds
     if args.json:
         for decision in pending:

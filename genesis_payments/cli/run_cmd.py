@@ -1,13 +1,16 @@
 """`genesis-payments run <job> [--json]`: run one job once, as a Prefect flow run (§5, §10).
 
-With no `PREFECT_API_URL` set, Prefect starts its ephemeral local server for the run. With
-`--json` the report alone goes to stdout; Prefect's logs go to stderr. Exit 1 when the run fails.
+The run goes to the Prefect server that `serve` runs (or `PREFECT_API_URL`) when one answers, so
+it shows in that UI and costs seconds; only when none answers does Prefect start a temporary
+server for the run, and the command says so. With `--json` the report alone goes to stdout;
+Prefect's logs go to stderr. Exit 1 when the run fails.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from datetime import datetime
 from typing import Any
@@ -30,8 +33,29 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=run_job)
 
 
+def use_running_server(state_dir) -> None:
+    """Point Prefect at a server that answers, or say that a temporary one will be started."""
+    from deployments.prefect_api import answers, candidates, running_api_url
+
+    url = running_api_url(state_dir)
+    if url is not None:
+        os.environ["PREFECT_API_URL"] = url
+        return
+    if "prefect" in sys.modules:  # called in-process (tests): Prefect's current settings decide
+        from prefect.settings import PREFECT_API_URL
+
+        current = PREFECT_API_URL.value()
+        if current and answers(current):
+            return
+    tried = ", ".join(candidates(state_dir)) or "PREFECT_API_URL unset, no `serve` recorded"
+    os.environ.pop("PREFECT_API_URL", None)  # an address that does not answer would fail the run
+    print(f"genesis-payments: no Prefect server answered ({tried}); starting a temporary one for this run "
+          "(about 20 s; `genesis-payments serve` keeps one running)", file=sys.stderr)
+
+
 def run_job(args: argparse.Namespace) -> int:
-    load_settings()  # invalid environment: exit 2 before Prefect is even imported
+    settings = load_settings()  # invalid environment: exit 2 before Prefect is even imported
+    use_running_server(settings.state_dir)
     from tasks.runtime_settings import load_runtime_settings
 
     load_runtime_settings().require_ready()  # a missing live setting (env or Secret block) is exit 2

@@ -108,6 +108,53 @@ class ApprovalDecision(Record):
     resolved_by: Id | None = None
 
 
+HaltScope = Literal["all", "agent", "vendor"]
+
+
+class HaltRecord(Record):
+    """A halt (kill switch, §8) in `approval_log.jsonl`: every new intent in its scope is denied and
+    every capture in it refused until a `resume` names its `halt_id`. `key` is the agent or vendor
+    id (absent for scope `all`)."""
+
+    kind: Literal["halt"]
+    halt_id: Id
+    ts: UtcTimestamp
+    scope: HaltScope
+    key: Id | None = None
+    reason: Id
+    by: Id
+    prev_hash: HexDigest
+    hash: HexDigest
+
+
+class ResumeRecord(Record):
+    """Lifts the halt `halt_id` (same scope and key); chained like every line of the approval log."""
+
+    kind: Literal["resume"]
+    halt_id: Id
+    ts: UtcTimestamp
+    scope: HaltScope
+    key: Id | None = None
+    by: Id
+    reason: str | None = None
+    prev_hash: HexDigest
+    hash: HexDigest
+
+
+class PolicyChangeRecord(Record):
+    """The effective policy's hash changed: written before the first decision made under `new_policy`.
+    `changes` says what changed, one readable line per setting (`budgets.agent.default.daily: 250 -> 100`)."""
+
+    kind: Literal["policy_change"]
+    change_id: Id
+    ts: UtcTimestamp
+    old_policy: Id | None = None
+    new_policy: Id
+    changes: list[str]
+    prev_hash: HexDigest
+    hash: HexDigest
+
+
 class PaymentEvent(Record):
     """One state change of one payment, a line of `transactions.jsonl`."""
 
@@ -186,6 +233,9 @@ class VendorCapabilities(Record):
 RECORD_MODELS: dict[str, type[Record]] = {
     "payment_intent": PaymentIntent,
     "approval_decision": ApprovalDecision,
+    "halt_record": HaltRecord,
+    "resume_record": ResumeRecord,
+    "policy_change_record": PolicyChangeRecord,
     "payment_event": PaymentEvent,
     "finance_entry": FinanceEntry,
     "spend_summary": SpendSummary,

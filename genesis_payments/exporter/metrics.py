@@ -34,6 +34,7 @@ from genesis_payments.core.money import MICRO_PER_USD, to_micro
 from genesis_payments.core.redaction import redact
 from genesis_payments.core.settings import Settings
 from genesis_payments.core.timestamps import utc_now
+from genesis_payments.exporter.control_gauges import CONTROL_METRIC_NAMES, ControlGauges
 from genesis_payments.exporter.payment_tally import PaymentTally, prepare_events
 from genesis_payments.ledgers import event_columns
 from genesis_payments.ledgers.event_columns import epoch_us
@@ -58,6 +59,7 @@ METRIC_NAMES = (
     "genesis_exporter_read_errors_total",
     "genesis_exporter_source_up",
     "genesis_exporter_events_total",
+    *CONTROL_METRIC_NAMES,
 )
 
 
@@ -117,6 +119,7 @@ class PaymentsCollector(Collector):
         self._read_errors = dict.fromkeys(SOURCES, 0)
         # Scrapes can arrive concurrently (the HTTP server is threaded); the tail and tally are not.
         self._lock = threading.Lock()
+        self._controls = ControlGauges(settings, clock)  # budgets and halts (§6), read from the approval log
 
     def prepare(self) -> None:
         """Load the readers now (the exporter's start-up), not in the first scrape."""
@@ -125,7 +128,7 @@ class PaymentsCollector(Collector):
 
     def describe(self) -> Iterator[Metric]:
         """The families without reading anything, so registering does not scan the ledger."""
-        return iter(self._families(None, {}, {}, 0.0, read=False))
+        return iter([*self._families(None, {}, {}, 0.0, read=False), *self._controls.describe()])
 
     def collect(self) -> Iterator[Metric]:
         """Read what is new and yield every family; never raises for a failing source. Rendered by
@@ -137,7 +140,7 @@ class PaymentsCollector(Collector):
             up["wallets"] = balances is not None
             stale = self._tally.stale_by_agent(epoch_us(self.clock()))
             families = self._families(balances, stale, up, started)
-        return iter(families)
+        return iter([*families, *self._controls.families()])
 
     def _refresh_transactions(self) -> bool:
         try:

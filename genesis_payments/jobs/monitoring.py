@@ -19,7 +19,7 @@ import pandas as pd
 from genesis_payments.core.money import format_usd
 from genesis_payments.ledgers.payment_states import STATE_CODES, FrameFold, VendorStreaks, fold_frame
 
-MONITOR_KINDS = ("low_balance", "failure_streak")
+MONITOR_KINDS = ("low_balance", "failure_streak", "budget_threshold")
 
 
 def failure_streaks(events: pd.DataFrame, fold: FrameFold | None = None) -> dict[str, int]:

@@ -1,49 +1,69 @@
-"""The approval log (§4, §8): one decision per line, each chained to the one before by SHA-256.
+"""The approval log (§4, §8): one record per line, each chained to the one before by SHA-256.
 
 `hash` is the hex SHA-256 of the record without `hash`, as canonical JSON; the first record's
 `prev_hash` is 64 zeros. Appends compute the chain under the file's lock, so concurrent writers in
 several processes still produce one unbroken chain.
+
+Most lines are decisions. Operator controls are records of the same chain, told apart by `kind`
+(a decision has none): `halt`, `resume` and `policy_change` (schemas in `core/records.py` and
+docs/records.md). Readers of decisions skip them; `audit verify` checks them like any line.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import json
 import os
+import stat
 import threading
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic_core import PydanticSerializationError, to_json
+from pydantic import ValidationError
 
 from genesis_payments.core.errors import LedgerError
-from genesis_payments.core.file_watch import fork_generation
 from genesis_payments.core.files import open_regular
 from genesis_payments.core.records import ApprovalDecision
 from genesis_payments.core.settings import Settings
 from genesis_payments.core.timestamps import format_utc, utc_now
+from genesis_payments.ledgers.chain_head import Head, head_path, moved_backwards, read_head, write_head
 from genesis_payments.ledgers.jsonl import (
+    BadLine,
     BadLineError,
-    LockedAppender,
     ReadResult,
     canonical_json,
     decode_line,
+    describe_validation_error,
+    iter_lines,
     iter_lines_reversed,
-    read_jsonl,
     validate_line,
     write_whole,
 )
 
 GENESIS_HASH = "0" * 64
+CONTROL_KINDS = frozenset({"halt", "resume", "policy_change"})
+_READ_CHUNK = 8 << 20
 
 
 def decision_hash(record: Mapping[str, Any]) -> str:
     """SHA-256 of the record's canonical JSON, `hash` left out."""
     body = {k: v for k, v in record.items() if k != "hash"}
     return hashlib.sha256(canonical_json(body).encode("utf-8")).hexdigest()
+
+
+def chained_line(body: Mapping[str, Any]) -> tuple[str, bytes]:
+    """(hash, the `\\n`-terminated canonical line with `hash` in it) of a record without `hash`."""
+    digest = decision_hash(body)
+    return digest, (canonical_json({**body, "hash": digest}) + "\n").encode("utf-8")
+
+
+def is_control(record: Mapping[str, Any]) -> bool:
+    """A halt, resume or policy-change line (or a kind a later version adds) rather than a decision."""
+    return record.get("kind") is not None
 
 
 def last_hash(path: Path) -> str:
@@ -54,142 +74,60 @@ def last_hash(path: Path) -> str:
                 try:
                     return str(decode_line(raw)["hash"])
                 except (BadLineError, KeyError):
-                    break  # a broken last line: the chain restarts, and `audit verify` reports it
+                    break  # a broken last line: `audit verify` reports it
     except FileNotFoundError:
         pass
     return GENESIS_HASH
 
 
-def chained_line(body: dict[str, Any], *, flat: bool | None = None) -> tuple[str, bytes]:
-    """(hash, the `\\n`-terminated canonical line with `hash` in it) of a record without `hash`.
-
-    The canonical JSON is built once: for a body of flat values (strings, lists of strings) whose
-    keys are already in sorted order it is pydantic-core's encoding, and the
-    `hash` member is spliced in where sorted keys put it, which gives the same bytes as encoding
-    the record again. Nested values fall back to a second encoding. `flat=True` is the caller's
-    promise that every value is a string or a list of strings (the meta agent's own records).
-    """
-    if flat is None:
-        flat = all(_is_flat(v) for v in body.values())
-    if not flat:
-        text = _CANONICAL.encode(body)
-        digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
-        return digest, (canonical_json({**body, "hash": digest}) + "\n").encode("utf-8")
-    keys = tuple(body)
-    shape = _SHAPES.get(keys)
-    if shape is None:
-        marker = _hash_marker(keys)
-        shape = _SHAPES[keys] = (marker, list(keys) == sorted(keys), marker.encode("utf-8"))
-    marker, in_order, marker_bytes = shape
-    if in_order:
-        # Keys already in canonical order and flat values: pydantic-core's encoder writes the same
-        # bytes as `canonical_json` (compact, UTF-8, the same escapes; tested) in half the time of
-        # the C json encoder. A lone surrogate cannot be written as UTF-8: the general path says so.
-        try:
-            data = to_json(body)
-        except PydanticSerializationError:
-            data = None
-        if data is not None:
-            digest = hashlib.sha256(data).hexdigest()
-            if marker == "":
-                opening = b',"hash":"' if len(data) > 2 else b'"hash":"'
-                return digest, data[:-1] + opening + digest.encode() + b'"}\n'
-            index = data.find(marker_bytes)
-            if index >= 0:
-                return digest, data[: index + 1] + b'"hash":"' + digest.encode() + b'",' + data[index + 1 :] + b"\n"
-    text = _CANONICAL.encode(body)
-    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
-    if marker == "":
-        opening = ',"hash":"' if len(text) > 2 else '"hash":"'
-        return digest, (text[:-1] + opening + digest + '"}\n').encode("utf-8")
-    index = text.find(marker)
-    if index >= 0:
-        line = text[: index + 1] + '"hash":"' + digest + '",' + text[index + 1 :]
-        return digest, (line + "\n").encode("utf-8")
-    return digest, (canonical_json({**body, "hash": digest}) + "\n").encode("utf-8")
+def _require_regular(path: Path, mode: int) -> None:
+    if not stat.S_ISREG(mode):
+        raise LedgerError(f"{path} is not a regular file; move it away (the approval log must be a plain file)")
 
 
-# Per key tuple: where `hash` goes (see `_hash_marker`), whether the keys are already sorted, and
-# the marker as UTF-8.
-_SHAPES: dict[tuple[str, ...], tuple[str, bool, bytes]] = {}
+class LogView:
+    """An open descriptor on the log and its size when opened (or locked): what a reader may read."""
 
-# `canonical_json`'s settings in one encoder built once: json.dumps with options builds a new
-# encoder per call, which is a measurable share of a decision. Same output (tested).
-def _not_serialisable(value: Any) -> Any:
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable (money must be a string)")
-
-
-_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_not_serialisable)
-
-
-def _hash_marker(keys: tuple[str, ...]) -> str:
-    """Where `hash` goes among sorted keys: the text that starts the member after it ("" = last).
-
-    In canonical JSON a member starts after `{` or `,`; inside a string every `"` is escaped, so
-    `,"key":` can only be the member itself.
-    """
-    following = min((k for k in keys if k > "hash"), default=None)
-    if following is None:
-        return ""
-    has_before = any(k < "hash" for k in keys)
-    return ("," if has_before else "{") + json.dumps(following, ensure_ascii=False) + ":"
-
-
-def _is_flat(value: Any) -> bool:
-    return isinstance(value, str) or (isinstance(value, list) and all(isinstance(i, str) for i in value))
-
-
-class LogHandle(LockedAppender):
-    """The held lock on the approval log: its size when the lock was taken, and line writes."""
-
-    def __init__(self, fd: int, path: Path, fsync: bool, size: int, identity: tuple[int, int]) -> None:
-        super().__init__(fd, path, fsync)
+    def __init__(self, fd: int, path: Path, size: int, identity: tuple[int, int]) -> None:
         self.fd = fd
+        self.path = path
         self.size = size
         self.identity = identity
 
     def read_from(self, offset: int, limit: int | None = None) -> bytes:
-        """Bytes from `offset` to the size seen under the lock (lines other writers appended)."""
+        """Bytes from `offset` up to the size seen when the view was taken."""
         if offset >= self.size:
             return b""
         length = self.size - offset if limit is None else min(limit, self.size - offset)
-        return os.pread(self.fd, length, offset)
+        try:
+            return os.pread(self.fd, length, offset)
+        except OSError as exc:
+            raise LedgerError(f"cannot read {self.path}: {exc.strerror}") from exc
 
-    def write_line(self, line: bytes, *, clean: bool = False) -> tuple[int, int]:
-        """Append one line, durably; returns (offset, length) of the line itself.
 
-        `clean` is the caller's knowledge that the file ends with a whole line (it read up to the
-        end under this lock), which saves looking for a torn last line.
+class LogHandle(LogView):
+    """The held lock on the approval log: reads, and durable appends of whole lines."""
+
+    def __init__(self, fd: int, path: Path, size: int, identity: tuple[int, int], fsync: bool) -> None:
+        super().__init__(fd, path, size, identity)
+        self._fsync = fsync
+
+    def drop_torn_tail(self, offset: int) -> None:
+        """Cut a last line without its newline (a writer killed mid-append, never acknowledged).
+
+        A fragment left in place would sit in the middle of the chain once the next record follows
+        it, and every later `audit verify` would stop there.
         """
-        if not clean and self.size and os.pread(self.fd, 1, self.size - 1) != b"\n":
-            line_offset = self.size + 1
-            data = b"\n" + line  # end a torn line left by a killed writer; never glue onto it
-        else:
-            line_offset = self.size
-            data = line
-        write_whole(self.fd, self.path, data, self.size, self._fsync)  # all or nothing
-        self.size += len(data)
-        return line_offset, len(line)
+        if offset < self.size:
+            os.ftruncate(self.fd, offset)
+            self.size = offset
 
-    def write(self, data: bytes) -> None:
-        super().write(data)
-        self.size = os.fstat(self.fd).st_size
-
-
-class _HeldLock:
-    __slots__ = ("_handle", "_log")
-
-    def __init__(self, log: ApprovalLog) -> None:
-        self._log = log
-        self._handle: LogHandle | None = None
-
-    def __enter__(self) -> LogHandle:
-        self._handle = self._log._acquire()
-        return self._handle
-
-    def __exit__(self, *exc: object) -> None:
-        if self._handle is not None:
-            self._log._release(self._handle)
+    def write_line(self, line: bytes) -> tuple[int, int]:
+        """Append one line, durably; returns (offset, length). A failed write leaves the file as it was."""
+        offset = self.size
+        write_whole(self.fd, self.path, line, offset, self._fsync)  # cut back to `offset` on failure
+        self.size += len(line)
+        return offset, len(line)
 
 
 class ApprovalLog:
@@ -198,132 +136,140 @@ class ApprovalLog:
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or Settings()
         self.path = self.settings.approval_log_path
-        self._fd: int | None = None
-        self._fd_identity: tuple[int, int] = (-1, -1)
-        self._pid = os.getpid()  # the process that opened `_fd`
-        self._fork = fork_generation()  # the same, as a counter: read per decision instead of getpid
-        self._handle: LogHandle | None = None
-        self._path_text = str(self.path)
+        # `flock` does not exclude threads of one process that share a descriptor.
         self._thread_lock = threading.RLock()
+        self._fd: int | None = None
+        self._fd_owner = -1  # the pid that opened `_fd`: a forked child opens its own (and its own flock)
+        self._fd_identity: tuple[int, int] = (-1, -1)
 
-    def locked(self) -> _HeldLock:
-        """The log's lock, for a decision whose rules must be checked and appended atomically.
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[LogHandle]:
+        """The log's exclusive lock, for a record whose rules must be checked and appended atomically.
 
-        The file stays open between decisions (one `flock` and one `fstat` per decision instead of
-        open/close); it is reopened when the path now names another file (rotated or replaced).
-        A thread lock comes first because `flock` does not exclude threads sharing one descriptor.
+        The descriptor stays open from one lock to the next; under the lock the path must still name
+        it, or the path is opened again (the log was rotated, replaced or deleted meanwhile).
         """
-        return _HeldLock(self)
-
-    def _acquire(self) -> LogHandle:
-        self._thread_lock.acquire()
-        try:
-            fd = self._fd
-            if fd is None or self._fork != fork_generation():
-                fd = self._open_fd()
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            # Under the lock, the path must still name the open file: a log rotated away, replaced
-            # or deleted since the last decision is noticed here and the path opened again.
+        with self._thread_lock:
+            fd = self._descriptor()
             try:
-                current = os.stat(self._path_text)
-            except FileNotFoundError:
-                current = None
-            if current is None or current.st_ino != self._fd_identity[1] or current.st_dev != self._fd_identity[0]:
-                fcntl.flock(fd, fcntl.LOCK_UN)
-                self._close_fd()
-                fd = self._open_fd()
                 fcntl.flock(fd, fcntl.LOCK_EX)
-            # The size under the lock: an lseek (an int) is cheaper than an fstat (a stat object).
-            size = os.lseek(fd, 0, os.SEEK_END)
-        except BaseException:
-            if self._fd is not None:
-                fcntl.flock(self._fd, fcntl.LOCK_UN)
-            self._thread_lock.release()
-            raise
-        # One handle per open descriptor, reused: only its size changes from one lock to the next.
-        handle = self._handle
-        if handle is None or handle.fd != fd:
-            handle = self._handle = LogHandle(fd, self.path, self.settings.fsync, size, self._fd_identity)
-        else:
-            handle.size = size
-        return handle
+                if self._path_identity() != self._fd_identity:
+                    self.close()
+                    fd = self._descriptor()
+                    fcntl.flock(fd, fcntl.LOCK_EX)
+                size = os.fstat(fd).st_size
+                yield LogHandle(fd, self.path, size, self._fd_identity, self.settings.fsync)
+            finally:
+                if self._fd == fd:
+                    fcntl.flock(fd, fcntl.LOCK_UN)
 
-    def _release(self, handle: LogHandle) -> None:
-        try:
-            fcntl.flock(handle.fd, fcntl.LOCK_UN)
-        finally:
-            self._thread_lock.release()
-
-    def _open_fd(self) -> int:
-        if self._fd is not None and self._fork != fork_generation():
-            # A forked child shares the parent's open file, and with it the flock: it must not
-            # believe it holds the lock while the parent does. Its own descriptor fixes that.
+    def _descriptor(self) -> int:
+        if self._fd is not None and self._fd_owner != os.getpid():
             os.close(self._fd)
             self._fd = None
         if self._fd is None:
-            self._pid = os.getpid()
-            self._fork = fork_generation()
-            self._handle = None
             self.path.parent.mkdir(parents=True, exist_ok=True)
             try:
-                # A regular file inside the root: never a directory, a FIFO or a symlink out of it.
+                # A regular file inside the root: never a FIFO (it would block), a loop or a link out of it.
                 fd = open_regular(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, root=self.settings.root)
             except OSError as exc:
                 raise LedgerError(f"cannot open {self.path} for appending: {exc.strerror}") from exc
-            stat = os.fstat(fd)
-            self._fd = fd
-            self._fd_identity = (stat.st_dev, stat.st_ino)  # an open file's identity never changes
+            found = os.fstat(fd)
+            try:
+                _require_regular(self.path, found.st_mode)
+            except LedgerError:
+                os.close(fd)
+                raise
+            self._fd, self._fd_owner, self._fd_identity = fd, os.getpid(), (found.st_dev, found.st_ino)
         return self._fd
 
-    def _close_fd(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
+    def _path_identity(self) -> tuple[int, int] | None:
+        try:
+            found = os.stat(self.path)
+        except FileNotFoundError:
+            return None
+        return (found.st_dev, found.st_ino)
 
     def close(self) -> None:
+        """Close the descriptor kept between locks."""
         with self._thread_lock:
-            self._close_fd()
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
 
     def __del__(self) -> None:
         fd = getattr(self, "_fd", None)
         if fd is not None:
-            try:
+            with contextlib.suppress(OSError):
                 os.close(fd)
-            except OSError:
-                pass
 
-    def append_locked(self, handle: LockedAppender, fields: Mapping[str, Any], prev_hash: str) -> ApprovalDecision:
-        """Chain `fields` onto `prev_hash` and append; the caller holds the lock."""
+    @contextlib.contextmanager
+    def viewed(self) -> Iterator[LogView | None]:
+        """A read-only view of the log (None when there is none): reads never open it for writing."""
+        try:
+            fd = open_regular(self.path, os.O_RDONLY, root=self.settings.root)
+        except FileNotFoundError:
+            yield None
+            return
+        except OSError as exc:
+            raise LedgerError(f"cannot read {self.path}: {exc.strerror}") from exc
+        try:
+            found = os.fstat(fd)
+            _require_regular(self.path, found.st_mode)
+            yield LogView(fd, self.path, found.st_size, (found.st_dev, found.st_ino))
+        finally:
+            os.close(fd)
+
+    def append_locked(self, handle: LogHandle, fields: Mapping[str, Any], prev_hash: str) -> ApprovalDecision:
+        """Chain the decision `fields` onto `prev_hash` and append it; the caller holds the lock."""
         record = dict(fields)
         record.setdefault("decision_id", uuid.uuid4().hex)
         record.setdefault("ts", format_utc(utc_now()))
         record["prev_hash"] = prev_hash
         record.pop("hash", None)
-        decision = ApprovalDecision.model_validate({**record, "hash": GENESIS_HASH})
-        on_disk = decision.to_json_dict()
-        on_disk["hash"] = decision_hash(on_disk)
-        decision = ApprovalDecision.model_validate(on_disk)
-        handle.append(on_disk)
-        return decision
+        draft = ApprovalDecision.model_validate({**record, "hash": GENESIS_HASH})
+        body = draft.to_json_dict()
+        del body["hash"]
+        digest, line = chained_line(body)
+        handle.write_line(line)
+        return draft.model_copy(update={"hash": digest})
 
     def append(self, fields: Mapping[str, Any]) -> ApprovalDecision:
-        """Append one decision, chained onto the current last line."""
+        """Append one decision, chained onto the current last line (refused on a broken chain)."""
+        head = head_path(self.settings)
         with self.locked() as handle:
-            return self.append_locked(handle, fields, last_hash(self.path))
-
-    def append_body_locked(self, handle: LogHandle, body: dict[str, Any], *, flat: bool | None = None,
-                           clean: bool = False) -> tuple[str, int, int]:
-        """Hot path: chain an already complete body (its `prev_hash` set, money as strings) and append.
-
-        Returns (hash, offset of the line, length of the line). The caller holds the lock and built
-        `body` itself, so no model validation is repeated here.
-        """
-        digest, line = chained_line(body, flat=flat)
-        offset, length = handle.write_line(line, clean=clean)
-        return digest, offset, length
+            tail = ChainTail()
+            tail.reset_to(handle.identity, read_head(head))
+            tail.follow(handle, lambda _record, _offset, _length: None)
+            tail.check_head()
+            tail.refuse_if_broken(self.path)
+            handle.drop_torn_tail(tail.offset)
+            decision = self.append_locked(handle, fields, tail.last_hash)
+            write_head(head, tail.lines + 1, decision.hash)
+            return decision
 
     def read(self) -> ReadResult[ApprovalDecision]:
-        return read_jsonl(self.path, ApprovalDecision, root=self.settings.root)
+        """Every decision (control records skipped) and every bad line."""
+        result: ReadResult[ApprovalDecision] = ReadResult()
+        if not self.path.exists():
+            return result
+        try:
+            for number, (_, raw, complete) in enumerate(iter_lines(self.path), start=1):
+                if not complete:
+                    torn = "incomplete last line (no newline): a torn write"
+                    result.bad_lines.append(BadLine(str(self.path), number, torn))
+                    break
+                try:
+                    record = decode_line(raw)
+                    if not is_control(record):
+                        result.records.append(ApprovalDecision.model_validate(record))
+                except BadLineError as exc:
+                    result.bad_lines.append(BadLine(str(self.path), number, str(exc)))
+                except ValidationError as exc:
+                    result.bad_lines.append(BadLine(str(self.path), number, describe_validation_error(exc)))
+        except OSError as exc:
+            raise LedgerError(f"cannot read {self.path}: {exc.strerror}") from exc
+        return result
 
     def latest_decisions(self) -> dict[str, ApprovalDecision]:
         """The newest decision for each intent (a review's resolution replaces `pending_review`)."""
@@ -347,8 +293,86 @@ class ApprovalLog:
                     decision = validate_line(raw, ApprovalDecision)
                 except BadLineError:
                     continue
-                if decision.intent_id == intent_id:
+                if decision.intent_id == intent_id and not is_control(decision.model_extra or {}):
                     return decision
         except FileNotFoundError:
             pass
         return None
+
+
+class ChainTail:
+    """Follows the log from where it last read: line count, last hash, and the first break in the chain.
+
+    Every record is handed to `apply(record, offset, length)` in file order. Only the links are
+    checked here (a JSON object with a `hash`, whose `prev_hash` is the hash before it): enough to
+    notice lines removed, inserted, reordered or garbled; recomputing every hash is `audit verify`'s
+    job. A log replaced, rotated or cut shorter is read again from the top (`reset()` says so).
+    """
+
+    def __init__(self) -> None:
+        self.reset_to(None)
+
+    def reset_to(self, identity: tuple[int, int] | None, head: Head | None = None) -> None:
+        """Start again from the top; `head` is the highest head recorded, checked by `check_head`."""
+        self.identity = identity
+        self.offset = 0
+        self.lines = 0
+        self.last_hash = GENESIS_HASH
+        self.broken: str | None = None
+        self.head = head
+        self.hash_at_head: str | None = None
+
+    def check_head(self) -> None:
+        """After following to the end under the lock: a log shorter than the recorded head is broken."""
+        if self.head is not None and self.broken is None:
+            self.broken = moved_backwards(self.head, self.lines, self.hash_at_head)
+        self.head = None  # checked once per read from the top; later lines are this reader's own
+
+    def needs_reset(self, view: LogView) -> bool:
+        return view.identity != self.identity or view.size < self.offset
+
+    def follow(self, view: LogView, apply: Callable[[dict[str, Any], int, int], None]) -> None:
+        """Read complete lines appended since the last call (in chunks: a log may be huge)."""
+        while self.offset < view.size:
+            data = view.read_from(self.offset, _READ_CHUNK)
+            end = data.rfind(b"\n") + 1
+            if end == 0:  # a torn tail (no newline) is not a record yet
+                if len(data) < _READ_CHUNK:
+                    return
+                raise LedgerError(f"{view.path}: a line longer than {_READ_CHUNK} bytes at byte {self.offset}")
+            position = self.offset
+            for raw in data[:end].split(b"\n")[:-1]:
+                self.lines += 1
+                self._link(raw, position, apply, view.path)
+                position += len(raw) + 1
+            self.offset += end
+
+    def _link(self, raw: bytes, offset: int, apply: Callable[[dict[str, Any], int, int], None], path: Path) -> None:
+        try:
+            record = json.loads(raw)
+        except ValueError:
+            record = None
+        if not isinstance(record, dict) or not isinstance(record.get("hash"), str):
+            self._break("not a record of the chain (not a JSON object with a hash)")
+            return
+        if self.head is not None and self.lines == self.head.lines:
+            self.hash_at_head = record["hash"]
+        if record.get("prev_hash") != self.last_hash:
+            self._break("prev_hash does not match the line before (a line was removed, inserted or reordered)")
+        self.last_hash = record["hash"]
+        try:
+            apply(record, offset, len(raw) + 1)
+        except (KeyError, TypeError, ValueError, AttributeError):
+            self._break("a record without the fields its kind needs")
+
+    def _break(self, reason: str) -> None:
+        if self.broken is None:
+            self.broken = f"line {self.lines}: {reason}"
+
+    def refuse_if_broken(self, path: Path) -> None:
+        """No new record is chained onto a broken chain: it would bury the break under new lines."""
+        if self.broken is not None:
+            raise LedgerError(
+                f"{path}: the hash chain is broken ({self.broken}); nothing is appended to a broken chain. "
+                "Run `genesis-payments audit verify`, restore the log from a backup, then try again"
+            )

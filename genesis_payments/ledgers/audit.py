@@ -2,27 +2,28 @@
 
 A line breaks the chain when it is not a JSON object, when its `hash` is not the SHA-256 of its
 own canonical JSON without `hash` (a field was edited), or when its `prev_hash` is not the `hash`
-of the line before (a line was removed or lines were reordered).
+of the line before (a line was removed or lines were reordered). Decisions, halts, resumes and
+policy changes are all lines of the one chain and are checked alike.
 
-The chain alone cannot notice lines cut off the END of the log. So each successful verify records
-the head it saw (line count and hash) under the private state folder, and the next verify checks
-that this head is still there: a log cut below a verified head fails at the first missing line.
+The chain alone cannot notice lines cut off the END of the log, so two anchors are checked too:
+the highest head any appender or verify has recorded (`ledgers/chain_head.py`; a head that moved
+backwards names the missing lines), and the `decision_hash` each payment event carries (the
+decision it relied on must still be in the log).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from genesis_payments.core.files import read_json_file, write_json_atomic
+from genesis_payments.core.errors import LedgerError
 from genesis_payments.core.settings import Settings
-from genesis_payments.core.timestamps import format_utc, utc_now
-from genesis_payments.core.wording import counted
 from genesis_payments.ledgers.approval_log import GENESIS_HASH
+from genesis_payments.ledgers.chain_head import head_path, moved_backwards, read_head, record_head
 from genesis_payments.ledgers.jsonl import BadLineError, canonical_json, decode_line, iter_lines
 
 
@@ -33,48 +34,69 @@ class ChainReport:
     head_hash: str
     first_bad_line: int | None = None
     reason: str | None = None
+    counts: dict[str, int] = field(default_factory=dict)  # lines by kind ("decision", "halt", ...)
+    missing_decisions: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def verify_chain(path: Path) -> ChainReport:
-    """Check every line of the approval log in order; stop at the first broken one."""
+def verify_chain(path: Path, *, watch_line: int | None = None, wanted: set[str] | None = None,
+                 hashes_seen: dict[int, str] | None = None) -> ChainReport:
+    """Check every line of the approval log in order; stop at the first broken one.
+
+    `watch_line`: the hash of that line is put in `hashes_seen`; `wanted`: decision hashes to look
+    for (each one found is removed from the set).
+    """
     path = Path(path)
     previous = GENESIS_HASH
     count = 0
+    counts: dict[str, int] = {}
     if not path.exists():
-        return ChainReport(True, 0, GENESIS_HASH)
+        return ChainReport(True, 0, GENESIS_HASH, counts=counts)
     for number, (_, raw, complete) in enumerate(iter_lines(path), start=1):
         count = number
         if not complete:
-            return ChainReport(False, number, previous, number, "incomplete last line (no newline): a torn write")
-        problem, digest = _check_line(raw, previous)
+            return ChainReport(False, number, previous, number, "incomplete last line (no newline): a torn write",
+                               counts=counts)
+        problem, digest, kind = _check_line(raw, previous)
         if problem:
-            return ChainReport(False, number, previous, number, problem)
+            return ChainReport(False, number, previous, number, problem, counts=counts)
+        counts[kind] = counts.get(kind, 0) + 1
+        if wanted and kind == "decision":
+            wanted.discard(digest)
+        if hashes_seen is not None and number == watch_line:
+            hashes_seen[number] = digest
         previous = digest
-    return ChainReport(True, count, previous)
+    return ChainReport(True, count, previous, counts=counts)
 
 
-def _check_line(raw: bytes, previous: str) -> tuple[str | None, str]:
+def _check_line(raw: bytes, previous: str) -> tuple[str | None, str, str]:
+    problem, digest, record = _check_record(raw, previous)
+    kind = record.get("kind", "decision") if isinstance(record, dict) else "?"
+    return problem, digest, str(kind)
+
+
+def _check_record(raw: bytes, previous: str) -> tuple[str | None, str, dict | None]:
     try:
         record = decode_line(raw)
     except BadLineError as exc:
-        return f"not a decision record: {exc}", previous
+        return f"not a record of the chain: {exc}", previous, None
     stated = record.get("hash")
     if not isinstance(stated, str):
-        return "no hash field", previous
+        return "no hash field", previous, record
     body = {k: v for k, v in record.items() if k != "hash"}
     try:
         text = canonical_json(_exact(body))
     except (TypeError, ValueError) as exc:
-        return f"cannot be put in canonical form: {exc}", previous
+        return f"cannot be put in canonical form: {exc}", previous, record
     digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
     if digest != stated:
-        return "hash does not match the line's content (the line was edited)", previous
+        return "hash does not match the line's content (the line was edited)", previous, record
     if record.get("prev_hash") != previous:
-        return "prev_hash does not match the line before (a line was removed, inserted or reordered)", previous
-    return None, digest
+        return ("prev_hash does not match the line before (a line was removed, inserted or reordered)", previous,
+                record)
+    return None, digest, record
 
 
 def _exact(value: Any) -> Any:
@@ -89,43 +111,56 @@ def _exact(value: Any) -> Any:
     return value
 
 
-def anchor_path(settings: Settings) -> Path:
-    return settings.state_dir / "approval_log_head.json"
+def referenced_decisions(path: Path) -> dict[str, dict[str, Any]]:
+    """decision_hash -> the first payment event relying on it (payment id and line), from transactions."""
+    found: dict[str, dict[str, Any]] = {}
+    if not Path(path).exists():
+        return found
+    for number, (_, raw, complete) in enumerate(iter_lines(path), start=1):
+        if not complete or b"decision_hash" not in raw:
+            continue
+        try:
+            event = json.loads(raw)
+        except ValueError:
+            continue  # a bad ledger line is the jobs' finding, not the audit's
+        digest = event.get("decision_hash") if isinstance(event, dict) else None
+        if isinstance(digest, str) and digest not in found:
+            found[digest] = {"payment_id": event.get("payment_id"), "line": number, "decision_hash": digest}
+    return found
 
 
-def verify_approval_log(settings: Settings, *, record_head: bool = True) -> ChainReport:
-    """`verify_chain` plus the head recorded by the last successful verify (cut-off tails)."""
-    report = verify_chain(settings.approval_log_path)
+def verify_approval_log(settings: Settings, *, record: bool = True) -> ChainReport:
+    """`verify_chain` plus both anchors of the end: the recorded head and the payment events' decisions.
+
+    A file that cannot be read at all (a directory, no permission) is a LedgerError naming it.
+    """
+    try:
+        return _verify(settings, record)
+    except OSError as exc:
+        raise LedgerError(f"cannot read {exc.filename or settings.approval_log_path}: {exc.strerror}") from exc
+
+
+def _verify(settings: Settings, record: bool) -> ChainReport:
+    head = read_head(head_path(settings))  # read before the log: the log can only have grown since
+    references = referenced_decisions(settings.transactions_path)
+    wanted = set(references)
+    seen: dict[int, str] = {}
+    report = verify_chain(settings.approval_log_path, watch_line=head.lines if head else None, wanted=wanted,
+                          hashes_seen=seen)
     if not report.ok:
         return report
-    anchor = read_json_file(anchor_path(settings), default=None)
-    if isinstance(anchor, dict) and isinstance(anchor.get("lines"), int) and anchor["lines"] > 0:
-        lines, expected = anchor["lines"], anchor.get("hash")
-        if report.lines < lines:
-            return ChainReport(
-                False, report.lines, report.head_hash, report.lines + 1,
-                f"line missing: the log had {counted(lines, 'line')} when verified at {anchor.get('verified_at')}, "
-                f"now {report.lines} (lines were removed from the end)",
-            )
-        if _hash_at(settings.approval_log_path, lines) != expected:
-            return ChainReport(
-                False, report.lines, report.head_hash, lines,
-                f"line {lines} is not the line verified at {anchor.get('verified_at')}",
-            )
-    if record_head and report.lines:
-        write_json_atomic(
-            anchor_path(settings),
-            {"lines": report.lines, "hash": report.head_hash, "verified_at": format_utc(utc_now())},
-            mode=0o600,
-        )
+    problem = moved_backwards(head, report.lines, seen.get(head.lines) if head else None)
+    if problem is not None:
+        at = min(report.lines + 1, head.lines) if head else report.lines
+        return ChainReport(False, report.lines, report.head_hash, at, problem, counts=report.counts)
+    if wanted:
+        missing = sorted((references[d] for d in wanted), key=lambda r: r["line"])
+        first = missing[0]
+        reason = (f"{len(missing)} decision(s) that payment events rely on are not in the log "
+                  f"(first: payment {first['payment_id']} at transactions line {first['line']} relies on decision "
+                  f"{first['decision_hash']}): decisions were removed")
+        return ChainReport(False, report.lines, report.head_hash, report.lines + 1, reason, counts=report.counts,
+                           missing_decisions=missing)
+    if record and report.lines:
+        record_head(head_path(settings), report.lines, report.head_hash)
     return report
-
-
-def _hash_at(path: Path, line_number: int) -> str | None:
-    for number, (_, raw, _complete) in enumerate(iter_lines(path), start=1):
-        if number == line_number:
-            try:
-                return str(decode_line(raw).get("hash"))
-            except BadLineError:
-                return None
-    return None

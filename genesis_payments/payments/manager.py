@@ -41,6 +41,7 @@ from x402.http.utils import decode_payment_response_header, encode_payment_signa
 from x402.schemas import PaymentPayload, SettleResponse
 from x402.schemas.v1 import PaymentPayloadV1
 
+from genesis_payments.approvals.halts import active_halt
 from genesis_payments.core.money import format_usd, parse_usd
 from genesis_payments.core.records import ApprovalDecision, PaymentIntent
 from genesis_payments.core.redaction import redact
@@ -173,10 +174,15 @@ class PaymentManager:
             follow_redirects=False,  # a payment header never follows a redirect to another origin
         )
         self.chain = chain
-        self.halted: HaltCheck = halted or (lambda _agent, _vendor: None)
+        self.halted: HaltCheck = halted or self._halt_in_force
         self.store = AuthorizationStore(settings)
         self.monitor = BusinessMonitor(settings)
         self.ledger = FinanceLedger(settings)
+
+    def _halt_in_force(self, agent: str, vendor: str) -> str | None:
+        """The kill switch of §8: a halt over this agent or vendor refuses new payments and captures."""
+        found = active_halt(self.settings, agent=agent, vendor=vendor)
+        return found.describe() if found is not None else None
 
     # --- reading: the ledger is the truth --------------------------------------------------
 
