@@ -26,7 +26,7 @@ def read_payment_event_records(settings: Settings) -> ReadResult[PaymentEvent]:
 
 @task(name="append-spend-summary", cache_policy=NO_CACHE, **IO_TASK_OPTIONS)
 def append_spend_summary(summary: SpendSummary, settings: Settings) -> None:
-    JsonlAppender(settings.spend_summaries_path, fsync=settings.fsync).append(summary)
+    JsonlAppender(settings.spend_summaries_path, fsync=settings.fsync, root=settings.root).append(summary)
 
 
 @task(name="post-spend-summary", cache_policy=NO_CACHE, **IO_TASK_OPTIONS)

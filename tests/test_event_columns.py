@@ -101,13 +101,15 @@ def test_a_large_mixed_block_agrees_with_the_exact_reader(tmp_path: Path) -> Non
 
 
 def test_a_byte_order_mark_inside_a_value_is_content_not_a_bad_line(tmp_path: Path) -> None:
-    line = json.dumps({**GOOD, "error": "\ufeff", "agent": "\ufeffagent"}, ensure_ascii=False).encode()
-    data = line + b"\n" + json.dumps(GOOD).encode() + b"\n"
+    line = json.dumps({**GOOD, "error": "\ufeff"}, ensure_ascii=False).encode()
+    # In an id an invisible U+FEFF is refused (records.Id), by both readers alike.
+    in_id = json.dumps({**GOOD, "agent": "\ufeffagent"}, ensure_ascii=False).encode()
+    data = line + b"\n" + json.dumps(GOOD).encode() + b"\n" + in_id + b"\n"
     path = tmp_path / "t.jsonl"
     path.write_bytes(data)
     fast = fast_view(data)
     assert fast == exact_view(path)
-    assert fast[1] == []
+    assert [bad[0] if isinstance(bad, tuple) else getattr(bad, "line", bad) for bad in fast[1]] == [3]
 
 
 @pytest.mark.parametrize("depth", [10, 63, 64, 65, 2000])

@@ -142,12 +142,16 @@ def test_weekly_report_shows_the_same_chart_as_an_image_artifact_in_the_ui(flow_
     assert artifact.data == "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
+QS_SECRET = "?thread_id=7&token=qs-secret-token&apiKey=qs-secret-token"
+
+
 @pytest.fixture
 def live_discord(flow_env, monkeypatch):
     with FakeDiscord() as server:
         monkeypatch.setenv("PAYMENTS_USE_FAKE", "false")
-        monkeypatch.setenv("GENESIS_DISCORD_ALERTS_WEBHOOK_URL", server.webhook_url("alerts"))
-        monkeypatch.setenv("GENESIS_DISCORD_DASHBOARD_WEBHOOK_URL", server.webhook_url("dashboard"))
+        # Query-string credentials too (§1): masked like the webhook path itself.
+        monkeypatch.setenv("GENESIS_DISCORD_ALERTS_WEBHOOK_URL", server.webhook_url("alerts") + QS_SECRET)
+        monkeypatch.setenv("GENESIS_DISCORD_DASHBOARD_WEBHOOK_URL", server.webhook_url("dashboard") + QS_SECRET)
         monkeypatch.setenv("GENESIS_DISCORD_BACKOFF_SECONDS", "0.01")
         write_lines(Settings().transactions_path, [event("stuck", "authorized", ago(20))])
         yield server
@@ -194,7 +198,22 @@ def test_live_404_fails_the_flow_run_with_a_clear_message_and_no_url(live_discor
     [report] = reports(Settings(), "stale-payments")
     assert "HTTP 404" in report["error"] and report["alerts_sent"] == 0
     artifact = Artifact.get("stale-payments-summary")
-    assert_no_secret(message, caplog.text, "".join(capfd.readouterr()), json.dumps(report), str(artifact.data))
+    assert_no_secret(message, caplog.text, "".join(capfd.readouterr()), json.dumps(report), str(artifact.data),
+                     prefect_database_text())
+
+
+def prefect_database_text() -> str:
+    """Every byte the Prefect server stored (states, messages, artifacts), WAL included, as text."""
+    from pathlib import Path
+
+    from prefect.settings import PREFECT_SERVER_DATABASE_CONNECTION_URL
+
+    url = PREFECT_SERVER_DATABASE_CONNECTION_URL.value()
+    database = Path(str(getattr(url, "get_secret_value", lambda: url)()).split("///", 1)[1])
+    files = [p for p in database.parent.glob(database.name + "*") if p.is_file()]
+    text = "".join(p.read_bytes().decode("latin-1") for p in files)
+    assert "HTTP 404" in text, f"the failed run's message is not in {database}: wrong database?"
+    return text
 
 
 def test_run_command_prints_the_report_alone_as_json(flow_env, capsys):
@@ -204,6 +223,22 @@ def test_run_command_prints_the_report_alone_as_json(flow_env, capsys):
     out = capsys.readouterr().out
     assert json.loads(out) == reports(Settings(), "stale-payments")[0]
     assert main(["run", "no-such-job"]) == 1
+
+
+def test_a_failed_run_with_json_prints_its_report_with_state_and_reason(live_discord, monkeypatch, capsys):
+    from genesis_payments.cli.main import main
+
+    monkeypatch.setenv("GENESIS_FACILITATOR_URL", "http://127.0.0.1:9/?apikey=qs-secret-token")
+    monkeypatch.setenv("GENESIS_WALLET_PRIVATE_KEY", "0x" + "11" * 32)
+    monkeypatch.setenv("GENESIS_RPC_URL", "http://127.0.0.1:9/")
+    live_discord.fail_next(404, times=None)
+    assert main(["run", "stale-payments", "--json"]) == 1
+    out, err = capsys.readouterr()
+    report = json.loads(out)
+    assert report["job"] == "stale-payments" and report["state"] == "Failed"
+    assert "HTTP 404" in report["error"] and report["counts"]  # the run's own report, findings and all
+    assert "HTTP 404" in err
+    assert_no_secret(out, err)
 
 
 def test_registry_names_each_flow_by_its_job():

@@ -343,7 +343,7 @@ def test_served_text_has_the_same_samples_as_the_registry(settings: Settings, wa
     """The served page always equals the registry's view (prometheus-client's own exposition)."""
     from prometheus_client import generate_latest
 
-    odd = 'vendor "quoted" \\ back\nslash é'
+    odd = 'vendor "quoted" back/slash é'  # ids hold no newline or backslash (records.Id); quotes remain
     log = settings.transactions_path
     odd_event = payment_event("o1", "o1", "failed", ts("03:00:00"), vendor=odd, agent="agent-é")
     append_lines(log, [*crafted_log(), odd_event])

@@ -34,10 +34,12 @@ def test_list_show_capture_and_refusals_on_the_command_line(world, capsys):
 
 def test_capture_of_a_name_that_is_no_payment_is_an_error_not_a_traceback(world, capsys):
     _authorized(world)
-    for name in ("idempotency", "../keys", "pay_x"):
+    for name in ("idempotency", "pay_x"):
         assert main(["payments", "capture", name]) == 1
         err = capsys.readouterr().err
         assert "no staged payment" in err and "Traceback" not in err
+    assert main(["payments", "capture", "../keys"]) == 2  # a path separator is no id at all: usage
+    assert "an id must be" in capsys.readouterr().err
 
 
 def test_resolve_of_an_authorized_payment_leaves_it_authorized(world, capsys):

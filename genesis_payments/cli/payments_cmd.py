@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from genesis_payments.cli.arguments import id_argument
 from genesis_payments.cli.config_cmd import load_settings
 from genesis_payments.core.money import parse_usd
 from genesis_payments.core.records import PAYMENT_STATUSES
@@ -38,7 +39,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     listing.set_defaults(handler=run_list)
 
     show = actions.add_parser("show", help="one payment's events")
-    show.add_argument("payment_id")
+    show.add_argument("payment_id", type=id_argument)
     show.add_argument("--json", action="store_true")
     show.set_defaults(handler=run_show)
 
@@ -48,7 +49,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         ("resolve", "settle a pending payment's outcome from the chain", lambda a: _act(a, "resolve")),
     ):
         action = actions.add_parser(name, help=helptext)
-        action.add_argument("payment_id")
+        action.add_argument("payment_id", type=id_argument)
         action.add_argument("--json", action="store_true")
         action.set_defaults(handler=handler)
 

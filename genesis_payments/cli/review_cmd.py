@@ -13,6 +13,7 @@ import json
 import sys
 
 from genesis_payments.approvals.meta_agent import GenesisMetaAgent
+from genesis_payments.cli.arguments import id_argument
 from genesis_payments.cli.config_cmd import load_settings
 from genesis_payments.core.records import ApprovalDecision
 from genesis_payments.core.timestamps import utc_now
@@ -27,7 +28,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     listing.set_defaults(handler=run_list)
     for verb in ("approve", "deny"):
         action = actions.add_parser(verb, help=f"{verb} a pending intent")
-        action.add_argument("id", help="intent id or decision id")
+        action.add_argument("id", type=id_argument, help="intent id or decision id")
         action.add_argument("--by", default=None, help="reviewer name (default: the OS user)")
         action.add_argument("--note", default=None, help="a note kept in the decision's reasons")
         action.set_defaults(handler=run_resolve, approve=verb == "approve")

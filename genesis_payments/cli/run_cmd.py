@@ -12,10 +12,14 @@ import argparse
 import json
 import os
 import sys
+from datetime import datetime
+from typing import Any
 
 from genesis_payments.cli.config_cmd import load_settings
 from genesis_payments.core.errors import ConfigError, PaymentsError
 from genesis_payments.core.redaction import redact
+from genesis_payments.core.settings import Settings
+from genesis_payments.core.timestamps import format_utc, utc_now
 from genesis_payments.core.wording import counted
 
 
@@ -67,11 +71,14 @@ def run_job(args: argparse.Namespace) -> int:
         if args.job not in CHECKPOINTED_JOBS:
             raise ConfigError(f"{args.job} keeps no checkpoint: it always reads the whole log (no --full)")
         parameters["full"] = True
+    started = utc_now()
     state = load_flow(args.job)(**parameters, return_state=True)
     if not state.is_completed():
         outcome = state.result(raise_on_failure=False)
-        reason = str(outcome) if isinstance(outcome, BaseException) else (state.message or state.name)
-        print(f"genesis-payments: {args.job} {state.name.lower()}: {redact(reason)}", file=sys.stderr)
+        reason = redact(str(outcome) if isinstance(outcome, BaseException) else (state.message or state.name))
+        print(f"genesis-payments: {args.job} {state.name.lower()}: {reason}", file=sys.stderr)
+        if args.json:
+            print(json.dumps(failed_report(args.job, state.name, reason, started, load_settings()), indent=2))
         return 1
     report = state.result()
     if args.json:
@@ -81,3 +88,20 @@ def run_job(args: argparse.Namespace) -> int:
         print(f"{args.job}: completed; {counts}; {counted(len(report.get('bad_lines', [])), 'bad line')}; "
               f"{counted(report.get('alerts_sent', 0), 'message')} sent")
     return 0
+
+
+def failed_report(job: str, state_name: str, reason: str, started: datetime, settings: Settings) -> dict[str, Any]:
+    """What `--json` prints for a run that did not complete: the report the run wrote, if it got
+    that far, else the report's frame; with `state` (Failed, Crashed …) and the redacted `error`."""
+    report: dict[str, Any] = {"job": job, "started_at": format_utc(started), "finished_at": None, "counts": {},
+                              "findings": [], "bad_lines": [], "alerts_sent": 0}
+    folder = settings.reports_dir / job
+    try:
+        written = [p for p in folder.glob("*.json") if p.stat().st_mtime >= started.timestamp()]
+        if written:
+            report = json.loads(max(written, key=lambda p: p.stat().st_mtime).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        pass  # the failure itself is what matters; the frame is printed
+    report["state"] = state_name
+    report["error"] = redact(str(report.get("error") or reason))
+    return report

@@ -2,6 +2,7 @@
 
     PaymentsError                 anything this project raises on purpose (CLI: exit 1)
     ├── ConfigError               settings missing or invalid (CLI: exit 2)
+    ├── UsageError                arguments a command cannot use (CLI: exit 2)
     ├── InvalidInput              input the contract rejects (also a ValueError)
     │   ├── InvalidMoney          §3
     │   └── InvalidRecord         §4
@@ -23,6 +24,10 @@ class PaymentsError(Exception):
 
 class ConfigError(PaymentsError):
     """Settings are missing or invalid. The CLI maps it to exit code 2."""
+
+
+class UsageError(PaymentsError):
+    """A command given arguments it cannot use (a malformed id, a missing --file). Exit code 2."""
 
 
 class InvalidInput(PaymentsError, ValueError):

@@ -62,7 +62,8 @@ class FileWatch:
     def _reopen(self) -> None:
         self.close()
         try:
-            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+            # O_NONBLOCK: a FIFO put where the file belongs must not block here; the reader refuses it.
+            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
         except FileNotFoundError:
             self.absent = True
             return

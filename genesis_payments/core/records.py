@@ -14,8 +14,30 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints,
 from genesis_payments.core.money import Usd, sum_usd
 from genesis_payments.core.timestamps import UtcTimestamp
 
-Id = Annotated[str, StringConstraints(min_length=1, max_length=256, pattern=r"\S")]
-"""An identifier: non-empty and not only white space."""
+# Characters no identifier may hold: C0/C1 controls (NUL, newline, ESC …), invisible format
+# characters and bidi controls (U+202E would show `gpj.exe` as `exe.jpg` in a terminal or a report),
+# line/paragraph separators, and the backslash. Kept as one regex so pydantic-core checks it in Rust.
+_FORBIDDEN_IN_ID = (
+    r"\x00-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff\ufff9-\ufffb\\"
+)
+
+
+def _id_pattern(forbidden: str) -> str:
+    """Only allowed characters, and at least one that is not white space."""
+    return rf"^[^{forbidden}]*[^\s{forbidden}][^{forbidden}]*$"
+
+
+ID_PATTERN = _id_pattern(_FORBIDDEN_IN_ID + "/")
+VENDOR_ID_PATTERN = _id_pattern(_FORBIDDEN_IN_ID)
+ID_RULE = "printable text, not only spaces, without '/', '\\', NUL, control or bidi characters"
+
+Id = Annotated[str, StringConstraints(min_length=1, max_length=256, pattern=ID_PATTERN)]
+"""An identifier (intent, payment, event, agent, business …): printable, not only white space, and
+free of path separators (`/`, `\\`), NUL, controls and bidi overrides, so it is safe in a file
+name, a log line, a terminal and a report."""
+
+VendorId = Annotated[str, StringConstraints(min_length=1, max_length=256, pattern=VENDOR_ID_PATTERN)]
+"""A vendor id: as `Id`, but `/` is allowed (vendor ids such as `payments:deploy/vercel` name paths)."""
 
 CAIP2_PATTERN = r"^[-a-z0-9]{3,8}:[-_a-zA-Z0-9]{1,32}$"
 Caip2 = Annotated[str, StringConstraints(pattern=CAIP2_PATTERN)]
@@ -55,7 +77,7 @@ class PaymentIntent(Record):
 
     intent_id: Id
     agent: Id
-    vendor: Id
+    vendor: VendorId
     component: Id
     strategy: Id
     cost_usd: Usd
@@ -73,7 +95,7 @@ class ApprovalDecision(Record):
     ts: UtcTimestamp
     intent_id: Id
     agent: Id
-    vendor: Id
+    vendor: VendorId
     component: Id
     strategy: Id
     cost_usd: Usd
@@ -141,7 +163,7 @@ class PaymentEvent(Record):
     payment_id: Id
     status: PaymentStatus
     agent: Id
-    vendor: Id
+    vendor: VendorId
     chain: Caip2
     token: Id
     amount_usd: Usd
@@ -167,7 +189,7 @@ class FinanceEntry(Record):
     ts: UtcTimestamp
     payment_id: Id
     agent: Id
-    vendor: Id
+    vendor: VendorId
     amount_usd: Usd
     kind: FinanceKind
 
@@ -197,7 +219,7 @@ class SpendSummary(Record):
 class VendorCapabilities(Record):
     """What one vendor sells and how it is paid, as cached in `vendor_capabilities.json`."""
 
-    vendor: Id
+    vendor: VendorId
     pricing: dict[str, Usd]
     tokens: list[Id]
     chains: list[Caip2]

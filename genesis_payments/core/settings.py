@@ -11,13 +11,14 @@ from __future__ import annotations
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from genesis_payments.core.errors import ConfigError
 from genesis_payments.core.money import Usd
-from genesis_payments.core.redaction import MASK, redact
+from genesis_payments.core.redaction import MASK, redact, redact_url
 
 DATA_DIR = Path("data/a2a-x402")
 
@@ -31,9 +32,15 @@ LIVE_REQUIRED = (
 )
 
 
+# Plain (not SecretStr) URL settings: shown through the URL redaction rule. The webhook and RPC URLs
+# are SecretStr and shown as `***` whole (a provider's key may sit in the path, e.g. `/v2/KEY`).
+URL_SETTINGS = ("facilitator_url", "fake_facilitator_url")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix="GENESIS_", extra="ignore", populate_by_name=True, validate_default=True
+        env_prefix="GENESIS_", extra="ignore", populate_by_name=True, validate_default=True,
+        hide_input_in_errors=True,  # a rejected value may be a key or a URL carrying one
     )
 
     use_fake: bool = Field(
@@ -108,6 +115,21 @@ class Settings(BaseSettings):
 
     exporter_host: str = Field("0.0.0.0", description="Exporter bind address.")
     exporter_port: int = Field(9100, ge=0, le=65535, description="Exporter port (node_exporter's too).")
+
+    @field_validator("facilitator_url", "fake_facilitator_url", mode="after")
+    @classmethod
+    def _http_url(cls, url: str | None) -> str | None:
+        if url is None or not url.strip():
+            return None
+        try:
+            parts = urlsplit(url.strip())
+            parts.port  # noqa: B018 — a malformed port raises ValueError
+        except ValueError:
+            parts = None
+        if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+            # The value itself is not repeated: it may carry a key.
+            raise ValueError("must be an http:// or https:// URL with a host")
+        return url.strip()
 
     @field_validator("root", mode="after")
     @classmethod
@@ -189,6 +211,8 @@ class Settings(BaseSettings):
                 shown[env_name(name)] = None
             elif isinstance(value, bool | int):
                 shown[env_name(name)] = value
+            elif name in URL_SETTINGS:
+                shown[env_name(name)] = redact_url(str(value))
             else:
                 shown[env_name(name)] = redact(str(value))
         return shown

@@ -102,6 +102,11 @@ def _make_server(host: str, port: int, app: Callable) -> WSGIServer:
 
 def _metrics_app(registry: CollectorRegistry) -> Callable:
     def app(environ: dict, start_response: Callable) -> list[bytes]:
+        method = environ.get("REQUEST_METHOD", "GET")
+        if method not in ("GET", "HEAD"):
+            # A scrape is a GET; anything else (POST, PUT, BREW …) is refused, not answered with metrics.
+            start_response("405 Method Not Allowed", [("Allow", "GET, HEAD"), ("Content-Type", "text/plain")])
+            return [b"method not allowed: GET or HEAD /metrics\n"]
         if environ.get("PATH_INFO", "/") not in ("/", "/metrics"):
             start_response("404 Not Found", [("Content-Type", "text/plain")])
             return [b"not found: the metrics are on /metrics\n"]
@@ -112,7 +117,7 @@ def _metrics_app(registry: CollectorRegistry) -> Callable:
             headers.append(("Content-Encoding", "gzip"))
         headers.append(("Content-Length", str(len(body))))
         start_response("200 OK", headers)
-        return [body]
+        return [] if method == "HEAD" else [body]
 
     return app
 

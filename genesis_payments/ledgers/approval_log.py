@@ -26,6 +26,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from genesis_payments.core.errors import LedgerError
+from genesis_payments.core.files import open_regular
 from genesis_payments.core.records import ApprovalDecision
 from genesis_payments.core.settings import Settings
 from genesis_payments.core.timestamps import format_utc, utc_now
@@ -40,6 +41,7 @@ from genesis_payments.ledgers.jsonl import (
     iter_lines,
     iter_lines_reversed,
     validate_line,
+    write_whole,
 )
 
 GENESIS_HASH = "0" * 64
@@ -123,19 +125,7 @@ class LogHandle(LogView):
     def write_line(self, line: bytes) -> tuple[int, int]:
         """Append one line, durably; returns (offset, length). A failed write leaves the file as it was."""
         offset = self.size
-        try:
-            view = memoryview(line)
-            while view:
-                view = view[os.write(self.fd, view):]
-            if self._fsync:
-                os.fdatasync(self.fd)
-        except OSError as exc:
-            with contextlib.suppress(OSError):
-                os.ftruncate(self.fd, offset)
-            raise LedgerError(
-                f"cannot append to {self.path}: {exc.strerror}; nothing was recorded (free space or fix "
-                "permissions, then try again)"
-            ) from exc
+        write_whole(self.fd, self.path, line, offset, self._fsync)  # cut back to `offset` on failure
         self.size += len(line)
         return offset, len(line)
 
@@ -180,7 +170,8 @@ class ApprovalLog:
         if self._fd is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             try:
-                fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+                # A regular file inside the root: never a FIFO (it would block), a loop or a link out of it.
+                fd = open_regular(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, root=self.settings.root)
             except OSError as exc:
                 raise LedgerError(f"cannot open {self.path} for appending: {exc.strerror}") from exc
             found = os.fstat(fd)
@@ -216,7 +207,7 @@ class ApprovalLog:
     def viewed(self) -> Iterator[LogView | None]:
         """A read-only view of the log (None when there is none): reads never open it for writing."""
         try:
-            fd = os.open(self.path, os.O_RDONLY)
+            fd = open_regular(self.path, os.O_RDONLY, root=self.settings.root)
         except FileNotFoundError:
             yield None
             return

@@ -9,6 +9,7 @@ line they could not accept.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
@@ -18,14 +19,17 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any, BinaryIO, Generic, TypeVar
 
 from pydantic import BaseModel, ValidationError
 from pydantic_core import PydanticSerializationError, to_json
 
 from genesis_payments.core.errors import InvalidRecord, LedgerError
+from genesis_payments.core.files import open_regular
+from genesis_payments.core.records import ID_PATTERN, ID_RULE, VENDOR_ID_PATTERN
 
 MAX_LINE_BYTES = 1 << 20
+_ID_PATTERNS = (ID_PATTERN, VENDOR_ID_PATTERN)
 BOM = b"\xef\xbb\xbf"
 
 R = TypeVar("R", bound=BaseModel)
@@ -187,6 +191,8 @@ def describe_validation_error(exc: ValidationError) -> str:
     for err in exc.errors(include_url=False)[:3]:
         where = ".".join(str(p) for p in err["loc"]) or "record"
         message = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "string_pattern_mismatch" and err.get("ctx", {}).get("pattern") in _ID_PATTERNS:
+            message = f"an id must be {ID_RULE}" + (" ('/' is allowed in a vendor id)" if where == "vendor" else "")
         parts.append(f"{where}: {message}")
     return "; ".join(parts)
 
@@ -203,9 +209,17 @@ def validate_line(raw: bytes, model: type[R]) -> R:
 # Reading
 
 
-def iter_lines(path: Path, start: int = 0) -> Iterator[tuple[int, bytes, bool]]:
+def open_for_reading(path: Path, root: Path | None = None) -> BinaryIO:
+    """`path` opened read-only, refused (LedgerError) unless it is a regular file inside `root`.
+
+    FileNotFoundError passes through: a missing ledger is an empty one to most readers.
+    """
+    return os.fdopen(open_regular(path, os.O_RDONLY, root=root), "rb")
+
+
+def iter_lines(path: Path, start: int = 0, *, root: Path | None = None) -> Iterator[tuple[int, bytes, bool]]:
     """Yield (end offset, line without `\\n`, complete) from byte `start`; the last may be torn."""
-    with open(path, "rb") as handle:
+    with open_for_reading(path, root) as handle:
         handle.seek(start)
         offset = start
         for chunk in handle:
@@ -214,13 +228,13 @@ def iter_lines(path: Path, start: int = 0) -> Iterator[tuple[int, bytes, bool]]:
             yield offset, chunk[:-1] if complete else chunk, complete
 
 
-def iter_lines_reversed(path: Path, block_size: int = 1 << 16) -> Iterator[bytes]:
+def iter_lines_reversed(path: Path, block_size: int = 1 << 16, *, root: Path | None = None) -> Iterator[bytes]:
     """Complete lines (without `\\n`) from the last to the first; a torn tail is never yielded.
 
     For look-ups of recent records (the newest decision of an intent, the chain's last hash) that
     must not cost a read of the whole file.
     """
-    with open(path, "rb") as handle:
+    with open_for_reading(path, root) as handle:
         pos = _end_of_last_complete_line(handle, block_size)
         carry = b""  # the head of a line that began in an earlier block
         first = True
@@ -248,14 +262,16 @@ def _end_of_last_complete_line(handle: Any, block_size: int) -> int:
     return 0
 
 
-def read_jsonl(path: Path, model: type[R]) -> ReadResult[R]:
-    """Every good record of a JSONL file and every bad line; a missing file reads as empty."""
+def read_jsonl(path: Path, model: type[R], *, root: Path | None = None) -> ReadResult[R]:
+    """Every good record of a JSONL file and every bad line; a missing file reads as empty.
+
+    A file that cannot be read (a directory, a symlink loop or out of `root`, no permission, an
+    I/O error) is a LedgerError, never an empty result: "0 payments" must mean none were recorded.
+    """
     result: ReadResult[R] = ReadResult()
     path = Path(path)
-    if not path.exists():
-        return result
     try:
-        for number, (_, raw, complete) in enumerate(iter_lines(path), start=1):
+        for number, (_, raw, complete) in enumerate(iter_lines(path, root=root), start=1):
             if not complete:
                 result.bad_lines.append(
                     BadLine(str(path), number, "incomplete last line (no newline): a torn write")
@@ -265,6 +281,8 @@ def read_jsonl(path: Path, model: type[R]) -> ReadResult[R]:
                 result.records.append(validate_line(raw, model))
             except BadLineError as exc:
                 result.bad_lines.append(BadLine(str(path), number, str(exc)))
+    except FileNotFoundError:
+        return result
     except OSError as exc:
         raise LedgerError(f"cannot read {path}: {exc.strerror}") from exc
     return result
@@ -281,9 +299,10 @@ class IncrementalReader(Generic[R]):
 
     _WITNESS = 64
 
-    def __init__(self, path: Path, model: type[R]) -> None:
+    def __init__(self, path: Path, model: type[R], *, root: Path | None = None) -> None:
         self.path = Path(path)
         self.model = model
+        self.root = root
         self.offset = 0
         self.line_number = 0
         self._identity: tuple[int, int] | None = None
@@ -297,12 +316,14 @@ class IncrementalReader(Generic[R]):
             reset = self.offset > 0 or self._identity is not None
             self._restart(None)
             return result, reset
+        except OSError as exc:
+            raise LedgerError(f"cannot read {self.path}: {exc.strerror}") from exc
         identity = (stat.st_dev, stat.st_ino)
         reset = self._changed(stat)
         if reset:
             self._restart(identity)
         self._identity = identity
-        for end, raw, complete in iter_lines(self.path, self.offset):
+        for end, raw, complete in iter_lines(self.path, self.offset, root=self.root):
             if not complete:
                 break
             self.line_number += 1
@@ -323,7 +344,7 @@ class IncrementalReader(Generic[R]):
 
     def _read_witness(self) -> bytes:
         start = max(0, self.offset - self._WITNESS)
-        with open(self.path, "rb") as handle:
+        with open_for_reading(self.path, self.root) as handle:
             handle.seek(start)
             return handle.read(self.offset - start)
 
@@ -341,9 +362,10 @@ class IncrementalReader(Generic[R]):
 class JsonlAppender:
     """Locked, whole-line, durable appends to one JSONL file."""
 
-    def __init__(self, path: Path, *, fsync: bool = True) -> None:
+    def __init__(self, path: Path, *, fsync: bool = True, root: Path | None = None) -> None:
         self.path = Path(path)
         self.fsync = fsync
+        self.root = root  # when given, the file must be a regular file whose real path is inside it
 
     def append(self, record: BaseModel | Mapping[str, Any]) -> None:
         line = encode_line(record)  # before the lock: other writers never wait on our CPU work
@@ -375,17 +397,20 @@ class JsonlAppender:
     def _open_or_raise(self) -> int:
         try:
             return self._open()
+        except LedgerError:
+            raise
         except OSError as exc:
             raise LedgerError(f"cannot open {self.path} for appending: {exc.strerror}") from exc
 
     def _open(self) -> int:
         # A fresh descriptor per append: flock belongs to the open file description, so a shared one
         # would not exclude other threads or forked children. The folder is made only when missing.
+        flags = os.O_RDWR | os.O_APPEND | os.O_CREAT
         try:
-            return os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+            return open_regular(self.path, flags, root=self.root)
         except FileNotFoundError:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            return os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+            return open_regular(self.path, flags, root=self.root)
 
 
 class LockedAppender:
@@ -411,6 +436,19 @@ def _write_locked(fd: int, path: Path, data: bytes, fsync: bool) -> None:
         size = os.fstat(fd).st_size
         if size and os.pread(fd, 1, size - 1) != b"\n":
             data = b"\n" + data  # end a torn line left by a killed writer; never glue onto it
+    except OSError as exc:
+        raise LedgerError(f"cannot append to {path}: {exc.strerror}; nothing was written") from exc
+    write_whole(fd, path, data, size, fsync)
+
+
+def write_whole(fd: int, path: Path, data: bytes, size: int, fsync: bool) -> None:
+    """Append `data` to the locked file `fd`, which is `size` bytes long, all of it or nothing.
+
+    A write or fsync that fails (ENOSPC, EIO, EDQUOT) may have put part of the line in the file;
+    the file is cut back to `size` under the same lock, so a later append never lands behind a
+    partial line and the hash chain and every reader stay intact.
+    """
+    try:
         view = memoryview(data)
         while view:
             written = os.write(fd, view)
@@ -420,7 +458,26 @@ def _write_locked(fd: int, path: Path, data: bytes, fsync: bool) -> None:
             if size == 0:
                 _fsync_directory(path.parent)  # a new file: make its directory entry durable too
     except OSError as exc:
-        raise LedgerError(f"cannot append to {path}: {exc.strerror}") from exc
+        raise LedgerError(_append_failure(fd, path, size, exc)) from exc
+
+
+def _append_failure(fd: int, path: Path, size: int, exc: OSError) -> str:
+    """Cut the file back to `size` and say what happened and what to do."""
+    reason = exc.strerror or str(exc)
+    try:
+        os.ftruncate(fd, size)
+        if size == 0:
+            os.fdatasync(fd)
+    except OSError as undo:
+        return (
+            f"cannot append to {path}: {reason}; the partial line could not be removed "
+            f"({undo.strerror}): readers will skip it as a bad line. Fix the disk, then retry"
+        )
+    what = "Free disk space" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else "Check the disk"
+    return (
+        f"cannot append to {path}: {reason}; nothing was recorded (the file is as it was, "
+        f"{size} bytes). {what}, then retry"
+    )
 
 
 def _fsync_directory(folder: Path) -> None:

@@ -39,7 +39,9 @@ class BusinessMonitor:
 
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or Settings()
-        self._appender = JsonlAppender(self.settings.transactions_path, fsync=self.settings.fsync)
+        self._appender = JsonlAppender(
+            self.settings.transactions_path, fsync=self.settings.fsync, root=self.settings.root
+        )
 
     def log_payment(self, event: PaymentEvent | Mapping[str, Any]) -> PaymentEvent:
         record = coerce_record(PaymentEvent, event, "event_id")
@@ -47,7 +49,7 @@ class BusinessMonitor:
         return record
 
     def read_events(self) -> ReadResult[PaymentEvent]:
-        return read_jsonl(self.settings.transactions_path, PaymentEvent)
+        return read_jsonl(self.settings.transactions_path, PaymentEvent, root=self.settings.root)
 
 
 class FinanceLedger:
@@ -55,7 +57,9 @@ class FinanceLedger:
 
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or Settings()
-        self._appender = JsonlAppender(self.settings.finance_ledger_path, fsync=self.settings.fsync)
+        self._appender = JsonlAppender(
+            self.settings.finance_ledger_path, fsync=self.settings.fsync, root=self.settings.root
+        )
 
     def record(self, entry: FinanceEntry | Mapping[str, Any]) -> FinanceEntry:
         record = coerce_record(FinanceEntry, entry, "entry_id")
@@ -63,4 +67,4 @@ class FinanceLedger:
         return record
 
     def read_entries(self) -> ReadResult[FinanceEntry]:
-        return read_jsonl(self.settings.finance_ledger_path, FinanceEntry)
+        return read_jsonl(self.settings.finance_ledger_path, FinanceEntry, root=self.settings.root)

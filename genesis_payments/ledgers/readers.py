@@ -400,16 +400,22 @@ def _validate(spec: RecordSpec, table: pa.Table) -> tuple[np.ndarray, dict[str, 
 
 
 def plain_ids(column: pa.Array) -> pa.Array:
-    """1 to 256 ASCII characters, not all white space: an `Id` under any regex engine.
+    """1 to 256 printable ASCII characters, not all white space: an `Id` under any regex engine.
 
     ASCII only, because "white space" differs between regex engines beyond it; other values go to
     the exact validator, which decides.
     """
     length = pc.binary_length(column)
+    # Printable ASCII without '/' or '\\' (records.Id): anything else, a vendor's '/' included, is
+    # left to the exact validator, which applies the one id rule.
+    printable = pc.match_substring_regex(column, PLAIN_ID_PATTERN)
     return pc.and_(
-        pc.and_(pc.string_is_ascii(column), pc.invert(pc.ascii_is_space(column))),
+        pc.and_(printable, pc.invert(pc.ascii_is_space(column))),
         pc.and_(pc.greater_equal(length, 1), pc.less_equal(length, 256)),
     )
+
+
+PLAIN_ID_PATTERN = r"^[\x20-\x5b\x5d-\x7e]+$"
 
 
 def money_micro(column: pa.Array) -> tuple[pa.Array, pa.Array]:

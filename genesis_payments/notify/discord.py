@@ -31,7 +31,7 @@ import httpx
 # The errors of this module live with the others in core.errors (imported from here too).
 from genesis_payments.core.errors import ConfigError, DiscordRejected, DiscordUnavailable
 from genesis_payments.core.records import SpendSummary
-from genesis_payments.core.redaction import redact
+from genesis_payments.core.redaction import RedactingLogFilter, redact
 from genesis_payments.core.settings import Settings
 from genesis_payments.core.timestamps import format_utc, utc_now
 from genesis_payments.core.wording import counted
@@ -53,18 +53,10 @@ class Attachment:
     content_type: str = "application/octet-stream"
 
 
-class _RedactHttpxLog(logging.Filter):
-    """httpx logs each request's URL at INFO; a webhook URL must not reach any handler."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = redact(record.getMessage())
-        record.args = ()
-        return True
-
-
-_HTTPX_FILTER = _RedactHttpxLog()
+# httpx logs each request's URL at INFO; a webhook URL must not reach any handler.
+_HTTPX_FILTER = RedactingLogFilter()
 for _name in ("httpx", "httpcore"):
-    if _HTTPX_FILTER not in logging.getLogger(_name).filters:
+    if not any(isinstance(f, RedactingLogFilter) for f in logging.getLogger(_name).filters):
         logging.getLogger(_name).addFilter(_HTTPX_FILTER)
 
 
@@ -80,7 +72,7 @@ class GenesisDiscord:
         """`webhook_urls` (channel → URL) override the settings' URLs (tests point them at a fake server)."""
         self.settings = settings or Settings()
         self._webhook_urls = dict(webhook_urls or {})
-        self._outbox = JsonlAppender(self.settings.outbox_path, fsync=self.settings.fsync)
+        self._outbox = JsonlAppender(self.settings.outbox_path, fsync=self.settings.fsync, root=self.settings.root)
         self._sleep = sleep
         self._transport = transport
 

@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from genesis_payments.core.errors import LedgerError
 from genesis_payments.core.files import read_json_file, write_json_atomic
 from genesis_payments.core.settings import Settings
 
@@ -51,8 +52,16 @@ class AuthorizationStore:
         with _thread_lock(f"{self.dir}:{name}"):
             locks = self.dir / "locks"
             self._ensure_dir(locks)
-            with open(locks / f"{_digest(name)[:32]}.lock", "a") as handle:
-                fcntl.flock(handle, fcntl.LOCK_EX)
+            lock_path = locks / f"{_digest(name)[:32]}.lock"
+            try:
+                handle = open(lock_path, "a")
+            except OSError as exc:
+                raise LedgerError(f"cannot lock the payment store ({lock_path}): {exc.strerror}") from exc
+            with handle:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX)
+                except OSError as exc:
+                    raise LedgerError(f"cannot lock the payment store ({lock_path}): {exc.strerror}") from exc
                 yield
 
     @staticmethod
@@ -105,6 +114,12 @@ class AuthorizationStore:
 
     @staticmethod
     def _ensure_dir(path: Path) -> None:
-        path.mkdir(parents=True, exist_ok=True)
-        if (path.stat().st_mode & 0o777) != PRIVATE_DIR:
-            os.chmod(path, PRIVATE_DIR)
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            if (path.stat().st_mode & 0o777) != PRIVATE_DIR:
+                os.chmod(path, PRIVATE_DIR)
+        except OSError as exc:
+            raise LedgerError(
+                f"cannot prepare the payment store {path}: {exc.strerror}; "
+                "check that the state folder is writable (not read-only or immutable)"
+            ) from exc
