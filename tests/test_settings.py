@@ -53,14 +53,14 @@ def test_config_masks_every_secret_in_fake_mode():
 def test_config_masks_credentials_in_every_url_setting():
     out = run_cli("config", env_extra={
         "GENESIS_FACILITATOR_URL": "https://ops:pa55word@fac.example/v2?network=base&apiKey=qs-s3cr3t",
-        "GENESIS_FAKE_FACILITATOR_URL": "http://127.0.0.1:4022/?token=qs-s3cr3t",
+        "GENESIS_FAKE_DISCORD_URL": "http://127.0.0.1:4022/?token=qs-s3cr3t",
         "GENESIS_RPC_URL": "https://rpc.example/v2/path-s3cr3t?key=qs-s3cr3t",
         "GENESIS_DISCORD_DASHBOARD_WEBHOOK_URL": SECRET_URL + "?thread_id=1&token=qs-s3cr3t",
     })
     assert out.returncode == 0, out.stderr
     shown = json.loads(out.stdout)
     assert shown["GENESIS_FACILITATOR_URL"] == "https://***@fac.example/v2?network=base&apiKey=***"
-    assert shown["GENESIS_FAKE_FACILITATOR_URL"] == "http://127.0.0.1:4022/?token=***"
+    assert shown["GENESIS_FAKE_DISCORD_URL"] == "http://127.0.0.1:4022/?token=***"
     assert shown["GENESIS_RPC_URL"] == shown["GENESIS_DISCORD_DASHBOARD_WEBHOOK_URL"] == "***"
     assert "s3cr3t" not in out.stdout + out.stderr and "pa55word" not in out.stdout
 

@@ -34,7 +34,7 @@ LIVE_REQUIRED = (
 
 # Plain (not SecretStr) URL settings: shown through the URL redaction rule. The webhook and RPC URLs
 # are SecretStr and shown as `***` whole (a provider's key may sit in the path, e.g. `/v2/KEY`).
-URL_SETTINGS = ("facilitator_url", "fake_facilitator_url")
+URL_SETTINGS = ("facilitator_url", "fake_discord_url")
 
 
 class Settings(BaseSettings):
@@ -116,7 +116,7 @@ class Settings(BaseSettings):
     exporter_host: str = Field("0.0.0.0", description="Exporter bind address.")
     exporter_port: int = Field(9100, ge=0, le=65535, description="Exporter port (node_exporter's too).")
 
-    @field_validator("facilitator_url", "fake_facilitator_url", mode="after")
+    @field_validator("facilitator_url", "fake_discord_url", mode="after")
     @classmethod
     def _http_url(cls, url: str | None) -> str | None:
         if url is None or not url.strip():
