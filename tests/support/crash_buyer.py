@@ -3,7 +3,8 @@
     python -m tests.support.crash_buyer OPERATION POINT ARG...
 
 OPERATION is `authorize INTENT_JSON KEY URL`, `capture PAYMENT_ID` or `cancel PAYMENT_ID`.
-POINT names where the process dies: `<when>_<step>` with when `before`/`after` and step one of
+POINT names where the process dies (`never`: nowhere, the operation runs to its end):
+`<when>_<step>` with when `before`/`after` and step one of
 `payload` (the signed payload's first save), `line:<status>` (a transaction-log append of that
 status), `request` (the paid request to the seller), `debit` (the finance-ledger append).
 The kill is real (SIGKILL, no cleanup, no flush), so what survives is what was on disk.
@@ -56,6 +57,8 @@ def arm(point: str) -> None:
              lambda *a, **k: any(h in (k.get("headers") or {}) for h in ("PAYMENT-SIGNATURE", "X-PAYMENT")))
     elif step == "debit":
         wrap(FinanceLedger, "record", when, lambda entry: True)
+    elif point == "never":
+        return  # run the operation to its end (two processes racing, say)
     else:
         raise SystemExit(f"unknown crash point {point!r}")
 
