@@ -102,3 +102,22 @@ def test_two_processes_capturing_one_payment_at_once_settle_and_debit_once(world
     assert _statuses(world.settings, payment.payment_id).count("captured") == 1
     assert _debits(world.settings) == [payment.payment_id]
     assert world.balance(AGENT) == Decimal("10") - PRICE
+
+
+def test_a_402_for_a_nonce_already_used_is_judged_by_the_chain_and_captured_once(world):
+    from x402.http import FacilitatorConfig, HTTPFacilitatorClientSync
+    from x402.schemas import PaymentPayload
+
+    manager = PaymentManager(world.settings)
+    payment = manager.authorize(_intent(world), "key-1", url=world.url(VENDOR, PATH))
+    # The bearer payload is settled behind the buyer's back (its holder used it), then the
+    # facilitator forgets it: the seller can now only refuse the payload as spent.
+    payload = PaymentPayload.model_validate(manager.store.load(payment.payment_id)["payload"])
+    facilitator = HTTPFacilitatorClientSync(FacilitatorConfig(url=world.facilitator_url))
+    assert facilitator.settle(payload, payload.accepted).success
+    httpx.post(f"{world.facilitator_url}/_fake/reset", timeout=10).raise_for_status()
+    purchase = manager.capture(payment.payment_id)
+    assert purchase.payment.status == "captured" and purchase.payment.tx_hash
+    assert _statuses(world.settings, payment.payment_id) == ["authorized", "settlement_pending", "captured"]
+    assert world.balance(AGENT) == Decimal("10") - PRICE
+    assert _debits(world.settings) == [payment.payment_id]

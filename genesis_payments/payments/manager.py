@@ -380,14 +380,14 @@ class PaymentManager:
         if reason == PENDING:
             return self._still_pending(record, "the seller's settlement is not final yet (settlement_pending)",
                                        response, reason)
-        if reason in NONCE_SPENT or int(record.get("attempts", 1)) > 1:
-            # Our nonce was spent, or an earlier attempt may have settled: only the chain can say.
-            tx = self._chain_settlement(record)
-            if tx is not None:
-                return self._captured(record, tx, record.get("payer"), response, settlement)
-            if reason in NONCE_SPENT or self.chain is None:
-                return self._still_pending(record, f"the seller says {reason or f'HTTP {code}'}; only the chain can "
-                                                   "tell whether an earlier attempt settled", response, reason)
+        # A refusal proves nothing moved only if the chain agrees: the nonce may have been spent by an
+        # earlier attempt of ours, or by someone holding this bearer payload.
+        known, tx = self._chain_settlement(record)
+        if tx is not None:
+            return self._captured(record, tx, record.get("payer"), response, settlement)
+        if not known or reason in NONCE_SPENT:
+            return self._still_pending(record, f"the seller says {reason or f'HTTP {code}'}; only the chain can "
+                                               "tell whether the authorization was used", response, reason)
         return self._failed(record, reason or f"HTTP {code}")
 
     def _captured(self, record: dict[str, Any], tx_hash: str, payer: str | None, response: httpx.Response | None,
@@ -446,7 +446,7 @@ class PaymentManager:
             record = self._load(payment_id)
             if record["status"] not in LIVE:
                 return _view(record)
-            tx = self._chain_settlement(record) if record["status"] == PENDING else None
+            _known, tx = self._chain_settlement(record)
             if tx is not None:
                 return self._captured(record, tx, record.get("payer"), None, None).payment
             if utc_now() >= parse_utc(record["valid_before"]):
@@ -455,13 +455,14 @@ class PaymentManager:
 
     def _resolve_overdue(self, record: dict[str, Any]) -> StagedPayment:
         """Past `valid_before`: captured if the chain used the nonce, expired if it never can."""
+        known, tx = self._chain_settlement(record)  # even an unsent payload may have been used by its holder
+        if tx is not None:
+            return self._captured(record, tx, record.get("payer"), None, None).payment
         if record["status"] == PENDING:
-            tx = self._chain_settlement(record)
-            if tx is not None:
-                return self._captured(record, tx, record.get("payer"), None, None).payment
-            if self.chain is None:
+            if not known:
                 raise SettlementPending(f"payment {record['payment_id']} is past valid_before with its outcome "
-                                        "unknown and no chain to ask; `payments resolve` once the chain is up", PENDING)
+                                        "unknown and the chain could not be asked; `payments resolve` once it "
+                                        "answers", PENDING)
         _scrub(record)
         self._log(record, "expired", error="valid_before passed; the authorization can never settle")
         self.store.save(record)
@@ -545,10 +546,16 @@ class PaymentManager:
         self.monitor.log_payment(event)
         record["unlogged"].remove(event)
 
-    def _chain_settlement(self, record: Mapping[str, Any]) -> str | None:
+    def _chain_settlement(self, record: Mapping[str, Any]) -> tuple[bool, str | None]:
+        """(known, tx): the transaction that used this payment's nonce; known is False when the
+        chain could not be asked (none configured, or it failed), so nothing may be concluded."""
         if self.chain is None or not record.get("nonce") or not record.get("payer"):
-            return None
-        return self.chain.settlement_of(record["chain"], record["asset"], record["payer"], record["nonce"])
+            return False, None
+        try:
+            return True, self.chain.settlement_of(record["chain"], record["asset"], record["payer"], record["nonce"])
+        except Exception as exc:  # an unreachable or failing node leaves the outcome unknown
+            log.warning("payment %s: the chain could not be asked (%s)", record["payment_id"], type(exc).__name__)
+            return False, None
 
 
 def _payload(record: Mapping[str, Any]) -> PaymentPayload | PaymentPayloadV1:
