@@ -61,11 +61,14 @@ def ledger_paths(s: Settings) -> list[Path]:
 DAMAGE_TARGETS = ("approval_log", "transactions", "finance", "outbox", "state", "data", "wallets")
 
 
+from genesis_payments.payments.fakes.fake_keys import address_book_path  # noqa: E402
+
+
 def target_path(s: Settings, name: str) -> Path:
     return {
         "approval_log": s.approval_log_path, "transactions": s.transactions_path,
         "finance": s.finance_ledger_path, "outbox": s.outbox_path, "state": s.state_dir,
-        "data": s.data_dir, "wallets": s.fake_wallets_path,
+        "data": s.data_dir, "wallets": address_book_path(s),
     }[name]
 
 

@@ -66,7 +66,9 @@ def balance(chain, settings, agent: str) -> Decimal:
 def test_supported_lists_exact_on_base_sepolia_its_signer_and_payment_identifier(rig):
     fake, client, _signed, _url = rig
     supported = client.get_supported()
-    assert {(k.x402_version, k.scheme, k.network) for k in supported.kinds} == {(2, "exact", NETWORK)}
+    # v2 by CAIP-2, and v1 by its legacy name for the v1-only sellers.
+    assert {(k.x402_version, k.scheme, k.network) for k in supported.kinds} == {
+        (2, "exact", NETWORK), (1, "exact", "base-sepolia")}
     assert supported.signers["eip155:*"] == [fake.address]
     assert supported.extensions == ["payment-identifier"]
 
