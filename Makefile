@@ -65,7 +65,7 @@ browser-tools:
 	fi
 
 test: lint prometheus-tools browser-tools
-	$(PY) -m pytest
+	$(PY) -m pytest -n 2 --dist loadfile
 
 schemas: setup
 	$(VENV)/bin/genesis-payments schemas --docs docs
