@@ -77,12 +77,7 @@ class SpendFollower:
                     self._start_over()
                 self.tail.follow(view, self._apply)
         result, reset = self.events.read_new()
-        triples = [(event.intent_id, event.status, event.payment_id) for event in result.records]
-        if reset:
-            self.state.reset_events(triples)
-        else:
-            for intent_id, status, payment_id in triples:
-                self.state.apply_event(intent_id, status, payment_id)
+        self.state.follow_events(result.records, reset=reset)
         return self.state
 
     def _start_over(self) -> None:

@@ -481,12 +481,7 @@ class GenesisMetaAgent:
             return
         self._events_identity = identity
         result, reset = self._events.read_new()
-        triples = [(event.intent_id, event.status, event.payment_id) for event in result.records]
-        if reset:
-            self.state.reset_events(triples)
-        else:
-            for intent_id, status, payment_id in triples:
-                self.state.apply_event(intent_id, status, payment_id)
+        self.state.follow_events(result.records, reset=reset)
 
     def _expire(self, handle: LogHandle) -> list[ApprovalDecision]:
         overdue = self.state.overdue_reviews(self._clock(), self._policy.review_timeout_seconds)

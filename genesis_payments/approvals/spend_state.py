@@ -14,6 +14,7 @@ import heapq
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from genesis_payments.core.money import parse_micro
 from genesis_payments.core.timestamps import parse_utc
@@ -153,6 +154,15 @@ class SpendState:
         """(intent, status, payment) of every payment's current state, to carry into a fresh state."""
         return [(intent, status, payment) for intent, payments in self.payment_statuses.items()
                 for payment, status in payments.items()]
+
+    def follow_events(self, events: Iterable[Any], *, reset: bool = False) -> None:
+        """Payment events newly read from the transaction log (all of it again when `reset`)."""
+        triples = [(event.intent_id, event.status, event.payment_id) for event in events]
+        if reset:
+            self.reset_events(triples)
+        else:
+            for intent_id, status, payment_id in triples:
+                self.apply_event(intent_id, status, payment_id)
 
     def reset_events(self, events: Iterable[tuple[str | None, str, str]]) -> None:
         """The transaction log was replaced or truncated: forget its effects and apply `events` afresh."""
