@@ -46,6 +46,7 @@ NETWORK = "eip155:84532"
 CHAIN_ID = 84532
 PROJECT_DIR = Path(__file__).resolve().parents[3]
 NODE_MODULES = PROJECT_DIR / "node_modules"
+LIFELINE = Path(__file__).with_name("lifeline.py")
 DEFAULT_ANVIL = NODE_MODULES / "@foundry-rs" / "anvil-linux-amd64" / "bin" / "anvil"
 DEFAULT_ARTIFACTS = NODE_MODULES / "@offchainlabs" / "stablecoin-evm" / "artifacts" / "hardhat" / "contracts"
 # Enough for every test and demo wallet, far below FiatToken's uint256 limits.
@@ -193,8 +194,7 @@ class LocalChain:
         try:
             self.process.wait(timeout=10)
         except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=5)
+            _kill_group(self.process)
 
     def describe(self) -> dict[str, Any]:
         return {"rpc_url": self.rpc_url, "usdc": self.usdc, "admin": self.admin, "pid": self.pid,
@@ -211,8 +211,11 @@ def start_anvil(settings: Settings, *, state_file: Path | None, port: int | None
         state_file.parent.mkdir(parents=True, exist_ok=True)
         # Written on exit and every few seconds, so a killed chain loses at most that much.
         command += ["--state", str(state_file), "--state-interval", "2", "--preserve-historical-states"]
-    process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE, start_new_session=True)
+    # Its own session, so a Ctrl-C to the caller's group leaves the stopping to its owner; under a
+    # lifeline, so it still stops when the owner is killed before it can stop it (SIGKILL, a worker
+    # that tears down its flow run). The pipe's other end is `process.stdin`, held until we exit.
+    process = subprocess.Popen([sys.executable, "-I", str(LIFELINE), *command], stdin=subprocess.PIPE,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
     rpc_url = f"http://127.0.0.1:{port}"
     w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": 10}))
     deadline = time.monotonic() + START_TIMEOUT_SECONDS
@@ -226,7 +229,7 @@ def start_anvil(settings: Settings, *, state_file: Path | None, port: int | None
         except Exception:
             pass
         if time.monotonic() > deadline:
-            process.kill()
+            _kill_group(process)
             raise LocalChainError(f"anvil did not answer on {rpc_url} within {START_TIMEOUT_SECONDS:.0f} s")
         time.sleep(0.05)
     admin = w3.eth.accounts[0]
@@ -235,6 +238,13 @@ def start_anvil(settings: Settings, *, state_file: Path | None, port: int | None
     if len(w3.eth.get_code(chain.usdc)) == 0:
         deploy_usdc(settings, chain)
     return chain
+
+
+def _kill_group(process: subprocess.Popen[bytes]) -> None:
+    """SIGKILL the lifeline and anvil together (they share the session the lifeline leads)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait(timeout=5)
 
 
 def deploy_usdc(settings: Settings, chain: LocalChain) -> None:
