@@ -40,6 +40,10 @@ def start_local_server(port: int, log_path: Path) -> subprocess.Popen:
         [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
         stdout=log,
         stderr=subprocess.STDOUT,
+        # Its own session: Ctrl-C reaches the whole foreground group, and a server that died with it
+        # would leave the runner and its flow runs retrying against nothing while they shut down.
+        # serve stops it itself, last.
+        start_new_session=True,
         # The UI asks its API address of the server: without this it assumes the default port 4200.
         env={**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
              "PREFECT_UI_API_URL": f"http://127.0.0.1:{port}/api"},

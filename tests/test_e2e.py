@@ -156,7 +156,8 @@ def test_serve_starts_its_own_server_runs_every_job_once_and_stops_on_ctrl_c(e2e
     _, root, _, _ = e2e
     served_root = tmp_path / "served-root"
     for part in ("data/a2a-x402/transactions", "data/a2a-x402/fake", "logs"):
-        shutil.copytree(root / part, served_root / part)
+        # Not the world file: it names the processes (chain, sellers) running for the other root.
+        shutil.copytree(root / part, served_root / part, ignore=shutil.ignore_patterns("world.json", "sellers.json"))
     shutil.copy(root / "data/a2a-x402/approval_log.jsonl", served_root / "data/a2a-x402/approval_log.jsonl")
     prefect_port, exporter_port = free_port(), free_port()
     env = {
@@ -182,6 +183,7 @@ def test_serve_starts_its_own_server_runs_every_job_once_and_stops_on_ctrl_c(e2e
         assert not any(d["paused"] for d in deployments)
         assert httpx.get(f"http://127.0.0.1:{exporter_port}/metrics", timeout=10).status_code == 200
         assert f"Prefect UI: http://127.0.0.1:{prefect_port}" in log.read_text()
+        chain_url = json.loads((served_root / "data/a2a-x402/fake/world.json").read_text())["chain"]["rpc_url"]
     finally:
         serve.send_signal(signal.SIGINT)
         try:
@@ -190,6 +192,21 @@ def test_serve_starts_its_own_server_runs_every_job_once_and_stops_on_ctrl_c(e2e
             serve.kill()
             raise
     assert code in (0, 130), log.read_text()[-3000:]
+    # Ctrl-C stops everything serve started: the Prefect server, the exporter, the chain.
+    for address in (f"http://127.0.0.1:{prefect_port}/api/health", f"http://127.0.0.1:{exporter_port}/metrics",
+                    chain_url):
+        assert not _answers(address), f"{address} still answers after serve stopped"
+
+
+def _answers(address: str) -> bool:
+    deadline = time.monotonic() + 10  # the processes serve stopped may take a moment to close their ports
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(address, timeout=1)
+        except httpx.HTTPError:
+            return False
+        time.sleep(0.2)
+    return True
 
 
 PLAYBOOK_JOBS = ("monitor-alerts", "stale-payments", "ledger-sync", "weekly-report")
