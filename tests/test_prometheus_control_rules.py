@@ -20,16 +20,12 @@ from genesis_payments.exporter.metrics import PaymentsCollector
 from genesis_payments.exporter.server import ExporterServer
 from tests.support.approvals import FakeVendors, intent
 from tests.support.prefect_server import free_port
-from tests.test_prometheus_rules import RULES_DIR, _ready, api, tool, wait_for
+from tests.test_prometheus_rules import RULES_DIR, _ready, api, run_promtool, tool, wait_for
 
 NONE = {"daily": None, "monthly": None}
 POLICY = {"review_threshold_usd": None, "max_intent_usd": None,
           "budgets": {"agent": {"default": {"daily": "10", "monthly": None}}, "vendor": {"default": NONE},
                       "business": {"default": {"daily": None, "monthly": "100"}}}}
-
-
-def run_promtool(*args: str, cwd: Path = RULES_DIR) -> subprocess.CompletedProcess:
-    return subprocess.run([tool("promtool"), *args], cwd=cwd, capture_output=True, text=True, timeout=60)
 
 
 def test_promtool_check_rules_accepts_the_control_rules() -> None:

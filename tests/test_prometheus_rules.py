@@ -39,8 +39,9 @@ def tool(name: str) -> str:
     return path
 
 
-def run_promtool(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([tool("promtool"), *args], cwd=RULES_DIR, capture_output=True, text=True, timeout=60)
+def run_promtool(*args: str, cwd: Path = RULES_DIR) -> subprocess.CompletedProcess:
+    """promtool with `args` in `cwd` (the shipped rules, or a test's altered copy of them)."""
+    return subprocess.run([tool("promtool"), *args], cwd=cwd, capture_output=True, text=True, timeout=60)
 
 
 def test_promtool_check_rules_accepts_the_rules() -> None:
@@ -59,8 +60,7 @@ def test_promtool_unit_tests_catch_a_wrong_threshold(tmp_path: Path) -> None:
     (tmp_path / "alerts.yml").write_text((RULES_DIR / "alerts.yml").read_text().replace(
         "payment_wallet_balance < 50", "payment_wallet_balance < 40"))
     shutil.copy(RULES_DIR / "alerts_test.yml", tmp_path / "alerts_test.yml")
-    result = subprocess.run([tool("promtool"), "test", "rules", "alerts_test.yml"], cwd=tmp_path,
-                            capture_output=True, text=True, timeout=60)
+    result = run_promtool("test", "rules", "alerts_test.yml", cwd=tmp_path)
     assert result.returncode != 0
     assert "GenesisWalletBalanceLow" in result.stdout + result.stderr
 

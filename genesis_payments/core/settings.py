@@ -113,7 +113,9 @@ class Settings(BaseSettings):
         None, description="Vendor id → seller URLs and payTo addresses (default: config/vendors.json)."
     )
 
-    exporter_host: str = Field("0.0.0.0", description="Exporter bind address.")
+    exporter_host: str = Field(
+        "127.0.0.1", description="Exporter bind address (loopback; 0.0.0.0 lets a Prometheus on another host scrape).",
+    )
     exporter_port: int = Field(9100, ge=0, le=65535, description="Exporter port (node_exporter's too).")
 
     @field_validator("facilitator_url", "fake_discord_url", mode="after")
