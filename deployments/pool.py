@@ -98,12 +98,12 @@ def stop_process_trees(pids: list[int], grace: float = STOP_GRACE_SECONDS) -> No
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + grace
-    while time.monotonic() < deadline and any(_alive(pid) for pid in targets):
+    while time.monotonic() < deadline and any(is_alive(pid) for pid in targets):
         time.sleep(0.2)
     # Children a worker started while it was stopping.
-    targets += [pid for root in targets if _alive(root) for pid in descendants(root)]
+    targets += [pid for root in targets if is_alive(root) for pid in descendants(root)]
     for pid in targets:
-        if _alive(pid):
+        if is_alive(pid):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
 
@@ -128,7 +128,7 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
-def _alive(pid: int) -> bool:
+def is_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
