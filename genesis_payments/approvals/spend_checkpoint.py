@@ -1,0 +1,258 @@
+"""The spend state's checkpoint (§5, issue #15): a warm start for `GenesisMetaAgent` and `SpendFollower`.
+
+What is kept is everything the approval log and the transaction log left in the readers' memory:
+each intent's `SpendState` (latest decision, cost, keys, period, whether its payments released it),
+the reservations per (scope, key, period), the payments' statuses per intent, the reviews waiting,
+the halts in force, the policy hash the chain last named, the approvals inside the velocity window,
+and where both files were read up to (`checkpoints.FilePosition`: identity, offset, line count and
+the bytes just before it) with the chain's hash at that line and its first break, if any.
+
+Settled intents of months the budgets never look at again (`SpendState.archived`) are kept as an
+`ArchivedIndex`: a sorted array of 64-bit keys of their ids and where their latest decision is, read
+straight from the memory-mapped file, so a million-decision log starts without a million Python
+objects. A key that matches is confirmed by reading that decision's line (two ids may share a key).
+
+A checkpoint is written under the approval log's lock, after the reader has followed both files to
+their end (never before), atomically (`checkpoints.save_checkpoint`): so two processes never write
+one at the same time, and whichever writes last leaves a checkpoint that is true of the files. One
+that does not match the files (another code VERSION, unreadable, a file truncated, replaced,
+rotated or rewritten before its offset, a head recorded behind it, a clock before it) is not used:
+the reason is logged and kept on the reader, and it rebuilds from both files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections import deque
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from genesis_payments.approvals.halts import Halt, HaltBook
+from genesis_payments.approvals.spend_state import IntentState, SpendState
+from genesis_payments.core.settings import Settings
+from genesis_payments.core.timestamps import format_utc
+from genesis_payments.ledgers.approval_log import ChainTail, LogView
+from genesis_payments.ledgers.chain_head import Head
+from genesis_payments.ledgers.checkpoints import (
+    Checkpoint,
+    FilePosition,
+    checkpoint_path,
+    load_checkpoint,
+    save_checkpoint,
+)
+from genesis_payments.ledgers.jsonl import IncrementalReader
+
+READER = "spend-state"
+ARCHIVED, LIVE, PAYMENT, LATEST = 0, 1, 2, 3  # the kinds of row of the checkpoint's table
+_STRINGS = ("intent_id", "decision", "agent", "vendor", "business", "day", "month", "payment_id", "status")
+
+
+def intent_key(intent_id: str) -> int:
+    """A stable 64-bit key of an intent id (BLAKE2b; Python's own `hash` changes from process to process)."""
+    return int.from_bytes(hashlib.blake2b(intent_id.encode(), digest_size=8).digest(), "little")
+
+
+class ArchivedIndex:
+    """Settled intents of older months: sorted keys and `offset << 24 | length` of their latest decision.
+
+    `verify(intent_id, offset, length)` reads the decision there and says whether it is this
+    intent's (a key is 64 bits of a hash: another id may have it); without it a key match is taken.
+    """
+
+    def __init__(self, keys: np.ndarray, packed: np.ndarray,
+                 verify: Callable[[str, int, int], bool] | None = None) -> None:
+        self.keys = keys
+        self.packed = packed
+        self.verify = verify
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def find(self, intent_id: str) -> tuple[int, int] | None:
+        key = np.uint64(intent_key(intent_id))
+        lo, hi = int(np.searchsorted(self.keys, key, "left")), int(np.searchsorted(self.keys, key, "right"))
+        for j in range(hi - 1, lo - 1, -1):  # the same intent archived twice: its latest decision is last
+            packed = int(self.packed[j])
+            offset, length = packed >> 24, packed & 0xFFFFFF
+            if self.verify is None or self.verify(intent_id, offset, length):
+                return offset, length
+        return None
+
+    def merged(self, archived: dict[str, int]) -> ArchivedIndex:
+        """This index with the dict's entries added (sorted by key, then by position in the log)."""
+        keys = np.concatenate([self.keys, np.array([intent_key(i) for i in archived], dtype=np.uint64)])
+        packed = np.concatenate([self.packed, np.fromiter(archived.values(), dtype=np.int64, count=len(archived))])
+        order = np.lexsort((packed, keys))
+        return ArchivedIndex(keys[order], packed[order], self.verify)
+
+
+def empty_index() -> ArchivedIndex:
+    return ArchivedIndex(np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.int64))
+
+
+def log_verifier(path: Path) -> Callable[[str, int, int], bool]:
+    """Reads the approval-log line at (offset, length) and says whether it is a decision of the intent."""
+
+    def verify(intent_id: str, offset: int, length: int) -> bool:
+        try:
+            with open(path, "rb") as handle:
+                raw = os.pread(handle.fileno(), length, offset)
+            return json.loads(raw).get("intent_id") == intent_id
+        except (OSError, ValueError, AttributeError):
+            return False
+
+    return verify
+
+
+@dataclass
+class SpendSnapshot:
+    """What a reader of both logs had when it last caught up (see the module docstring)."""
+
+    state: SpendState
+    halts: HaltBook
+    tail_offset: int
+    tail_lines: int
+    last_hash: str
+    broken: str | None
+    chain_policy: str | None
+    approved_recently: dict[str, list[str]]
+    saved_at: str
+    positions: dict[str, FilePosition]
+
+
+def spend_checkpoint_path(settings: Settings) -> Path:
+    return checkpoint_path(settings.state_dir, READER)
+
+
+def save_spend_checkpoint(settings: Settings, state: SpendState, halts: HaltBook, tail: ChainTail,
+                          events: IncrementalReader, *, chain_policy: str | None,
+                          approved_recently: dict[str, deque[str]], now: datetime, recent_since: str) -> None:
+    """Write the checkpoint (call under the approval log's lock, once both files were followed)."""
+    index = (state.archived_index or empty_index()).merged(state.archived)
+    columns: dict[str, list[Any]] = {name: [] for name in (*_STRINGS, "micro", "released", "offset", "length")}
+
+    def row(**values: Any) -> None:
+        for name, column in columns.items():
+            column.append(values.get(name))
+
+    for intent_id, s in state.intents.items():
+        row(intent_id=intent_id, decision=s.decision, micro=s.micro, agent=s.agent, vendor=s.vendor,
+            business=s.business, day=s.day, month=s.month, released=s.released, offset=s.offset, length=s.length)
+    for intent_id, payments in state.payment_statuses.items():
+        for payment_id, status in payments.items():
+            row(intent_id=intent_id, payment_id=payment_id, status=status)
+    for intent_id, status in state.latest_status.items():
+        row(intent_id=intent_id, status=status)
+    n_live, n_pay = len(state.intents), sum(len(p) for p in state.payment_statuses.values())
+    kinds = np.concatenate([np.full(len(index), ARCHIVED, np.int8), np.full(n_live, LIVE, np.int8),
+                            np.full(n_pay, PAYMENT, np.int8), np.full(len(state.latest_status), LATEST, np.int8)])
+    nulls = [None] * len(index)
+    table = pa.table({
+        "kind": kinds,
+        "key": np.concatenate([index.keys, np.zeros(len(kinds) - len(index), np.uint64)]),
+        "packed": np.concatenate([index.packed, np.zeros(len(kinds) - len(index), np.int64)]),
+        **{name: pa.array(nulls + columns[name], pa.string()) for name in _STRINGS},
+        "micro": pa.array(nulls + columns["micro"], pa.int64()),
+        "released": pa.array(nulls + columns["released"], pa.bool_()),
+        "offset": pa.array(nulls + columns["offset"], pa.int64()),
+        "length": pa.array(nulls + columns["length"], pa.int64()),
+    })
+    pending = set(state.pending_ids)
+    extra = {
+        "rows": {"archived": len(index), "live": n_live, "payments": n_pay, "latest": len(state.latest_status)},
+        "spent": [[*k, v] for k, v in state.spent.items()],
+        "reviews": [[ts, iid] for ts, iid in state.review_deadlines if iid in pending],
+        "pending": sorted(pending),
+        "bad_lines": state.bad_lines,
+        "horizon": state.horizon,
+        "halts": [asdict(h) for h in halts.active.values()],
+        "last_hash": tail.last_hash,
+        "broken": tail.broken,
+        "chain_policy": chain_policy,
+        "approved_recently": {agent: [ts for ts in times if ts > recent_since]
+                              for agent, times in approved_recently.items()},
+        "saved_at": format_utc(now),
+    }
+    positions = {"approval_log": FilePosition.of(settings.approval_log_path, tail.offset, tail.lines),
+                 "transactions": FilePosition.of(settings.transactions_path, events.offset, events.line_number)}
+    save_checkpoint(spend_checkpoint_path(settings), Checkpoint(table, positions, extra))
+    state.archived_index, state.archived = ArchivedIndex(index.keys, index.packed, index.verify), {}
+
+
+def load_spend_checkpoint(settings: Settings, view: LogView, now: datetime, horizon: str,
+                          head: Head | None) -> tuple[SpendSnapshot | None, str | None]:
+    """The snapshot if it still describes both files (`view`: the approval log, open), else why not."""
+    checkpoint, reason = load_checkpoint(spend_checkpoint_path(settings))
+    if checkpoint is None:
+        return None, reason
+    try:
+        return _snapshot(settings, checkpoint, view, now, horizon, head)
+    except (KeyError, TypeError, ValueError, IndexError, pa.ArrowException) as exc:
+        return None, f"checkpoint {READER} does not hold what it should ({type(exc).__name__}): rebuilt"
+
+
+def _snapshot(settings: Settings, checkpoint: Checkpoint, view: LogView, now: datetime, horizon: str,
+              head: Head | None) -> tuple[SpendSnapshot | None, str | None]:
+    extra, positions = checkpoint.extra, checkpoint.positions
+    log_position = positions["approval_log"]
+    files = (("approval_log", settings.approval_log_path), ("transactions", settings.transactions_path))
+    for name, path in files:
+        why = positions[name].changed(path)
+        if why is not None:
+            return None, why + ": rebuilt from both logs"
+    if log_position.offset and (log_position.dev, log_position.ino) != view.identity:
+        return None, f"{settings.approval_log_path.name} was replaced (another file): rebuilt from both logs"
+    if log_position.offset > view.size:
+        return None, f"{settings.approval_log_path.name} was truncated: rebuilt from both logs"
+    if extra["saved_at"] > format_utc(now):
+        return None, f"the clock ({format_utc(now)}) is before the checkpoint's ({extra['saved_at']}): rebuilt"
+    if extra["horizon"] > horizon:
+        return None, "the checkpoint's budget horizon is after this clock's month: rebuilt"
+    if head is not None and head.lines < log_position.lines:
+        return None, (f"the recorded head (line {head.lines}) is behind the checkpoint "
+                      f"(line {log_position.lines}): rebuilt")
+    table = checkpoint.table
+    rows = extra["rows"]
+    cut = np.cumsum([0, rows["archived"], rows["live"], rows["payments"], rows["latest"]]).tolist()
+    if cut[-1] != table.num_rows:
+        return None, f"checkpoint {READER} has {table.num_rows} rows, not {cut[-1]}: rebuilt"
+    state = SpendState(horizon=extra["horizon"], bad_lines=extra["bad_lines"])
+    archived = table.slice(0, cut[1])
+    state.archived_index = ArchivedIndex(archived.column("key").to_numpy(), archived.column("packed").to_numpy(),
+                                         log_verifier(settings.approval_log_path))
+    live = table.slice(cut[1], cut[2] - cut[1]).select(
+        ["intent_id", "decision", "micro", "agent", "vendor", "business", "day", "month", "offset", "length",
+         "released"]).to_pydict()
+    intents = state.intents
+    for iid, decision, micro, agent, vendor, business, day, month, offset, length, released in zip(
+            *live.values(), strict=True):
+        s = intents[iid] = IntentState(decision, micro, agent, vendor, business, day, month, offset, length)
+        s.released = released
+    payments = table.slice(cut[2], cut[3] - cut[2]).select(["intent_id", "payment_id", "status"]).to_pydict()
+    for iid, pid, status in zip(*payments.values(), strict=True):
+        state.payment_statuses.setdefault(iid, {})[pid] = status
+    latest = table.slice(cut[3], cut[4] - cut[3]).select(["intent_id", "status"]).to_pydict()
+    state.latest_status = dict(zip(*latest.values(), strict=True))
+    state.spent = {(scope, key, period): micro for scope, key, period, micro in extra["spent"]}
+    state.review_deadlines = sorted((ts, iid) for ts, iid in extra["reviews"])
+    state.pending_ids = set(extra["pending"])
+    halts = HaltBook()
+    for h in extra["halts"]:
+        halt = Halt(**h)
+        halts.active[(halt.scope, halt.key)] = halt
+    return SpendSnapshot(state, halts, log_position.offset, log_position.lines, extra["last_hash"], extra["broken"],
+                         extra["chain_policy"], extra["approved_recently"], extra["saved_at"], positions), None
+
+
+def resume_events(reader: IncrementalReader, position: FilePosition) -> None:
+    """Set a transaction-log reader to go on from a checkpoint's position (`IncrementalReader.resume`)."""
+    reader.resume(position.offset, position.lines, (position.dev, position.ino) if position.offset else None,
+                  bytes.fromhex(position.witness))
