@@ -129,7 +129,8 @@ class PaymentsCollector(Collector):
         self._controls = ControlGauges(settings, clock)  # budgets and halts (§6), read from the approval log
         # Warm start (§5): the first scrape goes on from the checkpoint when it still describes the file.
         self.checkpoint_every = CHECKPOINT_EVERY_LINES
-        self.start_report: dict[str, object] | None = None
+        self.start_report: dict[str, object] | None = (
+            {"scan": "full", "rescan_reason": "a full read was asked for", "from_line": 0} if full else None)
         self._checkpoint_tried = full
         self._unsaved_lines = 0
 
