@@ -18,6 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from genesis_payments.approvals import halts
+from genesis_payments.approvals.budget_usage import SpendFollower
 from genesis_payments.approvals.meta_agent import GenesisMetaAgent
 from genesis_payments.approvals.policy import policy_from_mapping
 from genesis_payments.approvals.spend_checkpoint import spend_checkpoint_path
@@ -120,6 +121,13 @@ def test_restarts_from_the_checkpoint_decide_as_a_full_rebuild(tmp_path_factory,
         saved = spend_checkpoint_path(config).exists()
         same_as_full_rebuild(config, warm, clock, ids)
         assert warm.start_report["scan"] == ("incremental" if saved else "full")
+    # The budget follower (exporter, monitor-alerts, status) starts from the same checkpoint.
+    follower, fresh = SpendFollower(config, clock=clock), SpendFollower(config, clock=clock)
+    fresh._checkpoint_tried = True
+    policy = policy_from_mapping(POLICY)
+    assert follower.usage(policy) == fresh.usage(policy)
+    assert follower.halts.active == fresh.halts.active
+    assert follower.start_report["scan"] == ("incremental" if spend_checkpoint_path(config).exists() else "full")
     # The next decision of a warm agent is the full rebuild's (on a copy of the root, which has no
     # usable checkpoint: its files are other inodes).
     twin = Settings(root=tmp_path_factory.mktemp("twin"), fsync=False)
