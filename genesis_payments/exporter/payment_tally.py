@@ -194,14 +194,12 @@ class PaymentTally:
         table = pa.table({**self._ids.to_columns(), "state": book.state,
                           "first_authorized_us": book.first_authorized_us, "entered_us": book.entered_us,
                           "valid_before_us": book.valid_before_us, "row": book.row, "agent_label": self._agent})
-        streaks = self.streaks
         extra = {
             "stale_after_us": self.stale_after_us,
             "counts": [[*labels, n] for labels, n in self.counts.items()],
             "spend": [[*labels, micro] for labels, micro in self.spend_micro.items()],
             "labels": self._label_names,
-            "last_success": {vendor: list(key) for vendor, key in streaks._last_success.items()},
-            "failures": {vendor: [list(f) for f in failures] for vendor, failures in streaks._failures.items()},
+            "streaks": self.streaks.to_dict(),
             "agents": sorted(self.agents),
             "events": self.events,
             "last_event_us": self.last_event_us,
@@ -218,9 +216,7 @@ class PaymentTally:
         tally.spend_micro = {(a, v): micro for a, v, micro in extra["spend"]}
         tally._label_names = list(extra["labels"])
         tally._labels = {name: code for code, name in enumerate(tally._label_names)}
-        tally.streaks._last_success = {vendor: (key[0], key[1]) for vendor, key in extra["last_success"].items()}
-        tally.streaks._failures = {vendor: [(f[0], f[1]) for f in failures]
-                                   for vendor, failures in extra["failures"].items()}
+        tally.streaks = VendorStreaks.from_dict(extra["streaks"])
         tally.agents = set(extra["agents"])
         tally.events, tally.last_event_us = extra["events"], extra["last_event_us"]
         tally.invalid = [InvalidTransition(**t) for t in extra["invalid"]]

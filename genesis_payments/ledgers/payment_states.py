@@ -268,6 +268,18 @@ class VendorStreaks:
         """Every vendor with an outcome, and its current streak (0 after a success)."""
         return {vendor: len(failures) for vendor, failures in sorted(self._failures.items())}
 
+    def to_dict(self) -> dict[str, Any]:
+        """The open streak state, JSON-able, for a checkpoint (`from_dict` reads it back)."""
+        return {"last_success": {vendor: list(key) for vendor, key in self._last_success.items()},
+                "failures": {vendor: [list(f) for f in failures] for vendor, failures in self._failures.items()}}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> VendorStreaks:
+        streaks = cls()
+        streaks._last_success = {vendor: (key[0], key[1]) for vendor, key in data["last_success"].items()}
+        streaks._failures = {vendor: [(f[0], f[1]) for f in failures] for vendor, failures in data["failures"].items()}
+        return streaks
+
 
 @dataclass
 class FrameFold:
@@ -340,16 +352,21 @@ class PaymentFold:
     vendors: list[str] = field(default_factory=list)
     amounts: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     _codes: dict[str, int] = field(default_factory=dict)
+    # Per row of the last frame applied: whether the state machine accepted it, and its state code.
+    accepted: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    statuses: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int8))
 
     def apply(self, frame: pd.DataFrame) -> list[dict[str, Any]]:
         """Fold the frame's events (file order); the `invalid_transition` findings among them."""
         if frame.empty:
+            self.accepted, self.statuses = np.zeros(0, dtype=bool), np.zeros(0, dtype=np.int8)
             return []
         pids = frame["payment_id"].astype(str).tolist()
         codes = np.array([self._code(pid) for pid in pids], dtype=np.int64)
         statuses = column_status_codes(frame["status"])
         fold = self.book.apply(codes, statuses, _micros(frame["ts"]), _micros(frame["valid_before"])
                                if "valid_before" in frame else None)
+        self.accepted, self.statuses = fold.accepted, statuses  # of the frame just applied
         grown = len(self.ids) - len(self.agents)
         self.agents += [""] * grown
         self.vendors += [""] * grown
