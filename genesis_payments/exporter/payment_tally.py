@@ -20,7 +20,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from genesis_payments.exporter.payment_ids import PaymentIds
+from genesis_payments.ledgers.payment_ids import PaymentIds
 from genesis_payments.ledgers.payment_states import (
     NO_TIME,
     InvalidTransition,
