@@ -73,8 +73,11 @@ class SpendFollower:
         """Apply what was appended to either file since the last call; returns the state."""
         with self.log.viewed() as view:
             if view is None:
+                # No decision yet, so no reservation for a payment event to release: the events
+                # are read (from where this reader is) once the approval log exists.
                 self.tail.reset_to(None)
                 self._start_over()
+                return self.state
             else:
                 if self.tail.needs_reset(view) and not self._warm_start(view):
                     self.tail.reset_to(view.identity)
