@@ -36,7 +36,9 @@ def samples(collector: PaymentsCollector) -> dict:
 
 
 def collector_on(config: Settings, clock: Clock, **kwargs) -> PaymentsCollector:
-    return PaymentsCollector(config, balance_source=lambda: {}, clock=clock, **kwargs)
+    collector = PaymentsCollector(config, balance_source=lambda: {}, clock=clock, **kwargs)
+    collector.checkpoint_in_background = False  # so each step sees the checkpoint the one before wrote
+    return collector
 
 
 def random_log(rng: random.Random) -> bytes:
@@ -90,8 +92,10 @@ def test_a_restart_reads_only_what_was_appended(settings) -> None:
     path.write_text(json.dumps(event("p", "authorized", at(0))) + "\n")
     clock = Clock()
     first = collector_on(settings, clock)
-    first.checkpoint_every = 1
+    first.checkpoint_every, first.checkpoint_in_background = 1, True  # as the exporter writes it
     samples(first)
+    first.wait_for_checkpoint()
+    assert checkpoint_path(settings.state_dir, READER).exists()
     assert first.start_report == {"scan": "full", "rescan_reason": None, "from_line": 0}
     with open(path, "a") as handle:
         handle.write(json.dumps(event("p", "captured", at(1))) + "\n")

@@ -63,7 +63,7 @@ log = logging.getLogger(__name__)
 TIMEOUT_REVIEWER = "system:review-timeout"
 # A checkpoint of the spend state is written (under the lock) once this many lines were read or
 # appended since the last one: a restart then reads at most about this many lines of the log.
-CHECKPOINT_EVERY_LINES = 50_000
+CHECKPOINT_EVERY_LINES = 20_000
 VELOCITY_WINDOW = timedelta(seconds=60)
 # Fields an annotation may not set: the record's own, and `kind` (which would make it a control line).
 _RESERVED_KEYS = frozenset(ApprovalDecision.model_fields) | {"kind", "chain", "token", "mandate_id", "resolves"}

@@ -94,6 +94,78 @@ class ArchivedIndex:
         return ArchivedIndex(keys[order], packed[order], self.verify)
 
 
+class LazyIntents(dict):
+    """`SpendState.intents` after a warm start: the checkpoint's intents stay rows of the mapped
+    table (sorted by `intent_key`) until one is asked for, then become an `IntentState` in the dict.
+    A start on a log of a million decisions so makes no object for the intents nobody touches.
+    Iterating (a checkpoint being written) makes them all."""
+
+    def __init__(self, rows: pa.Table) -> None:
+        super().__init__()
+        self._rows = rows
+        self._keys = rows.column("key").to_numpy() if rows.num_rows else np.zeros(0, dtype=np.uint64)
+        self._ids = rows.column("intent_id")
+        self._taken = np.zeros(rows.num_rows, dtype=bool)
+
+    def _row(self, intent_id: str) -> int | None:
+        key = np.uint64(intent_key(intent_id))
+        lo, hi = int(np.searchsorted(self._keys, key, "left")), int(np.searchsorted(self._keys, key, "right"))
+        return next((r for r in range(lo, hi) if not self._taken[r] and self._ids[r].as_py() == intent_id), None)
+
+    def _take(self, row: int) -> IntentState:
+        r = {name: self._rows.column(name)[row].as_py() for name in _LIVE}
+        state = IntentState(r["decision"], r["micro"], r["agent"], r["vendor"], r["business"], r["day"], r["month"],
+                            r["offset"], r["length"])
+        state.released = r["released"]
+        self._taken[row] = True
+        dict.__setitem__(self, r["intent_id"], state)
+        return state
+
+    def get(self, intent_id: Any, default: Any = None) -> Any:
+        found = dict.get(self, intent_id)
+        if found is None and len(self._keys) and isinstance(intent_id, str):
+            row = self._row(intent_id)
+            if row is not None:
+                return self._take(row)
+        return default if found is None else found
+
+    def __missing__(self, intent_id: str) -> IntentState:
+        found = self.get(intent_id)
+        if found is None:
+            raise KeyError(intent_id)
+        return found
+
+    def __contains__(self, intent_id: object) -> bool:
+        return self.get(intent_id) is not None
+
+    def _all(self) -> None:
+        for row in np.flatnonzero(~self._taken).tolist():
+            self._take(row)
+
+    def __len__(self) -> int:
+        return dict.__len__(self) + int((~self._taken).sum())
+
+    def __iter__(self) -> Any:
+        self._all()
+        return dict.__iter__(self)
+
+    def keys(self) -> Any:
+        self._all()
+        return dict.keys(self)
+
+    def values(self) -> Any:
+        self._all()
+        return dict.values(self)
+
+    def items(self) -> Any:
+        self._all()
+        return dict.items(self)
+
+
+_LIVE = ("intent_id", "decision", "micro", "agent", "vendor", "business", "day", "month", "offset", "length",
+         "released")
+
+
 def empty_index() -> ArchivedIndex:
     return ArchivedIndex(np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.int64))
 
@@ -143,7 +215,8 @@ def save_spend_checkpoint(settings: Settings, state: SpendState, halts: HaltBook
         for name, column in columns.items():
             column.append(values.get(name))
 
-    for intent_id, s in state.intents.items():
+    live = sorted(state.intents.items(), key=lambda item: intent_key(item[0]))  # LazyIntents looks them up so
+    for intent_id, s in live:
         row(intent_id=intent_id, decision=s.decision, micro=s.micro, agent=s.agent, vendor=s.vendor,
             business=s.business, day=s.day, month=s.month, released=s.released, offset=s.offset, length=s.length)
     for intent_id, payments in state.payment_statuses.items():
@@ -157,7 +230,8 @@ def save_spend_checkpoint(settings: Settings, state: SpendState, halts: HaltBook
     nulls = [None] * len(index)
     table = pa.table({
         "kind": kinds,
-        "key": np.concatenate([index.keys, np.zeros(len(kinds) - len(index), np.uint64)]),
+        "key": np.concatenate([index.keys, np.array([intent_key(i) for i, _ in live], dtype=np.uint64),
+                               np.zeros(len(kinds) - len(index) - n_live, np.uint64)]),
         "packed": np.concatenate([index.packed, np.zeros(len(kinds) - len(index), np.int64)]),
         **{name: pa.array(nulls + columns[name], pa.string()) for name in _STRINGS},
         "micro": pa.array(nulls + columns["micro"], pa.int64()),
@@ -228,14 +302,7 @@ def _snapshot(settings: Settings, checkpoint: Checkpoint, view: LogView, now: da
     archived = table.slice(0, cut[1])
     state.archived_index = ArchivedIndex(archived.column("key").to_numpy(), archived.column("packed").to_numpy(),
                                          log_verifier(settings.approval_log_path))
-    live = table.slice(cut[1], cut[2] - cut[1]).select(
-        ["intent_id", "decision", "micro", "agent", "vendor", "business", "day", "month", "offset", "length",
-         "released"]).to_pydict()
-    intents = state.intents
-    for iid, decision, micro, agent, vendor, business, day, month, offset, length, released in zip(
-            *live.values(), strict=True):
-        s = intents[iid] = IntentState(decision, micro, agent, vendor, business, day, month, offset, length)
-        s.released = released
+    state.intents = LazyIntents(table.slice(cut[1], cut[2] - cut[1]))
     payments = table.slice(cut[2], cut[3] - cut[2]).select(["intent_id", "payment_id", "status"]).to_pydict()
     for iid, pid, status in zip(*payments.values(), strict=True):
         state.payment_statuses.setdefault(iid, {})[pid] = status

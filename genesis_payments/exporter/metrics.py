@@ -133,6 +133,10 @@ class PaymentsCollector(Collector):
             {"scan": "full", "rescan_reason": "a full read was asked for", "from_line": 0} if full else None)
         self._checkpoint_tried = full
         self._unsaved_lines = 0
+        # The checkpoint is written after the scrape that made it due, in a thread of its own (it
+        # waits for the lock), so that scrape is not slowed by writing the whole tally.
+        self.checkpoint_in_background = True
+        self._saver: threading.Thread | None = None
 
     def prepare(self) -> None:
         """Load the readers now (the exporter's start-up), not in the first scrape."""
@@ -153,7 +157,24 @@ class PaymentsCollector(Collector):
             up["wallets"] = balances is not None
             stale = self._tally.stale_by_agent(epoch_us(self.clock()))
             families = self._families(balances, stale, up, started)
+            due = self._unsaved_lines >= self.checkpoint_every
+        if due:
+            if self.checkpoint_in_background:
+                self._saver = threading.Thread(target=self._save_if_due, name="exporter-checkpoint", daemon=True)
+                self._saver.start()
+            else:
+                self._save_if_due()
         return iter([*families, *self._controls.families()])
+
+    def wait_for_checkpoint(self) -> None:
+        """Until a checkpoint being written in the background is written (tests, a clean stop)."""
+        if self._saver is not None:
+            self._saver.join()
+
+    def _save_if_due(self) -> None:
+        with self._lock:
+            if self._unsaved_lines >= self.checkpoint_every:
+                self._save_checkpoint()
 
     def _refresh_transactions(self) -> bool:
         try:
@@ -164,8 +185,6 @@ class PaymentsCollector(Collector):
                 self._start_over()
             with _cyclic_gc_paused():
                 self._read_new_blocks()
-            if self._unsaved_lines >= self.checkpoint_every:
-                self._save_checkpoint()
             return True
         except Exception as exc:  # a scrape must answer whatever the file does
             self._read_errors["transactions"] += 1
