@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from genesis_payments.approvals.halts import Halt, HaltBook
 from genesis_payments.approvals.spend_state import IntentState, SpendState
@@ -88,10 +89,15 @@ class ArchivedIndex:
 
     def merged(self, archived: dict[str, int]) -> ArchivedIndex:
         """This index with the dict's entries added (sorted by key, then by position in the log)."""
-        keys = np.concatenate([self.keys, np.array([intent_key(i) for i in archived], dtype=np.uint64)])
-        packed = np.concatenate([self.packed, np.fromiter(archived.values(), dtype=np.int64, count=len(archived))])
+        if not archived:
+            return ArchivedIndex(self.keys, self.packed, self.verify)
+        keys = np.array([intent_key(i) for i in archived], dtype=np.uint64)
+        packed = np.fromiter(archived.values(), dtype=np.int64, count=len(archived))
         order = np.lexsort((packed, keys))
-        return ArchivedIndex(keys[order], packed[order], self.verify)
+        keys, packed = keys[order], packed[order]
+        # After the entries of the same key already there: a later decision is further into the log.
+        at = np.searchsorted(self.keys, keys, "right")
+        return ArchivedIndex(np.insert(self.keys, at, keys), np.insert(self.packed, at, packed), self.verify)
 
 
 class LazyIntents(dict):
@@ -137,6 +143,12 @@ class LazyIntents(dict):
 
     def __contains__(self, intent_id: object) -> bool:
         return self.get(intent_id) is not None
+
+    def untouched(self) -> int:
+        return int((~self._taken).sum())
+
+    def untouched_rows(self) -> pa.Table:
+        return self._rows.filter(pa.array(~self._taken))
 
     def _all(self) -> None:
         for row in np.flatnonzero(~self._taken).tolist():
@@ -209,36 +221,17 @@ def save_spend_checkpoint(settings: Settings, state: SpendState, halts: HaltBook
                           approved_recently: dict[str, deque[str]], now: datetime, recent_since: str) -> None:
     """Write the checkpoint (call under the approval log's lock, once both files were followed)."""
     index = (state.archived_index or empty_index()).merged(state.archived)
-    columns: dict[str, list[Any]] = {name: [] for name in (*_STRINGS, "micro", "released", "offset", "length")}
-
-    def row(**values: Any) -> None:
-        for name, column in columns.items():
-            column.append(values.get(name))
-
-    live = sorted(state.intents.items(), key=lambda item: intent_key(item[0]))  # LazyIntents looks them up so
-    for intent_id, s in live:
-        row(intent_id=intent_id, decision=s.decision, micro=s.micro, agent=s.agent, vendor=s.vendor,
-            business=s.business, day=s.day, month=s.month, released=s.released, offset=s.offset, length=s.length)
-    for intent_id, payments in state.payment_statuses.items():
-        for payment_id, status in payments.items():
-            row(intent_id=intent_id, payment_id=payment_id, status=status)
-    for intent_id, status in state.latest_status.items():
-        row(intent_id=intent_id, status=status)
-    n_live, n_pay = len(state.intents), sum(len(p) for p in state.payment_statuses.values())
-    kinds = np.concatenate([np.full(len(index), ARCHIVED, np.int8), np.full(n_live, LIVE, np.int8),
-                            np.full(n_pay, PAYMENT, np.int8), np.full(len(state.latest_status), LATEST, np.int8)])
-    nulls = [None] * len(index)
-    table = pa.table({
-        "kind": kinds,
-        "key": np.concatenate([index.keys, np.array([intent_key(i) for i, _ in live], dtype=np.uint64),
-                               np.zeros(len(kinds) - len(index) - n_live, np.uint64)]),
-        "packed": np.concatenate([index.packed, np.zeros(len(kinds) - len(index), np.int64)]),
-        **{name: pa.array(nulls + columns[name], pa.string()) for name in _STRINGS},
-        "micro": pa.array(nulls + columns["micro"], pa.int64()),
-        "released": pa.array(nulls + columns["released"], pa.bool_()),
-        "offset": pa.array(nulls + columns["offset"], pa.int64()),
-        "length": pa.array(nulls + columns["length"], pa.int64()),
-    })
+    archived = _part(ARCHIVED, len(index), key=index.keys, packed=index.packed)
+    live = _live_rows(state.intents)
+    n_pay = sum(len(p) for p in state.payment_statuses.values())
+    payments = _part(PAYMENT, n_pay,
+                     intent_id=[i for i, p in state.payment_statuses.items() for _ in p],
+                     payment_id=[pid for p in state.payment_statuses.values() for pid in p],
+                     status=[status for p in state.payment_statuses.values() for status in p.values()])
+    latest = _part(LATEST, len(state.latest_status), intent_id=list(state.latest_status),
+                   status=list(state.latest_status.values()))
+    table = pa.concat_tables([archived, live, payments, latest])
+    n_live = live.num_rows
     pending = set(state.pending_ids)
     extra = {
         "rows": {"archived": len(index), "live": n_live, "payments": n_pay, "latest": len(state.latest_status)},
@@ -259,6 +252,36 @@ def save_spend_checkpoint(settings: Settings, state: SpendState, halts: HaltBook
                  "transactions": FilePosition.of(settings.transactions_path, events.offset, events.line_number)}
     save_checkpoint(spend_checkpoint_path(settings), Checkpoint(table, positions, extra))
     state.archived_index, state.archived = ArchivedIndex(index.keys, index.packed, index.verify), {}
+
+
+_SCHEMA = pa.schema([("kind", pa.int8()), ("key", pa.uint64()), ("packed", pa.int64()),
+                     *[(name, pa.string()) for name in _STRINGS], ("micro", pa.int64()), ("released", pa.bool_()),
+                     ("offset", pa.int64()), ("length", pa.int64())])
+
+
+def _part(kind: int, n: int, **columns: Any) -> pa.Table:
+    """`n` rows of one kind in the checkpoint's schema (columns not given are null)."""
+    arrays = []
+    for f in _SCHEMA:
+        if f.name == "kind":
+            arrays.append(pa.array(np.full(n, kind, np.int8)))
+        elif f.name in columns:
+            arrays.append(pa.array(columns[f.name], f.type))
+        else:
+            arrays.append(pa.nulls(n, f.type))
+    return pa.Table.from_arrays(arrays, schema=_SCHEMA)
+
+
+def _live_rows(intents: dict[str, IntentState]) -> pa.Table:
+    """The intents' rows sorted by key (as `LazyIntents` looks them up): rows of a warm start nobody
+    touched are copied from the mapped table as they are, without becoming objects."""
+    fresh = list(dict.items(intents))
+    table = _part(LIVE, len(fresh), key=[intent_key(i) for i, _ in fresh], intent_id=[i for i, _ in fresh],
+                  **{name: [getattr(s, name) for _, s in fresh] for name in _LIVE if name != "intent_id"})
+    if isinstance(intents, LazyIntents) and intents.untouched():
+        kept = intents.untouched_rows()
+        table = pa.concat_tables([kept.select(_SCHEMA.names).cast(_SCHEMA), table])
+    return table.take(pc.sort_indices(table, [("key", "ascending")]))
 
 
 def load_spend_checkpoint(settings: Settings, view: LogView, now: datetime, horizon: str,
