@@ -141,3 +141,24 @@ def test_a_changed_file_or_a_bad_checkpoint_is_noticed_and_rescanned(settings, m
     restart("")
     monkeypatch.setattr(checkpoints, "VERSION", checkpoints.VERSION + 1)
     check("another version")
+
+
+def test_two_exporters_on_one_root_leave_a_checkpoint_that_is_still_true(settings) -> None:
+    """Each checkpoint names the prefix its tally read; whichever rename comes last wins, and a
+    restart from it (even the older one) scrapes what a full read scrapes."""
+    path = settings.transactions_path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    clock = Clock()
+    first, second = collector_on(settings, clock), collector_on(settings, clock)
+    for i in range(6):
+        with open(path, "a") as handle:
+            handle.write(json.dumps(event(f"p{i}", "authorized", at(i))) + "\n")
+        samples(first if i % 2 else second)
+    samples(first)
+    first.save_checkpoint()  # read everything
+    with open(path, "a") as handle:
+        handle.write(json.dumps(event("p0", "captured", at(9))) + "\n")
+    second.save_checkpoint()  # later, but from an older read: still true of the lines it read
+    restarted = collector_on(settings, clock)
+    assert samples(restarted) == samples(collector_on(settings, clock, full=True))
+    assert restarted.start_report["scan"] == "incremental"
