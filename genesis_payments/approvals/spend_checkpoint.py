@@ -22,6 +22,7 @@ the reason is logged and kept on the reader, and it rebuilds from both files.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -56,9 +57,19 @@ ARCHIVED, LIVE, PAYMENT, LATEST = 0, 1, 2, 3  # the kinds of row of the checkpoi
 _STRINGS = ("intent_id", "decision", "agent", "vendor", "business", "day", "month", "payment_id", "status")
 
 
+@functools.lru_cache(maxsize=64)  # a decision looks its intent up in the live rows, then the archived ones
 def intent_key(intent_id: str) -> int:
     """A stable 64-bit key of an intent id (BLAKE2b; Python's own `hash` changes from process to process)."""
     return int.from_bytes(hashlib.blake2b(intent_id.encode(), digest_size=8).digest(), "little")
+
+
+def _equal_range(keys: np.ndarray, key: int) -> range:
+    """The positions of `key` in the sorted `keys` (one search: most look-ups find nothing)."""
+    lo = int(keys.searchsorted(np.uint64(key)))  # a numpy scalar: a Python int would convert the array
+    hi = lo
+    while hi < len(keys) and int(keys[hi]) == key:
+        hi += 1
+    return range(lo, hi)
 
 
 class ArchivedIndex:
@@ -78,9 +89,7 @@ class ArchivedIndex:
         return len(self.keys)
 
     def find(self, intent_id: str) -> tuple[int, int] | None:
-        key = np.uint64(intent_key(intent_id))
-        lo, hi = int(np.searchsorted(self.keys, key, "left")), int(np.searchsorted(self.keys, key, "right"))
-        for j in range(hi - 1, lo - 1, -1):  # the same intent archived twice: its latest decision is last
+        for j in reversed(_equal_range(self.keys, intent_key(intent_id))):  # archived twice: the latest is last
             packed = int(self.packed[j])
             offset, length = packed >> 24, packed & 0xFFFFFF
             if self.verify is None or self.verify(intent_id, offset, length):
@@ -112,11 +121,19 @@ class LazyIntents(dict):
         self._keys = rows.column("key").to_numpy() if rows.num_rows else np.zeros(0, dtype=np.uint64)
         self._ids = rows.column("intent_id")
         self._taken = np.zeros(rows.num_rows, dtype=bool)
+        self._missed: str | None = None  # the rows never change: an id not among them stays so
 
     def _row(self, intent_id: str) -> int | None:
-        key = np.uint64(intent_key(intent_id))
-        lo, hi = int(np.searchsorted(self._keys, key, "left")), int(np.searchsorted(self._keys, key, "right"))
-        return next((r for r in range(lo, hi) if not self._taken[r] and self._ids[r].as_py() == intent_id), None)
+        if intent_id == self._missed:
+            return None
+        row = self._find(intent_id)
+        if row is None:
+            self._missed = intent_id
+        return row
+
+    def _find(self, intent_id: str) -> int | None:
+        return next((r for r in _equal_range(self._keys, intent_key(intent_id))
+                     if not self._taken[r] and self._ids[r].as_py() == intent_id), None)
 
     def _take(self, row: int) -> IntentState:
         r = {name: self._rows.column(name)[row].as_py() for name in _LIVE}
