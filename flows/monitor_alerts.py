@@ -11,29 +11,31 @@ from genesis_payments.jobs.alert_state import fingerprint
 from genesis_payments.jobs.budget_alerts import budget_alert
 from genesis_payments.jobs.job_messages import monitor_alert
 from genesis_payments.jobs.job_results import job_report
-from genesis_payments.jobs.monitoring import MONITOR_KINDS, failure_streak_findings, low_balance_findings
+from genesis_payments.jobs.monitoring import MONITOR_KINDS, low_balance_findings
 from genesis_payments.jobs.reports import JobReport
-from genesis_payments.ledgers.payment_states import fold_frame
 from tasks.budgets import new_budget_thresholds, read_budget_thresholds, remember_budget_alerts
-from tasks.ledgers import read_payment_events, read_wallet_balances
+from tasks.checkpoints import read_monitor_payment_events, save_checkpoint
+from tasks.ledgers import read_wallet_balances
 from tasks.runtime_settings import load_runtime_settings
 
 JOB = "monitor-alerts"
 
 
 @flow(name=JOB)
-def monitor_alerts() -> dict:
-    """Wallet balances per agent below the threshold; vendors on a failure streak, in time order."""
+def monitor_alerts(full: bool = False) -> dict:
+    """Wallet balances per agent below the threshold; vendors on a failure streak, in time order.
+
+    The transaction log is read from the last run's checkpoint on (`full`: the whole log again)."""
     settings = load_runtime_settings()
     report = JobReport(job=JOB)
     balances = read_wallet_balances(settings)
-    events = read_payment_events(settings, columns=("payment_id", "vendor", "status", "ts", "line"))
-    states = fold_frame(events.frame)
-    findings = low_balance_findings(balances, settings.low_balance_usd) + failure_streak_findings(
-        events.frame, settings.failure_streak, fold=states)
+    events = read_monitor_payment_events(settings, full)
+    findings = low_balance_findings(balances, settings.low_balance_usd) + events.streak_findings(
+        settings.failure_streak)
     budgets = read_budget_thresholds(settings)
     report = job_report(report, MONITOR_KINDS, findings + budgets, events.bad_lines,
-                        invalid_transitions=states.findings(), agents_checked=len(balances))
+                        invalid_transitions=events.invalid_transitions, agents_checked=len(balances),
+                        **events.run_info())
     messages = []
     if findings:
         alert = monitor_alert(findings, format_usd(settings.low_balance_usd), settings.failure_streak)
@@ -44,6 +46,7 @@ def monitor_alerts() -> dict:
         messages.append(Message(f"{JOB}-budgets", keys, "alerts", budget_alert(news)))
     delivered = deliver(report, settings, messages, resolved=[] if findings else [JOB])
     remember_budget_alerts(settings, news)  # after delivery: a failed send is tried again next run
+    save_checkpoint(settings, events)  # only after the run succeeded
     return delivered
 
 

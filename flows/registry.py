@@ -17,7 +17,8 @@ JOBS: dict[str, str] = {
 # Parameters a job needs from the command line (`run business-summary --business-id B`).
 JOB_PARAMETERS: dict[str, tuple[str, ...]] = {"business-summary": ("business_id",)}
 # Jobs that keep a checkpoint (§5) and take `--full` (a rescan of the whole log).
-CHECKPOINTED_JOBS: frozenset[str] = frozenset({"stale-payments", "ledger-sync"})
+CHECKPOINTED_JOBS: frozenset[str] = frozenset({"stale-payments", "ledger-sync", "monitor-alerts",
+                                                "weekly-report"})
 
 
 def load_flow(job: str) -> Callable[..., Any]:

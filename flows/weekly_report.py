@@ -8,10 +8,9 @@ from flows._delivery import Message, deliver
 from genesis_payments.jobs.job_messages import weekly_message
 from genesis_payments.jobs.job_results import job_report
 from genesis_payments.jobs.reports import JobReport
-from genesis_payments.jobs.weekly import decisions_frame, spend_chart_png, weekly_totals
-from genesis_payments.ledgers.payment_states import fold_frame
+from genesis_payments.jobs.weekly import spend_chart_png
 from genesis_payments.notify.discord import Attachment
-from tasks.ledgers import read_approval_decisions, read_payment_events
+from tasks.checkpoints import read_weekly_totals, save_checkpoint
 from tasks.reports import publish_chart
 from tasks.runtime_settings import load_runtime_settings
 
@@ -21,22 +20,24 @@ CHART = "spend-by-day.png"
 
 
 @flow(name=JOB)
-def weekly_report() -> dict:
-    """Spend by agent, vendor and day, approvals and denials, failures, top vendors, change in %."""
+def weekly_report(full: bool = False) -> dict:
+    """Spend by agent, vendor and day, approvals and denials, failures, top vendors, change in %.
+
+    The windows are sums of the per-day aggregates kept in the checkpoint, brought up to date with
+    what both logs gained since the last run (`full`: both logs read again)."""
     settings = load_runtime_settings()
     report = JobReport(job=JOB)
-    events = read_payment_events(settings, columns=COLUMNS)
-    decisions = read_approval_decisions(settings)
-    states = fold_frame(events.frame)
-    totals = weekly_totals(events.frame, decisions_frame(decisions.records), now=report.started_at,
-                           days=settings.weekly_days, fold=states)
-    report = job_report(report, (), [], events.bad_lines + decisions.bad_lines,
-                        invalid_transitions=states.findings(), totals=totals)
+    run = read_weekly_totals(settings, report.started_at, full)
+    totals = run.totals
+    report = job_report(report, (), [], run.bad_lines, invalid_transitions=run.invalid_transitions, totals=totals,
+                        **run.run_info())
     chart = Attachment(CHART, spend_chart_png(totals), "image/png")
     publish_chart(chart.content, f"{JOB}-chart", f"{JOB}: spend by day, {totals['window_start'][:10]} onwards")
     post = Message(f"{JOB}-{totals['window_start'][:10]}", "posted", "dashboard", weekly_message(totals, CHART),
                    files=(chart,))
-    return deliver(report, settings, [post])
+    result = deliver(report, settings, [post])
+    save_checkpoint(settings, run)  # only after the run succeeded
+    return result
 
 
 if __name__ == "__main__":

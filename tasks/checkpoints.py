@@ -9,7 +9,9 @@ from prefect.cache_policies import NO_CACHE
 
 from genesis_payments.core.settings import Settings
 from genesis_payments.jobs.ledger_sync_checkpoint import SyncRun, run_ledger_sync, save_ledger_sync_checkpoint
+from genesis_payments.jobs.monitor_checkpoint import MonitorEvents, read_monitor_events, save_monitor_checkpoint
 from genesis_payments.jobs.stale_checkpoint import StaleRun, run_stale_payments, save_stale_checkpoint
+from genesis_payments.jobs.weekly_checkpoint import WeeklyRun, run_weekly, save_weekly_checkpoint
 from tasks.retry import IO_TASK_OPTIONS
 
 
@@ -25,10 +27,26 @@ def read_ledger_sync(settings: Settings, now: datetime, full: bool = False) -> S
     return run_ledger_sync(settings, now, full=full, save=False)
 
 
+@task(name="read-monitor-events", cache_policy=NO_CACHE, **IO_TASK_OPTIONS)
+def read_monitor_payment_events(settings: Settings, full: bool = False) -> MonitorEvents:
+    """Failure streaks, invalid transitions and bad lines from the checkpoint and the lines since (or a rescan)."""
+    return read_monitor_events(settings, full=full, save=False)
+
+
+@task(name="read-weekly-totals", cache_policy=NO_CACHE, **IO_TASK_OPTIONS)
+def read_weekly_totals(settings: Settings, now: datetime, full: bool = False) -> WeeklyRun:
+    """The weekly totals from the per-day aggregates of the checkpoint and the lines since (or a rescan)."""
+    return run_weekly(settings, now, full=full, save=False)
+
+
 @task(name="save-checkpoint", cache_policy=NO_CACHE, **IO_TASK_OPTIONS)
-def save_checkpoint(settings: Settings, run: StaleRun | SyncRun) -> None:
+def save_checkpoint(settings: Settings, run: StaleRun | SyncRun | MonitorEvents | WeeklyRun) -> None:
     """Write the run's checkpoint atomically; only called once the run succeeded."""
-    if isinstance(run, SyncRun):
+    if isinstance(run, WeeklyRun):
+        save_weekly_checkpoint(settings, run)
+    elif isinstance(run, SyncRun):
         save_ledger_sync_checkpoint(settings, run)
+    elif isinstance(run, MonitorEvents):
+        save_monitor_checkpoint(settings, run)
     else:
         save_stale_checkpoint(settings, run)

@@ -131,6 +131,13 @@ def test_approvals_benchmark_runs_and_reports_the_ceiling_ratio(tmp_path):
     assert "of the ceiling (target >= 70%)" in out and "p99" in out
 
 
+def test_incremental_benchmark_runs_and_its_checkpointed_figures_agree(tmp_path):
+    out = _run("incremental.py", "--payments", "600", "--new", "300", "--decisions", "500", "--root",
+               str(tmp_path / "root"))
+    assert "nightly findings agree with the full rescan" in out and "nightly / alone: time" in out
+    assert "warm figures agree with a full read" in out and "warm state agrees with the rebuild" in out
+
+
 @pytest.mark.slow
 def test_cli_latency_benchmark_runs_against_a_real_server(tmp_path):
     done = subprocess.run([sys.executable, str(REPO / "benchmarks" / "cli_latency.py"), "--job", "stale-payments",

@@ -84,3 +84,55 @@ def test_the_second_run_reads_only_the_new_lines(settings) -> None:
     second = run_ledger_sync(settings, now)
     assert (second.scan, second.lines_read) == ("incremental", 1) and second.result.findings == []
     assert_same(settings, now, second)
+
+
+def test_two_runs_at_once_leave_a_checkpoint_that_is_still_true(settings) -> None:
+    """Two runs by hand at once (Prefect's concurrency limit is not there): each checkpoint names the
+    prefix it read, the later rename wins, and a run that started first but saved last only makes
+    the next run read a little more — never a wrong figure."""
+    from genesis_payments.jobs.ledger_sync_checkpoint import save_ledger_sync_checkpoint
+
+    settings.transactions_path.parent.mkdir(parents=True, exist_ok=True)
+    settings.finance_ledger_path.parent.mkdir(parents=True, exist_ok=True)
+    settings.transactions_path.write_text(json.dumps(event("p", "captured", at(0))) + "\n")
+    now = T0 + timedelta(hours=2)
+    slow = run_ledger_sync(settings, now, save=False)  # read, not saved yet
+    with open(settings.finance_ledger_path, "a") as handle:
+        handle.write(json.dumps(entry("p", "10", at(1))) + "\n")
+    with open(settings.transactions_path, "a") as handle:
+        handle.write(json.dumps(event("q", "captured", at(2))) + "\n")
+    run_ledger_sync(settings, now)  # started later, saved first
+    save_ledger_sync_checkpoint(settings, slow)  # the later writer: an older, still true checkpoint
+    after = run_ledger_sync(settings, now)
+    assert after.scan == "incremental" and after.lines_read == 2
+    assert_same(settings, now, after)
+
+
+def test_runs_in_two_threads_while_the_ledgers_grow_stay_exact(settings) -> None:
+    import threading
+
+    settings.transactions_path.parent.mkdir(parents=True, exist_ok=True)
+    settings.finance_ledger_path.parent.mkdir(parents=True, exist_ok=True)
+    now = T0 + timedelta(hours=2)
+    stop, errors = threading.Event(), []
+
+    def runs() -> None:
+        try:
+            while not stop.is_set():
+                run_ledger_sync(settings, now)
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    workers = [threading.Thread(target=runs) for _ in range(2)]
+    for worker in workers:
+        worker.start()
+    for i in range(60):
+        with open(settings.transactions_path, "a") as handle:
+            handle.write(json.dumps(event(f"p{i}", "captured", at(i % 50))) + "\n")
+        with open(settings.finance_ledger_path, "a") as handle:
+            handle.write(json.dumps(entry(f"p{i // 2}", "10", at(1), n=i)) + "\n")
+    stop.set()
+    for worker in workers:
+        worker.join()
+    assert errors == []
+    assert_same(settings, now, run_ledger_sync(settings, now))

@@ -15,12 +15,13 @@ from typing import Any
 
 from genesis_payments.approvals.halts import HaltBook
 from genesis_payments.approvals.policy import Policy
+from genesis_payments.approvals.spend_checkpoint import load_spend_checkpoint, resume_events
 from genesis_payments.approvals.spend_state import SpendState
 from genesis_payments.core.money import format_usd, from_micro
 from genesis_payments.core.records import PaymentEvent
 from genesis_payments.core.settings import Settings
 from genesis_payments.core.timestamps import format_utc, utc_now
-from genesis_payments.ledgers.approval_log import ApprovalLog, ChainTail
+from genesis_payments.ledgers.approval_log import ApprovalLog, ChainTail, LogView
 from genesis_payments.ledgers.jsonl import IncrementalReader
 
 THRESHOLDS = (100, 80)  # percent, highest first: a budget reports the highest it has reached
@@ -64,21 +65,45 @@ class SpendFollower:
         self.events = IncrementalReader(settings.transactions_path, PaymentEvent)
         self.state = SpendState()
         self.halts = HaltBook()
+        # Warm start (§5): the first read goes on from the meta agent's spend checkpoint (read only).
+        self.start_report: dict[str, Any] | None = None
+        self._checkpoint_tried = False
 
     def refresh(self) -> SpendState:
         """Apply what was appended to either file since the last call; returns the state."""
         with self.log.viewed() as view:
             if view is None:
+                # No decision yet, so no reservation for a payment event to release: the events
+                # are read (from where this reader is) once the approval log exists.
                 self.tail.reset_to(None)
                 self._start_over()
+                return self.state
             else:
-                if self.tail.needs_reset(view):
+                if self.tail.needs_reset(view) and not self._warm_start(view):
                     self.tail.reset_to(view.identity)
                     self._start_over()
                 self.tail.follow(view, self._apply)
         result, reset = self.events.read_new()
         self.state.follow_events(result.records, reset=reset)
         return self.state
+
+    def _warm_start(self, view: LogView) -> bool:
+        if self._checkpoint_tried:
+            return False
+        self._checkpoint_tried = True
+        now = self.clock()
+        # Budgets are asked about the current day and month only: any horizon up to this month will do.
+        snapshot, reason = load_spend_checkpoint(self.settings, view, now, format_utc(now)[:7], None)
+        if snapshot is None:
+            self.start_report = {"scan": "full", "rescan_reason": reason, "from_line": 0}
+            return False
+        self.tail.reset_to(view.identity)
+        self.tail.offset, self.tail.lines = snapshot.tail_offset, snapshot.tail_lines
+        self.tail.last_hash, self.tail.broken = snapshot.last_hash, snapshot.broken
+        self.state, self.halts = snapshot.state, snapshot.halts
+        resume_events(self.events, snapshot.positions["transactions"])
+        self.start_report = {"scan": "incremental", "rescan_reason": None, "from_line": snapshot.tail_lines}
+        return True
 
     def _start_over(self) -> None:
         events = self.state.events_applied()

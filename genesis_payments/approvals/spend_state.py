@@ -70,6 +70,8 @@ class SpendState:
     # Settled intents of those older months: only where their latest decision is (offset << 24 | length).
     archived: dict[str, int] = field(default_factory=dict)
     pending_ids: set[str] = field(default_factory=set)
+    # Archived intents loaded from a checkpoint (`spend_checkpoint.ArchivedIndex`), looked up after `archived`.
+    archived_index: Any = None
 
     # -- reading ---------------------------------------------------------------------------------
 
@@ -85,7 +87,9 @@ class SpendState:
         if state is not None:
             return state.offset, state.length
         packed = self.archived.get(intent_id)
-        return None if packed is None else (packed >> 24, packed & 0xFFFFFF)
+        if packed is None:
+            return None if self.archived_index is None else self.archived_index.find(intent_id)
+        return packed >> 24, packed & 0xFFFFFF
 
     # -- applying decisions ----------------------------------------------------------------------
 

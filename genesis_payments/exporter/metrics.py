@@ -37,6 +37,13 @@ from genesis_payments.core.timestamps import utc_now
 from genesis_payments.exporter.control_gauges import CONTROL_METRIC_NAMES, ControlGauges
 from genesis_payments.exporter.payment_tally import PaymentTally, prepare_events
 from genesis_payments.ledgers import event_columns
+from genesis_payments.ledgers.checkpoints import (
+    Checkpoint,
+    FilePosition,
+    checkpoint_path,
+    load_checkpoint,
+    save_checkpoint,
+)
 from genesis_payments.ledgers.event_columns import epoch_us
 from genesis_payments.ledgers.event_tail import EventLogTail
 
@@ -44,6 +51,10 @@ log = logging.getLogger(__name__)
 
 BalanceSource = Callable[[], Mapping[str, Decimal]]
 SOURCES = ("transactions", "wallets")
+READER = "exporter"  # its checkpoint: data/a2a-x402/state/checkpoints/exporter.arrow
+# The tally is checkpointed once a scrape has read this many lines since the last checkpoint, so a
+# restart reads at most about this many lines before its first complete scrape.
+CHECKPOINT_EVERY_LINES = 100_000
 
 # Exposed names (§6). prometheus-client adds `_total` to a counter family's sample, so the family
 # names below are given without it and come out exactly as the contract spells them.
@@ -103,7 +114,9 @@ class PaymentsCollector(Collector):
         settings: Settings,
         balance_source: BalanceSource | None = None,
         clock: Callable[[], datetime] = utc_now,
+        full: bool = False,
     ) -> None:
+        """`full`: read the whole log on the first scrape even when a usable checkpoint exists."""
         self.settings = settings
         self.balance_source = balance_source or default_balance_source(settings)
         self.clock = clock
@@ -114,6 +127,16 @@ class PaymentsCollector(Collector):
         # Scrapes can arrive concurrently (the HTTP server is threaded); the tail and tally are not.
         self._lock = threading.Lock()
         self._controls = ControlGauges(settings, clock)  # budgets and halts (§6), read from the approval log
+        # Warm start (§5): the first scrape goes on from the checkpoint when it still describes the file.
+        self.checkpoint_every = CHECKPOINT_EVERY_LINES
+        self.start_report: dict[str, object] | None = (
+            {"scan": "full", "rescan_reason": "a full read was asked for", "from_line": 0} if full else None)
+        self._checkpoint_tried = full
+        self._unsaved_lines = 0
+        # The checkpoint is written after the scrape that made it due, in a thread of its own (it
+        # waits for the lock), so that scrape is not slowed by writing the whole tally.
+        self.checkpoint_in_background = True
+        self._saver: threading.Thread | None = None
 
     def prepare(self) -> None:
         """Load the readers now (the exporter's start-up), not in the first scrape."""
@@ -134,10 +157,30 @@ class PaymentsCollector(Collector):
             up["wallets"] = balances is not None
             stale = self._tally.stale_by_agent(epoch_us(self.clock()))
             families = self._families(balances, stale, up, started)
+            due = self._unsaved_lines >= self.checkpoint_every
+        if due:
+            if self.checkpoint_in_background:
+                self._saver = threading.Thread(target=self._save_if_due, name="exporter-checkpoint", daemon=True)
+                self._saver.start()
+            else:
+                self._save_if_due()
         return iter([*families, *self._controls.families()])
+
+    def wait_for_checkpoint(self) -> None:
+        """Until a checkpoint being written in the background is written (tests, a clean stop)."""
+        if self._saver is not None:
+            self._saver.join()
+
+    def _save_if_due(self) -> None:
+        with self._lock:
+            if self._unsaved_lines >= self.checkpoint_every:
+                self._save_checkpoint()
 
     def _refresh_transactions(self) -> bool:
         try:
+            if not self._checkpoint_tried:
+                self._checkpoint_tried = True
+                self._warm_start()
             if self._tail.check():
                 self._start_over()
             with _cyclic_gc_paused():
@@ -159,12 +202,51 @@ class PaymentsCollector(Collector):
                 self._start_over()
                 raise
             self._malformed += len(block.bad_lines)
+            self._unsaved_lines += block.lines
             for bad in block.bad_lines[:5]:
                 log.warning("skipped %s line %d: %s", bad.file, bad.line, bad.reason)
 
     def _start_over(self) -> None:
         self._tally = PaymentTally(self.settings.stale_after_seconds)
         self._malformed = 0
+
+    def _warm_start(self) -> None:
+        path = self.settings.transactions_path
+        checkpoint, reason = load_checkpoint(checkpoint_path(self.settings.state_dir, READER))
+        if checkpoint is not None:
+            position = checkpoint.positions["transactions"]
+            reason = position.changed(path)
+            if reason is None:
+                try:
+                    tally = PaymentTally.from_checkpoint(checkpoint.table, checkpoint.extra)
+                except (KeyError, TypeError, ValueError, IndexError) as exc:
+                    reason = f"checkpoint {READER} does not hold a tally ({type(exc).__name__})"
+                else:
+                    tally.stale_after_us = self.settings.stale_after_seconds * 1_000_000
+                    self._tally, self._malformed = tally, checkpoint.extra["malformed"]
+                    self._tail.resume(position.offset, position.lines,
+                                      (position.dev, position.ino) if position.offset else None,
+                                      bytes.fromhex(position.witness))
+                    self.start_report = {"scan": "incremental", "rescan_reason": None, "from_line": position.lines}
+                    return
+        self.start_report = {"scan": "full", "rescan_reason": reason and f"{reason}: rescanned", "from_line": 0}
+        if reason is not None:
+            log.warning("exporter tally rebuilt from the whole of %s: %s", path.name, reason)
+
+    def save_checkpoint(self) -> None:
+        """Write the tally's checkpoint now (the exporter also does so every `checkpoint_every` lines)."""
+        with self._lock:
+            self._save_checkpoint()
+
+    def _save_checkpoint(self) -> None:
+        # Under `_lock`, right after a read: the tally is exactly that of the file up to the tail's offset.
+        # Two exporters on one root: each checkpoint is true of the prefix it names; the later rename wins.
+        tail = self._tail
+        table, extra = self._tally.to_checkpoint()
+        position = FilePosition.of(self.settings.transactions_path, tail.offset, tail.line_number)
+        save_checkpoint(checkpoint_path(self.settings.state_dir, READER),
+                        Checkpoint(table, {"transactions": position}, {**extra, "malformed": self._malformed}))
+        self._unsaved_lines = 0
 
     def _read_balances(self) -> dict[str, int] | None:
         try:

@@ -13,13 +13,14 @@ Blocks are added in file order (each block's rows in line order), as the state m
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from genesis_payments.exporter.payment_ids import PaymentIds
+from genesis_payments.ledgers.payment_ids import PaymentIds
 from genesis_payments.ledgers.payment_states import (
     NO_TIME,
     InvalidTransition,
@@ -183,7 +184,56 @@ class PaymentTally:
         return self.streaks.streaks()
 
     def payment_id(self, code: int) -> str:
-        return self._ids.ids[code]
+        return self._ids.id_of(code)
+
+    # -- checkpoint (§5): the exporter's warm start ----------------------------------------------
+
+    def to_checkpoint(self) -> tuple[pa.Table, dict[str, Any]]:
+        """The tally as a table (one row per payment code) and JSON-able figures; `from_checkpoint`."""
+        book = self.book
+        table = pa.table({**self._ids.to_columns(), "state": book.state,
+                          "first_authorized_us": book.first_authorized_us, "entered_us": book.entered_us,
+                          "valid_before_us": book.valid_before_us, "row": book.row, "agent_label": self._agent})
+        extra = {
+            "stale_after_us": self.stale_after_us,
+            "counts": [[*labels, n] for labels, n in self.counts.items()],
+            "spend": [[*labels, micro] for labels, micro in self.spend_micro.items()],
+            "labels": self._label_names,
+            "streaks": self.streaks.to_dict(),
+            "agents": sorted(self.agents),
+            "events": self.events,
+            "last_event_us": self.last_event_us,
+            "invalid": [asdict(t) for t in self.invalid],
+        }
+        return table, extra
+
+    @classmethod
+    def from_checkpoint(cls, table: pa.Table, extra: dict[str, Any]) -> PaymentTally:
+        """The tally `to_checkpoint` saved (its arrays copied out of the mapped file: they are written to)."""
+        tally = cls(0)
+        tally.stale_after_us = extra["stale_after_us"]
+        tally._counts = {tuple(row[:4]): row[4] for row in extra["counts"]}
+        tally.spend_micro = {(a, v): micro for a, v, micro in extra["spend"]}
+        tally._label_names = list(extra["labels"])
+        tally._labels = {name: code for code, name in enumerate(tally._label_names)}
+        tally.streaks = VendorStreaks.from_dict(extra["streaks"])
+        tally.agents = set(extra["agents"])
+        tally.events, tally.last_event_us = extra["events"], extra["last_event_us"]
+        tally.invalid = [InvalidTransition(**t) for t in extra["invalid"]]
+        ids = table.column("payment_id")
+        tally._ids = PaymentIds.from_columns(ids.chunk(0) if ids.num_chunks == 1 else ids.combine_chunks(),
+                                             _column(table, "id_key"), _column(table, "id_code"))
+        book = tally.book
+        book.state = np.array(_column(table, "state"), dtype=np.int8)
+        for name in ("first_authorized_us", "entered_us", "valid_before_us", "row"):
+            setattr(book, name, np.array(_column(table, name), dtype=np.int64))
+        tally._agent = np.array(_column(table, "agent_label"), dtype=np.int64)
+        return tally
+
+
+def _column(table: pa.Table, name: str) -> np.ndarray:
+    column = table.column(name)
+    return (column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()).to_numpy()
 
 
 _DENSE_GROUPS = 1 << 22  # up to this many possible groups, a block's groups are counted, not sorted

@@ -16,6 +16,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from genesis_payments.core.money import format_usd, from_micro
@@ -46,42 +47,106 @@ def weekly_totals(
     events: pd.DataFrame, decisions: pd.DataFrame, *, now: datetime, days: int = 7, fold: FrameFold | None = None
 ) -> dict[str, Any]:
     """The `totals` object of the weekly report (money as strings, change in % or None)."""
-    current, previous = weekly_windows(now, days)
-    accepted = events[(fold or fold_frame(events)).accepted] if len(events) else events
-    captures = accepted[accepted["status"] == "captured"]  # one per payment: `captured` is terminal
-    this_week, last_week = _within(captures, current), _within(captures, previous)
-    spend, previous_spend = int(this_week["amount_micro"].sum()), int(last_week["amount_micro"].sum())
-    failures = _within(accepted[accepted["status"] == "failed"], current)
-    decided = _within(decisions, current) if len(decisions) else decisions
-    previous_by_vendor = _money_by(last_week, "vendor")
-    by_vendor = _money_by(this_week, "vendor")
-    top = sorted(by_vendor.items(), key=lambda item: (-item[1], item[0]))[:TOP_VENDORS]
-    by_day = {day.isoformat(): 0 for day in current.days}
-    for day, micro in this_week.groupby(this_week["ts"].dt.strftime("%Y-%m-%d"))["amount_micro"].sum().items():
-        by_day[str(day)] = int(micro)
-    return {
-        "window_start": current.start.isoformat(),
-        "window_end": current.end.isoformat(),
-        "previous_window_start": previous.start.isoformat(),
-        "spend_usd": _usd(spend),
-        "previous_spend_usd": _usd(previous_spend),
-        "change_pct": change_pct(spend, previous_spend),
-        "payments": len(this_week),
-        "previous_payments": len(last_week),
-        "by_agent": {k: _usd(v) for k, v in sorted(_money_by(this_week, "agent").items())},
-        "by_vendor": {k: _usd(v) for k, v in sorted(by_vendor.items())},
-        "by_day": {k: _usd(v) for k, v in by_day.items()},
-        "top_vendors": [
-            {"vendor": vendor, "spend_usd": _usd(micro),
-             "previous_spend_usd": _usd(previous_by_vendor.get(vendor, 0)),
-             "change_pct": change_pct(micro, previous_by_vendor.get(vendor, 0))}
-            for vendor, micro in top
-        ],
-        "approvals": int((decided["decision"] == "approved").sum()) if len(decided) else 0,
-        "denials": int((decided["decision"] == "denied").sum()) if len(decided) else 0,
-        "pending_review": int((decided["decision"] == "pending_review").sum()) if len(decided) else 0,
-        "failures": len(failures),
-    }
+    book = DayBook()
+    book.add_events(events, (fold or fold_frame(events)).accepted if len(events) else np.zeros(0, dtype=bool))
+    book.add_decisions(decisions)
+    return book.totals(now=now, days=days)
+
+
+class DayBook:
+    """Per UTC day: captured spend and captures per (agent, vendor), failures, and decisions by
+    verdict. Every window of whole days is a sum of its days, so the weekly report of a run is the
+    same whether the days were added from a whole read or run after run from a checkpoint."""
+
+    def __init__(self, data: dict[str, Any] | None = None) -> None:
+        data = data or {"spend": {}, "failures": {}, "decisions": {}}
+        # day → "agent\x1fvendor" → [micro, captures]; day → failures; day → decision → count
+        self.spend: dict[str, dict[str, list[int]]] = data["spend"]
+        self.failures: dict[str, int] = data["failures"]
+        self.decisions: dict[str, dict[str, int]] = data["decisions"]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"spend": self.spend, "failures": self.failures, "decisions": self.decisions}
+
+    def add_events(self, events: pd.DataFrame, accepted: np.ndarray) -> None:
+        """Events (a frame of `COLUMNS`) and which of them the state machine accepted."""
+        if not len(events):
+            return
+        taken = events[accepted]
+        day = taken["ts"].dt.strftime("%Y-%m-%d")
+        captures = taken["status"] == "captured"  # one per payment: `captured` is terminal
+        grouped = taken[captures].groupby([day[captures], taken["agent"][captures], taken["vendor"][captures]],
+                                          observed=True)["amount_micro"].agg(["sum", "size"])
+        for (d, agent, vendor), (micro, n) in grouped.iterrows():
+            cell = self.spend.setdefault(str(d), {}).setdefault(f"{agent}\x1f{vendor}", [0, 0])
+            cell[0] += int(micro)
+            cell[1] += int(n)
+        for d, n in day[taken["status"] == "failed"].value_counts().items():
+            self.failures[str(d)] = self.failures.get(str(d), 0) + int(n)
+
+    def add_decisions(self, decisions: pd.DataFrame) -> None:
+        """Decisions (`decisions_frame`)."""
+        if not len(decisions):
+            return
+        day = decisions["ts"].dt.strftime("%Y-%m-%d")
+        for (d, verdict), n in decisions.groupby([day, decisions["decision"]]).size().items():
+            cell = self.decisions.setdefault(str(d), {})
+            cell[str(verdict)] = cell.get(str(verdict), 0) + int(n)
+
+    def _pairs(self, window: Window) -> dict[tuple[str, str], list[int]]:
+        pairs: dict[tuple[str, str], list[int]] = {}
+        for day in window.days:
+            for key, (micro, n) in self.spend.get(day.isoformat(), {}).items():
+                agent, vendor = key.split("\x1f")
+                cell = pairs.setdefault((agent, vendor), [0, 0])
+                cell[0] += micro
+                cell[1] += n
+        return pairs
+
+    def totals(self, *, now: datetime, days: int = 7) -> dict[str, Any]:
+        current, previous = weekly_windows(now, days)
+        this_week, last_week = self._pairs(current), self._pairs(previous)
+        spend = sum(micro for micro, _ in this_week.values())
+        previous_spend = sum(micro for micro, _ in last_week.values())
+        previous_by_vendor = _sum_by(last_week, 1)
+        by_vendor = _sum_by(this_week, 1)
+        top = sorted(by_vendor.items(), key=lambda item: (-item[1], item[0]))[:TOP_VENDORS]
+        by_day = {day.isoformat(): sum(micro for micro, _ in self.spend.get(day.isoformat(), {}).values())
+                  for day in current.days}
+        decided: dict[str, int] = {}
+        for day in current.days:
+            for verdict, n in self.decisions.get(day.isoformat(), {}).items():
+                decided[verdict] = decided.get(verdict, 0) + n
+        return {
+            "window_start": current.start.isoformat(),
+            "window_end": current.end.isoformat(),
+            "previous_window_start": previous.start.isoformat(),
+            "spend_usd": _usd(spend),
+            "previous_spend_usd": _usd(previous_spend),
+            "change_pct": change_pct(spend, previous_spend),
+            "payments": sum(n for _, n in this_week.values()),
+            "previous_payments": sum(n for _, n in last_week.values()),
+            "by_agent": {k: _usd(v) for k, v in sorted(_sum_by(this_week, 0).items())},
+            "by_vendor": {k: _usd(v) for k, v in sorted(by_vendor.items())},
+            "by_day": {k: _usd(v) for k, v in by_day.items()},
+            "top_vendors": [
+                {"vendor": vendor, "spend_usd": _usd(micro),
+                 "previous_spend_usd": _usd(previous_by_vendor.get(vendor, 0)),
+                 "change_pct": change_pct(micro, previous_by_vendor.get(vendor, 0))}
+                for vendor, micro in top
+            ],
+            "approvals": decided.get("approved", 0),
+            "denials": decided.get("denied", 0),
+            "pending_review": decided.get("pending_review", 0),
+            "failures": sum(self.failures.get(day.isoformat(), 0) for day in current.days),
+        }
+
+
+def _sum_by(pairs: dict[tuple[str, str], list[int]], side: int) -> dict[str, int]:
+    found: dict[str, int] = {}
+    for key, (micro, _) in pairs.items():
+        found[key[side]] = found.get(key[side], 0) + micro
+    return found
 
 
 def change_pct(current_micro: int, previous_micro: int) -> str | None:
@@ -120,15 +185,6 @@ def spend_chart_png(totals: dict[str, Any]) -> bytes:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
     return buffer.getvalue()
-
-
-def _within(frame: pd.DataFrame, window: Window) -> pd.DataFrame:
-    start, end = pd.Timestamp(window.start), pd.Timestamp(window.end)
-    return frame[(frame["ts"] >= start) & (frame["ts"] < end)]
-
-
-def _money_by(frame: pd.DataFrame, column: str) -> dict[str, int]:
-    return {str(k): int(v) for k, v in frame.groupby(column)["amount_micro"].sum().items()}
 
 
 def _usd(micro: int) -> str:

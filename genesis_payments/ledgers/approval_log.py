@@ -250,15 +250,21 @@ class ApprovalLog:
 
     def read(self) -> ReadResult[ApprovalDecision]:
         """Every decision (control records skipped) and every bad line."""
+        return self.read_since(0, 0)[0]
+
+    def read_since(self, offset: int, lines: int) -> tuple[ReadResult[ApprovalDecision], int, int]:
+        """The decisions and bad lines after byte `offset` (`lines` lines before it), and the offset
+        and line count after the last complete line read (a torn last line is reported, not passed)."""
         result: ReadResult[ApprovalDecision] = ReadResult()
         if not self.path.exists():
-            return result
+            return result, offset, lines
         try:
-            for number, (_, raw, complete) in enumerate(iter_lines(self.path), start=1):
+            for number, (end, raw, complete) in enumerate(iter_lines(self.path, offset), start=lines + 1):
                 if not complete:
                     torn = "incomplete last line (no newline): a torn write"
                     result.bad_lines.append(BadLine(str(self.path), number, torn))
                     break
+                offset, lines = end, number
                 try:
                     record = decode_line(raw)
                     if not is_control(record):
@@ -269,7 +275,7 @@ class ApprovalLog:
                     result.bad_lines.append(BadLine(str(self.path), number, describe_validation_error(exc)))
         except OSError as exc:
             raise LedgerError(f"cannot read {self.path}: {exc.strerror}") from exc
-        return result
+        return result, offset, lines
 
     def latest_decisions(self) -> dict[str, ApprovalDecision]:
         """The newest decision for each intent (a review's resolution replaces `pending_review`)."""

@@ -22,7 +22,7 @@ import pyarrow.ipc as ipc
 
 from genesis_payments.core.files import write_atomic
 
-VERSION = 1  # bump when what a checkpoint holds changes meaning: older ones are then rescanned
+VERSION = 3  # bump when what a checkpoint holds changes meaning: older ones are then rescanned
 _WITNESS = 64  # bytes just before the offset, compared to notice a file rewritten in place
 
 

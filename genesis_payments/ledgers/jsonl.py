@@ -348,6 +348,10 @@ class IncrementalReader(Generic[R]):
             handle.seek(start)
             return handle.read(self.offset - start)
 
+    def resume(self, offset: int, line_number: int, identity: tuple[int, int] | None, witness: bytes) -> None:
+        """Go on from a position saved earlier (a checkpoint's): the next `read_new` checks it as its own."""
+        self.offset, self.line_number, self._identity, self._witness = offset, line_number, identity, witness
+
     def _restart(self, identity: tuple[int, int] | None) -> None:
         self.offset = 0
         self.line_number = 0

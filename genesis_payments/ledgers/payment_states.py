@@ -17,8 +17,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from genesis_payments.core.records import ALLOWED_TRANSITIONS, PAYMENT_STATUSES, PaymentEvent
+from genesis_payments.ledgers.payment_ids import PaymentIds
 
 TERMINAL = frozenset(state for state, nexts in ALLOWED_TRANSITIONS.items() if state is not None and not nexts)
 OPEN = frozenset({"authorized", "settlement_pending"})
@@ -268,6 +270,18 @@ class VendorStreaks:
         """Every vendor with an outcome, and its current streak (0 after a success)."""
         return {vendor: len(failures) for vendor, failures in sorted(self._failures.items())}
 
+    def to_dict(self) -> dict[str, Any]:
+        """The open streak state, JSON-able, for a checkpoint (`from_dict` reads it back)."""
+        return {"last_success": {vendor: list(key) for vendor, key in self._last_success.items()},
+                "failures": {vendor: [list(f) for f in failures] for vendor, failures in self._failures.items()}}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> VendorStreaks:
+        streaks = cls()
+        streaks._last_success = {vendor: (key[0], key[1]) for vendor, key in data["last_success"].items()}
+        streaks._failures = {vendor: [(f[0], f[1]) for f in failures] for vendor, failures in data["failures"].items()}
+        return streaks
+
 
 @dataclass
 class FrameFold:
@@ -328,80 +342,165 @@ def _micros(times: Any) -> np.ndarray:
     return times.to_numpy(dtype="datetime64[us]").view(np.int64) if len(times) else np.zeros(0, np.int64)
 
 
-@dataclass
+class _Labels:
+    """A column of strings as int32 codes into a short list of labels (agents, vendors: a few hundred)."""
+
+    def __init__(self, codes: np.ndarray | None = None, labels: list[str] | None = None) -> None:
+        self.codes = np.zeros(0, dtype=np.int32) if codes is None else codes
+        self.labels = [""] if labels is None else labels  # code 0: none yet
+        self._index = {label: code for code, label in enumerate(self.labels)}
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    def __getitem__(self, code: int) -> str:
+        return self.labels[int(self.codes[code])]
+
+    def grow(self, n: int) -> None:
+        if n > len(self.codes):
+            self.codes = np.concatenate([self.codes, np.zeros(n - len(self.codes), dtype=np.int32)])
+
+    def codes_of(self, column: Any) -> np.ndarray:
+        """Each row's label code (new labels are added)."""
+        local, distinct = _dictionary(column)
+        glob = np.array([self._label(v) for v in distinct.to_pylist()], dtype=np.int32)
+        return glob[local] if len(glob) else np.zeros(len(local), dtype=np.int32)
+
+    def _label(self, value: str) -> int:
+        code = self._index.get(value)
+        if code is None:
+            code = self._index[value] = len(self.labels)
+            self.labels.append(value)
+        return code
+
+    def to_arrow(self) -> pa.DictionaryArray:
+        return pa.DictionaryArray.from_arrays(pa.array(self.codes, pa.int32()), pa.array(self.labels, pa.string()))
+
+    @classmethod
+    def from_arrow(cls, column: pa.ChunkedArray) -> _Labels:
+        array = column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
+        if not pa.types.is_dictionary(array.type):
+            array = pc.dictionary_encode(array)
+        # An empty column may come back from the file without its dictionary: code 0 is "" then.
+        return cls(np.array(array.indices.to_numpy(zero_copy_only=False), dtype=np.int32),
+                   array.dictionary.to_pylist() or [""])
+
+
+class _IdView:
+    """`fold.ids`: the payment id of each code (`len`, `[code]`), without a Python string per payment."""
+
+    def __init__(self, ids: PaymentIds) -> None:
+        self._ids = ids
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def __getitem__(self, code: int) -> str:
+        return self._ids.id_of(int(code))
+
+
+def _dictionary(column: Any) -> tuple[np.ndarray, pa.Array]:
+    """A frame's string column (or a list of strings) as (row codes, distinct values), through Arrow."""
+    array = pa.array(column, pa.string()) if not isinstance(column, pa.Array) else column
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    encoded = pc.dictionary_encode(array)
+    return encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64), encoded.dictionary
+
+
 class PaymentFold:
     """The state machine's book over every payment seen, with what a finding names of each (the
     agent, vendor and amount of the event that brought it to its state): the incremental form the
-    checkpointed jobs keep, one frame of new events at a time."""
+    checkpointed jobs keep, one frame of new events at a time.
 
-    book: PaymentBook = field(default_factory=PaymentBook)
-    ids: list[str] = field(default_factory=list)
-    agents: list[str] = field(default_factory=list)
-    vendors: list[str] = field(default_factory=list)
-    amounts: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
-    _codes: dict[str, int] = field(default_factory=dict)
+    Nothing here is a Python object per payment: ids are `PaymentIds` (after a checkpoint, a sorted
+    key index read from the mapped file), agents and vendors int32 codes into short label lists,
+    so a run from a checkpoint of millions of payments costs what its new lines cost."""
+
+    def __init__(self) -> None:
+        self.book = PaymentBook()
+        self.payment_ids = PaymentIds()
+        self._agents = _Labels()
+        self._vendors = _Labels()
+        self.amounts = np.zeros(0, dtype=np.int64)
+        # Per row of the last frame applied: whether the state machine accepted it, and its state code.
+        self.accepted = np.zeros(0, dtype=bool)
+        self.statuses = np.zeros(0, dtype=np.int8)
+
+    @property
+    def ids(self) -> _IdView:
+        return _IdView(self.payment_ids)
+
+    @property
+    def agents(self) -> _Labels:
+        return self._agents
+
+    @property
+    def vendors(self) -> _Labels:
+        return self._vendors
 
     def apply(self, frame: pd.DataFrame) -> list[dict[str, Any]]:
         """Fold the frame's events (file order); the `invalid_transition` findings among them."""
         if frame.empty:
+            self.accepted, self.statuses = np.zeros(0, dtype=bool), np.zeros(0, dtype=np.int8)
             return []
-        pids = frame["payment_id"].astype(str).tolist()
-        codes = np.array([self._code(pid) for pid in pids], dtype=np.int64)
+        local, distinct = _dictionary(frame["payment_id"])
+        codes = self.payment_ids.encode(distinct)[local]
         statuses = column_status_codes(frame["status"])
         fold = self.book.apply(codes, statuses, _micros(frame["ts"]), _micros(frame["valid_before"])
                                if "valid_before" in frame else None)
-        grown = len(self.ids) - len(self.agents)
-        self.agents += [""] * grown
-        self.vendors += [""] * grown
-        self.amounts = np.concatenate([self.amounts, np.zeros(grown, dtype=np.int64)])
-        agents, vendors = frame["agent"].astype(str).tolist(), frame["vendor"].astype(str).tolist()
-        amounts = frame["amount_micro"].to_numpy()
-        for code in np.unique(codes[fold.accepted]).tolist():
-            row = int(self.book.row[code])
-            self.agents[code], self.vendors[code] = agents[row], vendors[row]
-            self.amounts[code] = amounts[row]
+        self.accepted, self.statuses = fold.accepted, statuses  # of the frame just applied
+        self.grow()
+        touched = np.unique(codes[fold.accepted])
+        rows = self.book.row[touched]
+        self._agents.codes[touched] = self._agents.codes_of(frame["agent"])[rows]
+        self._vendors.codes[touched] = self._vendors.codes_of(frame["vendor"])[rows]
+        self.amounts[touched] = frame["amount_micro"].to_numpy()[rows]
         lines = frame["line"].to_numpy()
-        return [t.finding() for t in fold.invalid(lambda k: pids[k], statuses, lines)]
+        return [t.finding() for t in fold.invalid(lambda k: distinct[int(local[k])].as_py(), statuses, lines)]
 
-    def codes_of(self, payment_ids: Sequence[str]) -> np.ndarray:
+    def codes_of(self, payment_ids: Any) -> np.ndarray:
         """Each id's code, new ids (no event yet) given the next ones; `grow` makes room for them."""
-        return np.array([self._code(pid) for pid in payment_ids], dtype=np.int64)
+        if not len(payment_ids):
+            return np.zeros(0, dtype=np.int64)
+        local, distinct = _dictionary(payment_ids)
+        return self.payment_ids.encode(distinct)[local]
 
     def grow(self) -> None:
         """Room in the book and the details for every code given out."""
-        self.book.grow(len(self.ids))
-        extra = len(self.ids) - len(self.agents)
-        if extra > 0:
-            self.agents += [""] * extra
-            self.vendors += [""] * extra
-            self.amounts = np.concatenate([self.amounts, np.zeros(extra, dtype=np.int64)])
-
-    def _code(self, pid: str) -> int:
-        code = self._codes.get(pid)
-        if code is None:
-            code = self._codes[pid] = len(self.ids)
-            self.ids.append(pid)
-        return code
+        n = len(self.payment_ids)
+        self.book.grow(n)
+        self._agents.grow(n)
+        self._vendors.grow(n)
+        if n > len(self.amounts):
+            self.amounts = np.concatenate([self.amounts, np.zeros(n - len(self.amounts), dtype=np.int64)])
 
     def to_table(self) -> pa.Table:
         book = self.book
         return pa.table({
-            "payment_id": pa.array(self.ids, pa.string()), "state": book.state,
+            **self.payment_ids.to_columns(), "state": book.state,
             "first_authorized_us": book.first_authorized_us, "entered_us": book.entered_us,
-            "valid_before_us": book.valid_before_us, "agent": pa.array(self.agents, pa.string()),
-            "vendor": pa.array(self.vendors, pa.string()), "amount_micro": self.amounts,
+            "valid_before_us": book.valid_before_us, "agent": self._agents.to_arrow(),
+            "vendor": self._vendors.to_arrow(), "amount_micro": self.amounts,
         })
 
     @classmethod
     def from_table(cls, table: pa.Table) -> PaymentFold:
+        """The fold `to_table` saved: ids stay in the (mapped) table; the arrays written to are copied."""
         fold = cls()
-        fold.ids = table.column("payment_id").to_pylist()
-        fold._codes = {pid: code for code, pid in enumerate(fold.ids)}
-        fold.book.grow(len(fold.ids))
-        fold.book.state = table.column("state").to_numpy().astype(np.int8)
+        ids = table.column("payment_id")
+        fold.payment_ids = PaymentIds.from_columns(ids.chunk(0) if ids.num_chunks == 1 else ids.combine_chunks(),
+                                                   _numpy(table, "id_key"), _numpy(table, "id_code"))
+        fold.book.grow(len(fold.payment_ids))
+        fold.book.state = np.array(_numpy(table, "state"), dtype=np.int8)
         for name in ("first_authorized_us", "entered_us", "valid_before_us"):
-            setattr(fold.book, name, table.column(name).to_numpy().astype(np.int64))
-        fold.agents = table.column("agent").to_pylist()
-        fold.vendors = table.column("vendor").to_pylist()
-        fold.amounts = table.column("amount_micro").to_numpy().astype(np.int64)
+            setattr(fold.book, name, np.array(_numpy(table, name), dtype=np.int64))
+        fold._agents = _Labels.from_arrow(table.column("agent"))
+        fold._vendors = _Labels.from_arrow(table.column("vendor"))
+        fold.amounts = np.array(_numpy(table, "amount_micro"), dtype=np.int64)
         return fold
+
+
+def _numpy(table: pa.Table, name: str) -> np.ndarray:
+    column = table.column(name)
+    return (column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()).to_numpy()
