@@ -20,7 +20,7 @@ from genesis_payments.core.money import format_usd, from_micro
 from genesis_payments.core.records import PaymentEvent
 from genesis_payments.core.settings import Settings
 from genesis_payments.core.timestamps import format_utc, utc_now
-from genesis_payments.ledgers.approval_log import ApprovalLog, ChainTail
+from genesis_payments.ledgers.approval_log import open_approval_log
 from genesis_payments.ledgers.jsonl import IncrementalReader
 
 THRESHOLDS = (100, 80)  # percent, highest first: a budget reports the highest it has reached
@@ -59,8 +59,8 @@ class SpendFollower:
     def __init__(self, settings: Settings, clock: Callable[[], datetime] = utc_now) -> None:
         self.settings = settings
         self.clock = clock
-        self.log = ApprovalLog(settings)
-        self.tail = ChainTail()
+        self.log = open_approval_log(settings)
+        self.tail = self.log.new_tail()
         self.events = IncrementalReader(settings.transactions_path, PaymentEvent)
         self.state = SpendState()
         self.halts = HaltBook()
@@ -69,13 +69,10 @@ class SpendFollower:
         """Apply what was appended to either file since the last call; returns the state."""
         with self.log.viewed() as view:
             if view is None:
-                self.tail.reset_to(None)
+                self.tail = self.log.new_tail()
                 self._start_over()
             else:
-                if self.tail.needs_reset(view):
-                    self.tail.reset_to(view.identity)
-                    self._start_over()
-                self.tail.follow(view, self._apply)
+                view.follow(self.tail, self._apply, on_reset=self._start_over)
         result, reset = self.events.read_new()
         self.state.follow_events(result.records, reset=reset)
         return self.state
