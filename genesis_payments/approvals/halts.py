@@ -16,7 +16,6 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -210,7 +209,7 @@ class _Follower:
         self.book = HaltBook()
 
 
-_FOLLOWERS: dict[tuple[str, Path | str], _Follower] = {}
+_FOLLOWERS: dict[str, _Follower] = {}
 _FOLLOWERS_LOCK = threading.Lock()
 
 
@@ -218,9 +217,9 @@ def active_halts(settings: Settings) -> list[Halt]:
     """Every halt in force, oldest first (reads only records appended since this process last asked)."""
     log = open_approval_log(settings)
     with _FOLLOWERS_LOCK:
-        follower = _FOLLOWERS.get((log.store, log.path))
+        follower = _FOLLOWERS.get(log.where)
         if follower is None:
-            follower = _FOLLOWERS[(log.store, log.path)] = _Follower(log)
+            follower = _FOLLOWERS[log.where] = _Follower(log)
     with follower.log.viewed() as view:
         book = follower.update(view)
     return sorted(book.active.values(), key=lambda h: h.ts)

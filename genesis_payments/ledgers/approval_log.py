@@ -238,6 +238,11 @@ class ApprovalLog:
 
     store = "files"
 
+    @property
+    def where(self) -> str:
+        """Which log this is, for a process's caches (the file's path)."""
+        return str(self.path)
+
     def run_locked(self, work: Callable[[LogHandle], T], keys: Iterable[str] = ()) -> T:
         """`work(handle)` under the log's lock: its checks and appends are one atomic step (`keys`,
         the budget keys concerned, matter only to PostgreSQL's `advisory` locking)."""

@@ -188,6 +188,7 @@ class PgApprovalLog:
         self.url = url
         self.path = WHERE
         self.identity = redact_url(url)
+        self.where = f"postgres:{url}"  # which log this is, for a process's caches (never printed)
         self._lock = threading.RLock()
         self._conn: psycopg.Connection | None = None
         self._pid = -1
