@@ -219,3 +219,18 @@ def test_audit_verify_names_an_edited_and_a_removed_record(pg_url, tmp_path) -> 
     assert not report.ok and report.first_bad_line == 2 and "head moved backwards" in report.reason
     with pytest.raises(LedgerError, match="broken"):  # and nothing is chained onto a cut chain
         GenesisMetaAgent(settings, vendors=FakeVendors()).approve_payment_intent(intent("1"))
+
+
+def test_a_policy_change_on_one_host_is_described_from_the_policy_another_host_used(pg_url, tmp_path) -> None:
+    open_policy = {"review_threshold_usd": None, "max_intent_usd": None,
+                   "budgets": {s: {"default": NONE} for s in ("agent", "vendor", "business")}}
+    one = _settings(pg_url, tmp_path / "host-0")
+    other = _settings(pg_url, tmp_path / "host-1")
+    for settings, policy in ((one, open_policy), (other, {**open_policy, "max_intent_usd": "7"})):
+        settings.effective_policy_path.parent.mkdir(parents=True)
+        settings.effective_policy_path.write_text(json.dumps(policy))
+    GenesisMetaAgent(one, vendors=FakeVendors()).approve_payment_intent(intent("1"))
+    GenesisMetaAgent(other, vendors=FakeVendors()).approve_payment_intent(intent("1"))
+    change = [r for r in chain_records(one) if r.get("kind") == "policy_change"]
+    assert [c["changes"] for c in change] == [['max_intent_usd: unset -> "7.000000"']]
+    assert not (one.state_dir / "policies").exists()  # kept in the database, for every host

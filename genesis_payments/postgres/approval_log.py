@@ -323,6 +323,20 @@ class PgApprovalLog:
 
         return self.run_locked(work)
 
+    # -- the policies the chain names (policy_changes.py) ----------------------------------------
+
+    def remember_policy(self, policy_hash: str, settings_json: str) -> None:
+        """Keep a policy's effective settings under its hash, once, for every host."""
+        self._transaction(lambda conn: conn.execute(
+            "INSERT INTO approval_policies (hash, settings) VALUES (%s, %s) ON CONFLICT (hash) DO NOTHING",
+            (policy_hash, settings_json)), doing="a write of approval_policies")
+
+    def recalled_policy(self, policy_hash: str) -> str | None:
+        row = self._transaction(lambda conn: conn.execute(
+            "SELECT settings FROM approval_policies WHERE hash = %s", (policy_hash,)).fetchone(),
+            doing="a read of approval_policies")
+        return None if row is None else str(row[0])
+
     # -- audit verify ----------------------------------------------------------------------------
 
     def verify(self, wanted: set[str] | None = None) -> ChainReport:
