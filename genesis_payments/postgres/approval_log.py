@@ -51,11 +51,21 @@ from genesis_payments.postgres.connection import RETRYABLE, connect, database_fa
 T = TypeVar("T")
 
 WHERE = "PostgreSQL table approval_chain"
-# How appends are serialised. "head" (kept): READ COMMITTED, the head row locked FOR UPDATE first.
+# How appends are serialised (benchmarks/postgres.py measures each; docs/architecture.md says why
+# "head" stays). "head": READ COMMITTED, the head row locked FOR UPDATE first (approval_chain_lock).
 # "advisory": the same, after a transaction-level advisory lock per budget key of the intent.
-# "serializable": SERIALIZABLE, the head read plainly, a 40001 retried. benchmarks/postgres.py
-# measures all three; see docs/architecture.md for why "head" stays.
-LOCKING = os.environ.get("GENESIS_PG_APPROVAL_LOCKING", "head")
+# "serializable": SERIALIZABLE, the head read without a lock, a 40001 retried.
+# A "+sync" suffix turns off the early release below (the benchmark's comparison).
+_LOCKING_SETTING = os.environ.get("GENESIS_PG_APPROVAL_LOCKING", "head")
+LOCKING = _LOCKING_SETTING.removesuffix("+sync")
+# Early release: the chain's transaction commits without waiting for its WAL flush (SET LOCAL
+# synchronous_commit = off), which ends its hold on the head at once; the caller is answered only
+# after a second, synchronous commit (a transactional WAL message) has flushed the WAL past it.
+# So nothing is acknowledged before it is durable, and the flushes of concurrent writers are
+# shared (group commit) instead of being taken one after the other under the head's lock. A record
+# a crash loses was never acknowledged; a reader that saw it starts again from the top (PgTail).
+EARLY_RELEASE = not _LOCKING_SETTING.endswith("+sync")
+FLUSH = "SELECT pg_logical_emit_message(true, 'genesis-payments', 'durable')"
 RETRY_SECONDS = 60.0  # a server restart or failover within this is ridden out; after it, a LedgerError
 _CHUNK = 5000  # records fetched per query when following a long chain
 
@@ -86,33 +96,52 @@ class PgView:
 
     locked = False
 
-    def __init__(self, log: PgApprovalLog, conn: psycopg.Connection) -> None:
+    def __init__(self, log: PgApprovalLog, conn: psycopg.Connection, *, read_head: bool = True) -> None:
         self.log = log
         self.conn = conn
         self.path = log.path
         self.identity = log.identity
-        row = conn.execute(self._head_query()).fetchone()
+        self.head_seq = -1
+        self.head_hash = GENESIS_HASH
+        if read_head:
+            self._set_head(conn.execute("SELECT seq, hash FROM approval_chain_head").fetchone())
+
+    def _set_head(self, row: Any) -> None:
         if row is None:
             raise LedgerError(f"{WHERE}: the head row is missing; run `genesis-payments db upgrade`")
         self.head_seq, self.head_hash = int(row[0]), str(row[1])
 
-    def _head_query(self) -> str:
-        return "SELECT seq, hash FROM approval_chain_head"
+    def _start(self, tail: PgTail) -> None:
+        """Called first by `follow` (the handle takes its lock there)."""
+
+    def _rows_after(self, after: int) -> list[tuple[int, str]]:
+        return self.conn.execute(
+            "SELECT seq, line FROM approval_chain WHERE seq > %s AND seq <= %s ORDER BY seq LIMIT %s",
+            (after, self.head_seq, _CHUNK),
+        ).fetchall()
 
     def follow(self, tail: PgTail, apply: Callable[[dict[str, Any], int, int], None],
                on_reset: Callable[[], None] | None = None) -> None:
         """Hand every record after `tail` up to the head to `apply(record, seq, length)`, in order."""
+        self._start(tail)
         if tail.needs_reset(self):
             tail.reset_to(self.identity)
             if on_reset is not None:
                 on_reset()
+        first = True
         while tail.lines < self.head_seq:
-            rows = self.conn.execute(
-                "SELECT seq, line FROM approval_chain WHERE seq > %s AND seq <= %s ORDER BY seq LIMIT %s",
-                (tail.lines, self.head_seq, _CHUNK),
-            ).fetchall()
+            rows = self._rows_after(tail.lines)
             if not rows:
                 break
+            if first and tail.lines and rows[0][0] == tail.lines + 1 \
+                    and json.loads(rows[0][1]).get("prev_hash") != tail.last_hash:
+                # What this reader saw last is not there any more (a crash lost a record it saw
+                # before its flush, or the database was restored): read everything again.
+                tail.reset_to(self.identity)
+                if on_reset is not None:
+                    on_reset()
+                continue
+            first = False
             for seq, line in rows:
                 if seq != tail.lines + 1:
                     tail._break(f"records {tail.lines + 1} to {seq - 1} are missing (removed)")
@@ -123,12 +152,17 @@ class PgView:
                         f"(hash {self.head_hash[:12]}…) but the chain ends at record {tail.lines}")
 
     def record_at(self, offset: int, length: int) -> bytes:
+        self._ensure()
         row = self.conn.execute("SELECT line FROM approval_chain WHERE seq = %s", (offset,)).fetchone()
         if row is None:
             raise LedgerError(f"{WHERE}: record {offset} is missing")
         return str(row[0]).encode("utf-8")
 
+    def _ensure(self) -> None:
+        """The handle holds its lock before anything else it reads."""
+
     def find_decision(self, decision_id: str) -> dict[str, Any] | None:
+        self._ensure()
         row = self.conn.execute("SELECT line FROM approval_chain WHERE decision_id = %s", (decision_id,)).fetchone()
         return None if row is None else json.loads(row[0])
 
@@ -140,21 +174,41 @@ class PgHandle(PgView):
 
     def __init__(self, log: PgApprovalLog, conn: psycopg.Connection, keys: Iterable[str] = ()) -> None:
         self.touched: list[PgTail] = []
+        self._prefetched: tuple[int, list[tuple[int, str]]] | None = None
+        if LOCKING == "serializable":
+            conn.execute("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE")
+        if EARLY_RELEASE:
+            conn.execute("SET LOCAL synchronous_commit TO OFF")
         if LOCKING == "advisory":
             for key in sorted(set(keys)):  # one order everywhere: no deadlock between two writers
                 conn.execute("SELECT pg_advisory_xact_lock(%s)", (_lock_key(key),))
-        elif LOCKING == "serializable":
-            conn.execute("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE")
-        super().__init__(log, conn)
+        super().__init__(log, conn, read_head=LOCKING == "serializable")
 
-    def _head_query(self) -> str:
-        if LOCKING == "serializable":
-            return "SELECT seq, hash FROM approval_chain_head"
-        return "SELECT seq, hash FROM approval_chain_head FOR UPDATE"
+    def _start(self, tail: PgTail) -> None:
+        if self.head_seq >= 0:
+            return
+        # The lock, the head and the records after this reader's position: one round trip (and in
+        # pipeline mode the statements above travel with it).
+        after = tail.lines if tail.valid and tail.identity == self.identity else 0
+        rows = self.conn.execute("SELECT seq, hash, line FROM approval_chain_lock(%s, %s)",
+                                 (after, _CHUNK)).fetchall()
+        self._set_head(rows[0][:2])
+        self._prefetched = (after, [(seq, line) for seq, _hash, line in rows[1:]])
+
+    def _ensure(self) -> None:
+        if self.head_seq < 0:
+            self._start(PgTail())
+
+    def _rows_after(self, after: int) -> list[tuple[int, str]]:
+        prefetched, self._prefetched = self._prefetched, None
+        if prefetched is not None and prefetched[0] == after:
+            return prefetched[1]
+        return super()._rows_after(after)
 
     def append_record(self, tail: PgTail, body: Mapping[str, Any]) -> tuple[str, int, int]:
         """Insert `body` (its `prev_hash` = `tail.last_hash`) as the next record and move the head to it."""
         tail.refuse_if_broken(self.path)
+        self._ensure()
         digest, line = chained_line(body)
         seq = tail.lines + 1
         kind = body.get("kind")
@@ -210,8 +264,10 @@ class PgApprovalLog:
                     self._conn.close()
             self._conn = None
 
-    def _transaction(self, run: Callable[[psycopg.Connection], T], *, doing: str) -> T:
-        """`run(conn)` in one transaction, run again after a rollback it did not cause (see the module)."""
+    def _transaction(self, run: Callable[[psycopg.Connection], T], *, doing: str, pipeline: bool = False,
+                     flush: bool = False, on_failure: Callable[[], None] | None = None) -> T:
+        """`run(conn)` in one transaction, run again after a rollback it did not cause (see the module);
+        `flush`: then wait until the WAL is flushed past it (see EARLY_RELEASE)."""
         deadline = time.monotonic() + RETRY_SECONDS
         attempt = 0
         while True:
@@ -219,19 +275,26 @@ class PgApprovalLog:
             with self._lock:
                 try:
                     conn = self._connection()
-                    with conn.transaction():
-                        return run(conn)
-                except RETRYABLE as exc:
-                    failure: Exception = LedgerError(
-                        f"{WHERE}: PostgreSQL rolled back {doing} {attempt} times ({exc.sqlstate}); "
-                        "too much contention: try again")
-                except psycopg.OperationalError as exc:
-                    self.close()
-                    failure = database_failure(exc, doing)
-                except LedgerError as exc:  # connect() failed: the server is down or restarting
-                    if self._conn is not None:
+                    with conn.pipeline() if pipeline else contextlib.nullcontext(), conn.transaction():
+                        result = run(conn)
+                    if flush:
+                        conn.execute(FLUSH)
+                    return result
+                except BaseException as exc:
+                    if on_failure is not None:
+                        on_failure()
+                    if not isinstance(exc, (psycopg.OperationalError, LedgerError)):
                         raise
-                    failure = exc
+                    failure: Exception = exc
+                    if isinstance(exc, RETRYABLE):
+                        failure = LedgerError(
+                            f"{WHERE}: PostgreSQL rolled back {doing} {attempt} times ({exc.sqlstate}); "
+                            "too much contention: try again")
+                    elif isinstance(exc, psycopg.OperationalError):
+                        self.close()
+                        failure = database_failure(exc, doing)
+                    elif self._conn is not None:  # a LedgerError not from connect(): not ours to retry
+                        raise
             if time.monotonic() > deadline:
                 raise failure
             time.sleep(random.uniform(0, min(0.5, 0.002 * 2 ** min(attempt, 8))))
@@ -241,18 +304,18 @@ class PgApprovalLog:
     def run_locked(self, work: Callable[[PgHandle], T], keys: Iterable[str] = ()) -> T:
         """`work(handle)` with the chain locked, in one transaction, committed before returning."""
         keys = tuple(keys)
+        handles: list[PgHandle] = []
 
         def run(conn: psycopg.Connection) -> T:
-            handle = None
-            try:
-                handle = PgHandle(self, conn, keys)
-                return work(handle)
-            except BaseException:
-                if handle is not None:
-                    handle.abort()
-                raise
+            handles.append(PgHandle(self, conn, keys))
+            return work(handles[-1])
 
-        return self._transaction(run, doing="an append to the approval chain")
+        def failed() -> None:  # whatever the work applied in memory may not be in the chain
+            for handle in handles:
+                handle.abort()
+
+        return self._transaction(run, doing="an append to the approval chain", pipeline=True,
+                                 flush=EARLY_RELEASE, on_failure=failed)
 
     def new_tail(self) -> PgTail:
         return PgTail()
@@ -310,7 +373,8 @@ class PgApprovalLog:
                                "ORDER BY seq DESC LIMIT 1", (intent_id,)).fetchone()
             return None if row is None else ApprovalDecision.model_validate_json(row[0])
 
-        return self._transaction(run, doing="a read of the approval chain")
+        # A payment may follow: what is returned must be durable, even if its writer has not answered yet.
+        return self._transaction(run, doing="a read of the approval chain", flush=EARLY_RELEASE)
 
     def append(self, fields: Mapping[str, Any]) -> ApprovalDecision:
         """Append one decision, chained onto the head (refused on a broken chain)."""

@@ -56,3 +56,19 @@ CREATE TABLE approval_policies (
     settings   text NOT NULL,
     first_seen timestamptz NOT NULL DEFAULT now()
 );
+
+-- One round trip for an appender's start: lock the head (waiting for the writer before), then,
+-- in a new snapshot that sees that writer's commit, the head and the records after `after` (at
+-- most `max_rows`; a reader further behind reads the rest in chunks). The first row is the head.
+CREATE FUNCTION approval_chain_lock(after bigint, max_rows integer)
+RETURNS TABLE (seq bigint, hash text, line text) LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    head_seq bigint;
+    head_hash text;
+BEGIN
+    SELECT h.seq, h.hash INTO head_seq, head_hash FROM approval_chain_head h FOR UPDATE;
+    RETURN QUERY SELECT head_seq, head_hash, NULL::text;
+    RETURN QUERY SELECT c.seq, c.hash, c.line FROM approval_chain c
+        WHERE c.seq > after AND c.seq <= head_seq ORDER BY c.seq LIMIT max_rows;
+END
+$$;
