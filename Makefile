@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 NODE_STAMP := node_modules/.installed-stamp
 
-.PHONY: setup run test lint schemas prometheus-tools browser-tools node-tools postgresql-tools
+.PHONY: setup run run-postgres test lint schemas prometheus-tools browser-tools node-tools postgresql-tools
 
 # Pure Python wheels from PyPI: installing needs no C compiler.
 $(STAMP): pyproject.toml
@@ -23,6 +23,11 @@ $(NODE_STAMP): package.json package-lock.json
 
 run: setup
 	$(VENV)/bin/genesis-payments serve
+
+# §12 on one machine: a throwaway PostgreSQL under data/a2a-x402/postgres/ (migrated), the Prefect
+# server on it, `prefect deploy --all` to the process pool and two workers. Ctrl-C stops all of it.
+run-postgres: setup postgresql-tools
+	$(VENV)/bin/genesis-payments serve --local-postgres --pool 2
 
 lint: setup
 	$(VENV)/bin/ruff check .
