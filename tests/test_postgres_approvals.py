@@ -234,3 +234,31 @@ def test_a_policy_change_on_one_host_is_described_from_the_policy_another_host_u
     change = [r for r in chain_records(one) if r.get("kind") == "policy_change"]
     assert [c["changes"] for c in change] == [['max_intent_usd: unset -> "7.000000"']]
     assert not (one.state_dir / "policies").exists()  # kept in the database, for every host
+
+
+def _as_member(url: str, group: str) -> str:
+    """The URL of a fresh host role, a member of `group` (docs/runbook.md: a role per host)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    user = f"host_{group}_{os.getpid()}_{time.monotonic_ns()}"
+    with psycopg.connect(url, autocommit=True) as owner:
+        owner.execute(f'CREATE ROLE "{user}" LOGIN IN ROLE {group}')
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(netloc=f"{user}@{parts.hostname}:{parts.port}"))
+
+
+def test_an_agent_host_role_decides_halts_and_verifies_with_least_privilege(pg_url, tmp_path) -> None:
+    agent_url = _as_member(pg_url, "genesis_agent")
+    settings = _settings(agent_url, tmp_path / "agent-host")
+    agent = GenesisMetaAgent(settings, vendors=FakeVendors())
+    assert agent.approve_payment_intent(intent("1")).decision == "approved"
+    assert agent.approve_payment_intent(intent("30")).decision == "pending_review"
+    halt(settings, "agent", "agent-a", reason="r", by="op")
+    assert agent.approve_payment_intent(intent("1")).decision == "denied"
+    assert verify_approval_log(settings).ok
+    jobs = _settings(_as_member(pg_url, "genesis_jobs"), tmp_path / "jobs-host")
+    assert verify_approval_log(jobs).ok and len(chain_records(jobs)) == 4  # the jobs read everything
+    reader = GenesisMetaAgent(jobs, vendors=FakeVendors())
+    assert [d.intent_id for d in reader.read_pending_reviews()] == [chain_records(jobs)[1]["intent_id"]]
+    with pytest.raises(LedgerError, match="refused to this host's database role"):  # but decide nothing
+        reader.approve_payment_intent(intent("1"))

@@ -70,6 +70,10 @@ RETRY_SECONDS = 60.0  # a server restart or failover within this is ridden out; 
 _CHUNK = 5000  # records fetched per query when following a long chain
 
 
+class ChainPermissionError(LedgerError):
+    """This host's database role may not do what was asked (a jobs role appending, say)."""
+
+
 def _lock_key(text: str) -> int:
     """A signed 64-bit advisory lock key for a budget key."""
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big", signed=True)
@@ -283,6 +287,11 @@ class PgApprovalLog:
                 except BaseException as exc:
                     if on_failure is not None:
                         on_failure()
+                    if isinstance(exc, psycopg.errors.InsufficientPrivilege):
+                        raise ChainPermissionError(
+                            f"{WHERE}: {doing} refused to this host's database role ({exc.diag.message_primary}); "
+                            "a host that decides intents logs in with a role in genesis_agent (docs/runbook.md)"
+                        ) from None
                     if not isinstance(exc, (psycopg.OperationalError, LedgerError)):
                         raise
                     failure: Exception = exc
@@ -390,10 +399,12 @@ class PgApprovalLog:
     # -- the policies the chain names (policy_changes.py) ----------------------------------------
 
     def remember_policy(self, policy_hash: str, settings_json: str) -> None:
-        """Keep a policy's effective settings under its hash, once, for every host."""
-        self._transaction(lambda conn: conn.execute(
-            "INSERT INTO approval_policies (hash, settings) VALUES (%s, %s) ON CONFLICT (hash) DO NOTHING",
-            (policy_hash, settings_json)), doing="a write of approval_policies")
+        """Keep a policy's effective settings under its hash, once, for every host (a role that may
+        not append, a jobs host reading reviews, has nothing to describe and skips it)."""
+        with contextlib.suppress(ChainPermissionError):
+            self._transaction(lambda conn: conn.execute(
+                "INSERT INTO approval_policies (hash, settings) VALUES (%s, %s) ON CONFLICT (hash) DO NOTHING",
+                (policy_hash, settings_json)), doing="a write of approval_policies")
 
     def recalled_policy(self, policy_hash: str) -> str | None:
         row = self._transaction(lambda conn: conn.execute(
