@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -21,6 +18,7 @@ from genesis_payments.ledgers.approval_log import open_approval_log
 from genesis_payments.ledgers.audit import verify_approval_log
 from tests.support.approval_stores import both_stores, files_only
 from tests.support.approvals import FakeVendors, chain_records, intent
+from tests.support.halt_worker import assert_every_later_decision_denied, race
 
 pytestmark = both_stores
 
@@ -142,34 +140,9 @@ def test_halt_and_resume_from_the_command_line(settings, capsys) -> None:
 @files_only  # the same race across two hosts on PostgreSQL: tests/test_postgres_approvals.py
 @pytest.mark.slow
 def test_halts_raced_from_four_processes_against_four_approvers(settings, genesis_root, tmp_path) -> None:
-    go = tmp_path / "go"
     env = {**os.environ, "GENESIS_ROOT": str(genesis_root), "PYTHONPATH": str(REPO), "GENESIS_FSYNC": "false"}
-    procs = [subprocess.Popen([sys.executable, "-m", "tests.support.halt_worker", role, str(w), str(go)],
-                              cwd=REPO, env=env, stderr=subprocess.PIPE, text=True)
-             for role in ("approve", "halt") for w in range(4)]
-    deadline = time.monotonic() + 90
-    while len(list(tmp_path.glob("ready-*"))) < 8 and time.monotonic() < deadline:
-        time.sleep(0.01)
-    go.touch()
-    halters = procs[4:]
-    for proc in halters:
-        _, err = proc.communicate(timeout=120)
-        assert proc.returncode == 0, err
-    time.sleep(0.3)  # approvers keep deciding after the last halt
-    (tmp_path / "stop").touch()
-    for proc in procs[:4]:
-        _, err = proc.communicate(timeout=120)
-        assert proc.returncode == 0, err
-
-    records = _lines(settings)
-    halted_at = {r["key"]: n for n, r in enumerate(records) if r.get("kind") == "halt"}
-    assert sorted(halted_at) == ["agent-0", "agent-1", "agent-2", "agent-3"]
-    after = {key: [r for r in records[n + 1:] if r.get("agent") == key] for key, n in halted_at.items()}
-    for key, decisions in after.items():
-        assert all(d["decision"] == "denied" and d["reasons"][0].startswith("halted: ") for d in decisions), key
-    assert sum(len(d) for d in after.values()) > 0  # approvers really decided after some halt
-    before = [r for r in records[:min(halted_at.values())] if r.get("decision") == "approved"]
-    assert before  # and before the first
+    race(tmp_path, lambda _role, _worker: env)
+    assert_every_later_decision_denied(_lines(settings))
     assert verify_approval_log(settings).ok
 
 

@@ -23,6 +23,7 @@ from genesis_payments.core.money import parse_usd, to_micro
 from genesis_payments.core.settings import Settings
 from genesis_payments.ledgers.audit import verify_approval_log
 from tests.support.approvals import FakeVendors, chain_records, intent
+from tests.support.halt_worker import assert_every_later_decision_denied, race
 
 REPO = Path(__file__).resolve().parents[1]
 BUDGET = "3000"  # about half of what the 2000 intents ask for
@@ -89,31 +90,10 @@ def test_two_hosts_of_four_processes_never_pass_the_shared_daily_budget(pg_url, 
 @pytest.mark.slow
 def test_halts_raced_from_two_hosts_deny_every_later_decision(pg_url, tmp_path) -> None:
     hosts = [_host(tmp_path, f"host-{h}", pg_url) for h in range(2)]
-    go = tmp_path / "go"
     # Approvers 0, 1 on host 0 and 2, 3 on host 1; halters 0, 1 on host 1 and 2, 3 on host 0.
-    procs = [subprocess.Popen([sys.executable, "-m", "tests.support.halt_worker", role, str(w), str(go)],
-                              cwd=REPO, env=hosts[(w // 2 + (role == "halt")) % 2], stderr=subprocess.PIPE,
-                              text=True)
-             for role in ("approve", "halt") for w in range(4)]
-    _start_together(tmp_path, procs, 8)
-    for proc in procs[4:]:
-        _, err = proc.communicate(timeout=120)
-        assert proc.returncode == 0, err
-    time.sleep(0.3)  # approvers keep deciding after the last halt
-    (tmp_path / "stop").touch()
-    for proc in procs[:4]:
-        _, err = proc.communicate(timeout=120)
-        assert proc.returncode == 0, err
-
+    race(tmp_path, lambda role, w: hosts[(w // 2 + (role == "halt")) % 2])
     settings = _settings(pg_url, tmp_path / "host-0")
-    records = chain_records(settings)
-    halted_at = {r["key"]: n for n, r in enumerate(records) if r.get("kind") == "halt"}
-    assert sorted(halted_at) == ["agent-0", "agent-1", "agent-2", "agent-3"]
-    after = {key: [r for r in records[n + 1:] if r.get("agent") == key] for key, n in halted_at.items()}
-    for key, decisions in after.items():
-        assert all(d["decision"] == "denied" and d["reasons"][0].startswith("halted: ") for d in decisions), key
-    assert sum(len(d) for d in after.values()) > 0
-    assert [r for r in records[:min(halted_at.values())] if r.get("decision") == "approved"]
+    assert_every_later_decision_denied(chain_records(settings))
     assert verify_approval_log(settings).ok
 
 

@@ -76,6 +76,11 @@ def decision_body(fields: Mapping[str, Any], prev_hash: str) -> tuple[ApprovalDe
     return draft, body
 
 
+def latest_per_intent(decisions: Iterable[ApprovalDecision]) -> dict[str, ApprovalDecision]:
+    """The last decision of each intent, of decisions in chain order."""
+    return {decision.intent_id: decision for decision in decisions}
+
+
 def is_control(record: Mapping[str, Any]) -> bool:
     """A halt, resume or policy-change line (or a kind a later version adds) rather than a decision."""
     return record.get("kind") is not None
@@ -356,10 +361,7 @@ class ApprovalLog:
 
     def latest_decisions(self) -> dict[str, ApprovalDecision]:
         """The newest decision for each intent (a review's resolution replaces `pending_review`)."""
-        latest: dict[str, ApprovalDecision] = {}
-        for decision in self.read().records:
-            latest[decision.intent_id] = decision
-        return latest
+        return latest_per_intent(self.read().records)
 
     def latest_decision(self, intent_id: str) -> ApprovalDecision | None:
         """The newest decision of one intent, read backwards from the end of the log.

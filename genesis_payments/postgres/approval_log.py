@@ -43,6 +43,7 @@ from genesis_payments.ledgers.approval_log import (
     ChainTail,
     chained_line,
     decision_body,
+    latest_per_intent,
 )
 from genesis_payments.ledgers.audit import ChainReport, check_line
 from genesis_payments.ledgers.jsonl import BadLine, ReadResult, describe_validation_error
@@ -370,10 +371,7 @@ class PgApprovalLog:
         return self._transaction(run, doing="a read of the approval chain")
 
     def latest_decisions(self) -> dict[str, ApprovalDecision]:
-        latest: dict[str, ApprovalDecision] = {}
-        for decision in self.read().records:
-            latest[decision.intent_id] = decision
-        return latest
+        return latest_per_intent(self.read().records)
 
     def latest_decision(self, intent_id: str) -> ApprovalDecision | None:
         """The newest decision of one intent (an index lookup)."""
