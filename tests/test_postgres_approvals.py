@@ -242,3 +242,22 @@ def test_an_agent_host_role_decides_halts_and_verifies_with_least_privilege(pg_u
     assert [d.intent_id for d in reader.read_pending_reviews()] == [chain_records(jobs)[1]["intent_id"]]
     with pytest.raises(LedgerError, match="refused to this host's database role"):  # but decide nothing
         reader.approve_payment_intent(intent("1"))
+
+
+def test_a_files_chain_imported_exports_byte_for_byte_and_imports_once(pg_url, tmp_path) -> None:
+    from genesis_payments.ledgers.approval_log import open_approval_log
+
+    files = Settings(root=tmp_path / "files", fsync=False)
+    agent = GenesisMetaAgent(files, vendors=FakeVendors())
+    for n in range(5):
+        agent.approve_payment_intent(intent(str(n * 10), agent="agent-ü", mandate_id=f"m{n}"))
+    halt(files, "vendor", "llm:openai", reason="naïve text, 20 €", by="op")
+    original = files.approval_log_path.read_bytes()
+    log = open_approval_log(_settings(pg_url, tmp_path / "db"))
+    assert log.import_lines(original.splitlines(keepends=True)) == 6
+    assert b"".join(log.export_lines()) == original
+    assert log.import_lines(original.splitlines(keepends=True)) == 0  # idempotent
+    assert verify_approval_log(_settings(pg_url, tmp_path / "db")).ok
+    edited = original.replace("naïve".encode(), b"naive")
+    with pytest.raises(LedgerError, match="line 6: hash does not match"):
+        log.import_lines(edited.splitlines(keepends=True))

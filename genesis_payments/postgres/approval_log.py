@@ -410,6 +410,48 @@ class PgApprovalLog:
             doing="a read of approval_policies")
         return None if row is None else str(row[0])
 
+    # -- export and import (the files of §2) ----------------------------------------------------
+
+    def export_lines(self) -> Iterator[bytes]:
+        """The chain as `approval_log.jsonl`'s lines, byte for byte, in order (one snapshot)."""
+        with self._lock:
+            conn = self._reading_connection()
+            with conn.transaction():
+                conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                after = 0
+                while True:
+                    rows = conn.execute("SELECT seq, line FROM approval_chain WHERE seq > %s ORDER BY seq LIMIT %s",
+                                        (after, _CHUNK)).fetchall()
+                    for _seq, line in rows:
+                        yield line.encode("utf-8") + b"\n"
+                    if len(rows) < _CHUNK:
+                        return
+                    after = rows[-1][0]
+
+    def import_lines(self, lines: Iterable[bytes], where: str = "approval_log.jsonl") -> int:
+        """Load a chain's lines (verified as `audit verify` does) in one transaction; the records the
+        table already holds must be the same ones (an import is idempotent); returns how many were added."""
+        def work(handle: PgHandle) -> int:
+            tail = PgTail()
+            handle.follow(tail, lambda _record, _offset, _length: None)
+            tail.refuse_if_broken(self.path)
+            previous, added = GENESIS_HASH, 0
+            for number, raw in enumerate(lines, start=1):
+                problem, digest, _kind = check_line(raw.rstrip(b"\n"), previous)
+                if problem:
+                    raise LedgerError(f"{where} line {number}: {problem}; nothing was imported")
+                if number <= tail.lines:
+                    if number == tail.lines and digest != tail.last_hash:
+                        raise LedgerError(f"{where} line {number} is not the record {WHERE} holds there: another "
+                                          "chain; nothing was imported")
+                else:
+                    handle.append_record(tail, {k: v for k, v in json.loads(raw).items() if k != "hash"})
+                    added += 1
+                previous = digest
+            return added
+
+        return self.run_locked(work)
+
     # -- audit verify ----------------------------------------------------------------------------
 
     def verify(self, wanted: set[str] | None = None) -> ChainReport:
