@@ -117,6 +117,10 @@ def _worker(argv: list[str]) -> None:
     print(json.dumps({"begin": begin, "end": time.time(), "start": started if kind != "ceiling" else 0.0}))
 
 
+class WorkerFailed(Exception):
+    pass
+
+
 def _run_processes(kind: str, processes: int, total: int, env: dict[str, str], size: int, tag: str) -> dict:
     folder = Path(tempfile.mkdtemp(prefix="genesis-bench-go-"))
     go, share = folder / "go", max(1, total // processes)
@@ -130,11 +134,16 @@ def _run_processes(kind: str, processes: int, total: int, env: dict[str, str], s
         time.sleep(0.01)
     go.touch()
     results = []
+    failures = []
     for proc in procs:
-        out, err = proc.communicate(timeout=600)
+        out, err = proc.communicate(timeout=900)
         if proc.returncode != 0:
-            raise SystemExit(f"{kind} worker failed:\n{err[-3000:]}")
-        results.append(json.loads(out.strip().splitlines()[-1]))
+            failures.append(err.strip().splitlines()[-1] if err.strip() else f"exit {proc.returncode}")
+        else:
+            results.append(json.loads(out.strip().splitlines()[-1]))
+    if failures:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise WorkerFailed(f"{len(failures)} of {processes} workers failed: {failures[0][:300]}")
     shutil.rmtree(folder, ignore_errors=True)
     wall = max(r["end"] for r in results) - min(r["begin"] for r in results)
     return {"count": share * processes, "wall": wall, "start": max(r["start"] for r in results)}
@@ -169,18 +178,23 @@ def section_approvals(args: argparse.Namespace, db: str) -> None:
     counts = [int(p) for p in args.processes.split(",")]
     totals: dict[tuple[str, int], list[float]] = {}
     starts: dict[str, float] = {}
+    failed: dict[tuple[str, int], str] = {}
     for r in range(args.rounds):
         for processes in counts:
             for name, env in envs.items():
                 kind = name.split("-")[0]
-                result = _run_processes(kind, processes, args.decisions, env, size, f"{name}-{processes}-{r}")
+                try:
+                    result = _run_processes(kind, processes, args.decisions, env, size, f"{name}-{processes}-{r}")
+                except WorkerFailed as exc:
+                    failed[(name, processes)] = str(exc)
+                    continue
                 totals.setdefault((name, processes), []).append(result["count"] / result["wall"])
                 if kind == "pg" and processes == 1:
                     starts[name] = result["start"]
 
     def rate(name: str, processes: int) -> float:
-        values = totals[(name, processes)]
-        return sorted(values)[len(values) // 2]  # the median round
+        values = totals.get((name, processes), [])
+        return sorted(values)[len(values) // 2] if values else float("nan")  # the median round
 
     print(f"[approvals] {args.decisions} decisions per configuration and round, {args.rounds} rounds "
           f"(median round shown); load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
@@ -190,6 +204,8 @@ def section_approvals(args: argparse.Namespace, db: str) -> None:
               f"{ceiling:9,.0f}/s; JSONL store {files:9,.0f} decisions/s")
         for mode in modes:
             pg = rate(f"pg-{mode}", processes)
+            if (f"pg-{mode}", processes) in failed:
+                print(f"[approvals]   {mode:>12}: failed in a round: {failed[(f'pg-{mode}', processes)]}")
             target = "  (target >= 50% at 8)" if processes == 8 and mode == "head" else ""
             print(f"[approvals]   {mode:>12}: {pg:9,.0f} decisions/s = {pg / ceiling:5.0%} of the ceiling, "
                   f"{pg / files:5.2f}x the JSONL store{target}")

@@ -173,30 +173,44 @@ class PgView:
 
 
 class PgHandle(PgView):
-    """The chain locked for this transaction: reads, and appends that commit with it."""
+    """The chain locked for this transaction: reads, and appends that commit with it.
+
+    Round trips are the cost of a decision, so the transaction is spelt out rather than left to the
+    driver: its first message is BEGIN, the settings, any advisory locks and the lock of the head
+    with the records to catch up on; its last is the inserts with COMMIT (one simple-protocol string
+    each, parameters bound by psycopg's ClientCursor).
+    """
 
     locked = True
 
     def __init__(self, log: PgApprovalLog, conn: psycopg.Connection, keys: Iterable[str] = ()) -> None:
+        super().__init__(log, conn, read_head=False)
         self.touched: list[PgTail] = []
         self._prefetched: tuple[int, list[tuple[int, str]]] | None = None
-        if LOCKING == "serializable":
-            conn.execute("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE")
+        self._client = psycopg.ClientCursor(conn)
+        self._opening = ["BEGIN ISOLATION LEVEL SERIALIZABLE" if LOCKING == "serializable" else "BEGIN"]
         if EARLY_RELEASE:
-            conn.execute("SET LOCAL synchronous_commit TO OFF")
-        if LOCKING == "advisory":
-            for key in sorted(set(keys)):  # one order everywhere: no deadlock between two writers
-                conn.execute("SELECT pg_advisory_xact_lock(%s)", (_lock_key(key),))
-        super().__init__(log, conn, read_head=LOCKING == "serializable")
+            self._opening.append("SET LOCAL synchronous_commit TO OFF")
+        if LOCKING == "advisory":  # one order everywhere: no deadlock between two writers
+            self._opening += [f"SELECT pg_advisory_xact_lock({_lock_key(key)})" for key in sorted(set(keys))]
+        self._pending: list[str] = []
+
+    def _send(self, statements: list[str]) -> list[tuple[Any, ...]]:
+        """One round trip; the rows of the last statement."""
+        self._client.execute("; ".join(statements))
+        while self._client.nextset():
+            pass
+        return self._client.fetchall() if self._client.description else []
 
     def _start(self, tail: PgTail) -> None:
         if self.head_seq >= 0:
             return
-        # The lock, the head and the records after this reader's position: one round trip (and in
-        # pipeline mode the statements above travel with it).
         after = tail.lines if tail.valid and tail.identity == self.identity else 0
-        rows = self.conn.execute("SELECT seq, hash, line FROM approval_chain_lock(%s, %s)",
-                                 (after, _CHUNK)).fetchall()
+        if LOCKING == "serializable":
+            self._set_head(self._send([*self._opening, "SELECT seq, hash FROM approval_chain_head"])[0])
+            return
+        lock = self._client.mogrify("SELECT seq, hash, line FROM approval_chain_lock(%s, %s)", (after, _CHUNK))
+        rows = self._send([*self._opening, lock])
         self._set_head(rows[0][:2])
         self._prefetched = (after, [(seq, line) for seq, _hash, line in rows[1:]])
 
@@ -211,14 +225,15 @@ class PgHandle(PgView):
         return super()._rows_after(after)
 
     def append_record(self, tail: PgTail, body: Mapping[str, Any]) -> tuple[str, int, int]:
-        """Insert `body` (its `prev_hash` = `tail.last_hash`) as the next record and move the head to it."""
+        """Chain `body` (its `prev_hash` = `tail.last_hash`) as the next record and move the head to it;
+        sent with the COMMIT."""
         tail.refuse_if_broken(self.path)
         self._ensure()
         digest, line = chained_line(body)
         seq = tail.lines + 1
         kind = body.get("kind")
         self.touched.append(tail)
-        self.conn.execute(
+        self._pending.append(self._client.mogrify(
             "WITH appended AS (INSERT INTO approval_chain "
             "(seq, kind, intent_id, decision_id, decision, resolves, ts, prev_hash, hash, line) "
             "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)) "
@@ -227,10 +242,19 @@ class PgHandle(PgView):
              None if kind else body["intent_id"], None if kind else body["decision_id"],
              None if kind else body["decision"], None if kind else body.get("resolves"),
              body["ts"], body["prev_hash"], digest, line[:-1].decode("utf-8"), seq, digest),
-        )
+        ))
         tail.lines, tail.last_hash = seq, digest
         self.head_seq, self.head_hash = seq, digest
         return digest, seq, len(line)
+
+    def commit(self) -> None:
+        if self.conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE or self._pending:
+            self._send([*self._pending, "COMMIT"])
+
+    def rollback(self) -> None:
+        if self.conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE and not self.conn.closed:
+            with contextlib.suppress(psycopg.Error):
+                self.conn.execute("ROLLBACK")
 
     def abort(self) -> None:
         for tail in self.touched:
@@ -269,7 +293,7 @@ class PgApprovalLog:
                     self._conn.close()
             self._conn = None
 
-    def _transaction(self, run: Callable[[psycopg.Connection], T], *, doing: str, pipeline: bool = False,
+    def _transaction(self, run: Callable[[psycopg.Connection], T], *, doing: str, explicit: bool = False,
                      flush: bool = False, on_failure: Callable[[], None] | None = None) -> T:
         """`run(conn)` in one transaction, run again after a rollback it did not cause (see the module);
         `flush`: then wait until the WAL is flushed past it (see EARLY_RELEASE)."""
@@ -280,8 +304,11 @@ class PgApprovalLog:
             with self._lock:
                 try:
                     conn = self._connection()
-                    with conn.pipeline() if pipeline else contextlib.nullcontext(), conn.transaction():
+                    if explicit:  # `run` begins and commits (or rolls back) itself
                         result = run(conn)
+                    else:
+                        with conn.transaction():
+                            result = run(conn)
                     if flush:
                         conn.execute(FLUSH)
                     return result
@@ -317,14 +344,21 @@ class PgApprovalLog:
         handles: list[PgHandle] = []
 
         def run(conn: psycopg.Connection) -> T:
-            handles.append(PgHandle(self, conn, keys))
-            return work(handles[-1])
+            handle = PgHandle(self, conn, keys)
+            handles.append(handle)
+            try:
+                result = work(handle)
+                handle.commit()
+            except BaseException:
+                handle.rollback()
+                raise
+            return result
 
         def failed() -> None:  # whatever the work applied in memory may not be in the chain
             for handle in handles:
                 handle.abort()
 
-        return self._transaction(run, doing="an append to the approval chain", pipeline=True,
+        return self._transaction(run, doing="an append to the approval chain", explicit=True,
                                  flush=EARLY_RELEASE, on_failure=failed)
 
     def new_tail(self) -> PgTail:
