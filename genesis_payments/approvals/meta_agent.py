@@ -20,7 +20,6 @@ from the one the chain last used, a `policy_change` record goes into the chain f
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -30,6 +29,7 @@ from typing import Any, Protocol
 from pydantic import ValidationError
 
 from genesis_payments.approvals.halts import HaltBook
+from genesis_payments.approvals.payment_feed import payment_event_feed
 from genesis_payments.approvals.policy import Policy, load_policy_file, policy_file_identity
 from genesis_payments.approvals.policy_changes import (
     describe_changes,
@@ -40,12 +40,12 @@ from genesis_payments.approvals.policy_changes import (
 from genesis_payments.approvals.spend_state import SpendState
 from genesis_payments.core.errors import InvalidRecord, PaymentsError
 from genesis_payments.core.money import format_usd, from_micro, to_micro
-from genesis_payments.core.records import ApprovalDecision, PaymentEvent, PaymentIntent, PolicyChangeRecord
+from genesis_payments.core.records import ApprovalDecision, PaymentIntent, PolicyChangeRecord
 from genesis_payments.core.settings import Settings
 from genesis_payments.core.timestamps import format_utc, utc_now
 from genesis_payments.core.wording import duration
 from genesis_payments.ledgers.approval_log import GENESIS_HASH, LogHandle, LogView, open_approval_log
-from genesis_payments.ledgers.jsonl import IncrementalReader, describe_validation_error
+from genesis_payments.ledgers.jsonl import describe_validation_error
 
 TIMEOUT_REVIEWER = "system:review-timeout"
 VELOCITY_WINDOW = timedelta(seconds=60)
@@ -171,8 +171,7 @@ class GenesisMetaAgent:
         self._policy_identity: tuple[int, int, int] | None = None
         self._policy = policy if policy is not None else self._load_policy()
         remember_policy(self.settings, self._policy)
-        self._events = IncrementalReader(self.settings.transactions_path, PaymentEvent)
-        self._events_identity: tuple[int, int, int] | None = None
+        self._events = payment_event_feed(self.settings)
         self._tail = self.log.new_tail()
         self.state = SpendState()
         self._reset_chain_state()
@@ -460,14 +459,8 @@ class GenesisMetaAgent:
 
     def _read_events(self) -> None:
         # One stat per decision; the reader (which opens the file) runs only when it changed.
-        try:
-            found = os.stat(self._events.path)
-            identity: tuple[int, int, int] | None = (found.st_ino, found.st_size, found.st_mtime_ns)
-        except FileNotFoundError:
-            identity = None
-        if identity == self._events_identity:
+        if not self._events.changed():
             return
-        self._events_identity = identity
         result, reset = self._events.read_new()
         self.state.follow_events(result.records, reset=reset)
 
