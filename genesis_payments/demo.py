@@ -33,7 +33,7 @@ from genesis_payments.core.settings import Settings
 from genesis_payments.core.timestamps import utc_now
 from genesis_payments.core.wording import counted
 from genesis_payments.jobs.spend_summary import build_spend_summary
-from genesis_payments.ledgers.approval_log import ApprovalLog
+from genesis_payments.ledgers.approval_log import open_approval_log
 from genesis_payments.ledgers.jsonl import JsonlAppender
 from genesis_payments.ledgers.ledgers import BusinessMonitor, FinanceLedger
 from genesis_payments.notify.discord import GenesisDiscord
@@ -157,7 +157,7 @@ def _replay(settings: Settings, world: LocalWorld, days: int, seed: int,
     end = utc_now()
     clock = ReplayClock(end - timedelta(days=days))
     agent = GenesisMetaAgent(settings, clock=clock)
-    manager = PaymentManager(settings, approvals=ApprovalLog(settings), clock=clock)
+    manager = PaymentManager(settings, approvals=open_approval_log(settings), clock=clock)
     for name in AGENT_SHOPPING:
         world.fund(name, LOW_WALLET_BALANCE if name == LOW_WALLET_AGENT else STARTING_BALANCE)
     result = DemoResult(days=days)
@@ -191,7 +191,7 @@ def _business_of_day(day: int, days: int) -> str:
 def write_spend_summary(settings: Settings, business_id: str, *, now: datetime | None = None) -> None:
     """What the business-summary flow does, without Prefect: build, keep and post one summary."""
     events = BusinessMonitor(settings).read_events().records
-    decisions = ApprovalLog(settings).read().records
+    decisions = open_approval_log(settings).read().records
     summary = build_spend_summary(business_id, events, decisions, now=now)
     JsonlAppender(settings.spend_summaries_path, fsync=settings.fsync).append(summary)
     GenesisDiscord(settings).payment_business_summary(summary)

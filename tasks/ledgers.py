@@ -10,7 +10,7 @@ from prefect.cache_policies import NO_CACHE
 
 from genesis_payments.core.records import ApprovalDecision
 from genesis_payments.core.settings import Settings
-from genesis_payments.ledgers.approval_log import ApprovalLog
+from genesis_payments.ledgers.approval_log import open_approval_log
 from genesis_payments.ledgers.frames import FrameRead, read_finance_entries_frame, read_payment_events_frame
 from genesis_payments.ledgers.jsonl import ReadResult
 from genesis_payments.payments.balances import wallet_balances
@@ -32,7 +32,7 @@ def read_finance_entries(settings: Settings, columns: Sequence[str] | None = Non
 @task(name="read-approval-log", cache_policy=NO_CACHE, **IO_TASK_OPTIONS)
 def read_approval_decisions(settings: Settings) -> ReadResult[ApprovalDecision]:
     """Every decision of the approval log, bad lines kept aside."""
-    return ApprovalLog(settings).read()
+    return open_approval_log(settings).read()
 
 
 @task(name="read-wallet-balances", cache_policy=NO_CACHE, **IO_TASK_OPTIONS)

@@ -9,8 +9,11 @@ import pytest
 
 from genesis_payments.approvals import meta_agent
 from genesis_payments.cli.main import main
-from genesis_payments.ledgers.approval_log import ApprovalLog
+from genesis_payments.ledgers.approval_log import open_approval_log
+from tests.support.approval_stores import both_stores
 from tests.support.approvals import FakeVendors, intent
+
+pytestmark = both_stores
 
 
 @pytest.fixture(autouse=True)
@@ -46,7 +49,7 @@ def test_review_list_and_approve_by_decision_id(settings, monkeypatch, capsys) -
     assert main(["review", "approve", pending["decision_id"], "--by", "carol"]) == 0
     resolved = json.loads(capsys.readouterr().out)
     assert (resolved["decision"], resolved["resolved_by"]) == ("approved", "carol")
-    assert ApprovalLog(settings).latest_decision("big").resolved_by == "carol"
+    assert open_approval_log(settings).latest_decision("big").resolved_by == "carol"
     assert main(["review", "deny", "big"]) == 1  # already resolved
     assert "already approved by carol" in capsys.readouterr().err
 

@@ -10,7 +10,11 @@ from genesis_payments.approvals.meta_agent import GenesisMetaAgent
 from genesis_payments.approvals.policy import policy_from_mapping
 from genesis_payments.cli.main import main
 from genesis_payments.ledgers.audit import verify_chain
+from tests.support.approval_stores import both_stores
 from tests.support.approvals import FakeVendors, intent
+
+# Only the tests marked `both_stores` run on PostgreSQL too: the others edit, cut, reorder or replace
+# the JSONL file's bytes (the table's own tampering cases are in tests/test_postgres_approvals.py).
 
 N = 6
 
@@ -20,6 +24,8 @@ def log_lines(settings) -> list[str]:
     agent = GenesisMetaAgent(settings, vendors=FakeVendors(), policy=policy_from_mapping({"review_threshold_usd": "5"}))
     for n in range(N):
         agent.approve_payment_intent(intent(str(n * 2), mandate_id=f"m{n}"))
+    if settings.uses_postgres:
+        return []  # nothing to edit in a file: the tests on both stores only read the chain
     return settings.approval_log_path.read_text().splitlines(keepends=True)
 
 
@@ -32,6 +38,7 @@ def _verify_exit(capsys) -> tuple[int, str]:
     return code, capsys.readouterr().err
 
 
+@both_stores
 def test_intact_log_verifies(settings, log_lines, capsys) -> None:
     assert main(["audit", "verify"]) == 0
     assert f"{N} decisions" in capsys.readouterr().out
@@ -146,6 +153,7 @@ def test_a_payment_relying_on_a_removed_decision_is_detected(settings, log_lines
     assert code == 1 and "payment p1 at transactions line 1 relies on decision " + last["hash"] in err
 
 
+@both_stores
 def test_intact_log_reports_lines_by_kind(settings, log_lines, capsys) -> None:
     assert main(["audit", "verify"]) == 0
     assert f"{N} lines ({N} decisions)" in capsys.readouterr().out

@@ -138,6 +138,13 @@ def test_incremental_benchmark_runs_and_its_checkpointed_figures_agree(tmp_path)
     assert "warm figures agree with a full read" in out and "warm state agrees with the rebuild" in out
 
 
+def test_postgres_benchmark_approvals_section_runs_and_reports_the_ratios(pg_cluster):
+    out = _run("postgres.py", "--url", pg_cluster.cluster.url(), "--section", "approvals", "--existing", "50",
+               "--decisions", "16", "--processes", "2", "--rounds", "1", "--modes", "head,serializable")
+    assert "chain preloaded with 50 decisions" in out
+    assert "head:" in out and "serializable:" in out and "of the ceiling" in out and "x the JSONL store" in out
+
+
 @pytest.mark.slow
 def test_cli_latency_benchmark_runs_against_a_real_server(tmp_path):
     done = subprocess.run([sys.executable, str(REPO / "benchmarks" / "cli_latency.py"), "--job", "stale-payments",

@@ -11,7 +11,10 @@ from genesis_payments.approvals.meta_agent import GenesisMetaAgent
 from genesis_payments.approvals.policy import load_policy, policy_from_mapping
 from genesis_payments.core.settings import Settings
 from genesis_payments.ledgers.ledgers import BusinessMonitor
+from tests.support.approval_stores import both_stores
 from tests.support.approvals import FakeVendors, intent
+
+pytestmark = both_stores
 
 NONE = {"daily": None, "monthly": None}
 POLICY = {"review_threshold_usd": None, "max_intent_usd": None,
@@ -57,7 +60,7 @@ def test_usage_of_an_empty_root_is_empty(settings) -> None:
     assert budget_usage(SpendFollower(settings).refresh(), load_policy(settings), datetime.now(UTC)) == []
 
 
-def test_monitor_alerts_reports_thresholds_and_alerts_each_once_per_period(flow_env) -> None:
+def test_monitor_alerts_reports_thresholds_and_alerts_each_once_per_period(store, flow_env) -> None:
     from flows.monitor_alerts import monitor_alerts
 
     settings = Settings()

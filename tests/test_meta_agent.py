@@ -11,7 +11,10 @@ from genesis_payments.approvals.meta_agent import GenesisMetaAgent, IntentDenied
 from genesis_payments.approvals.policy import policy_from_mapping
 from genesis_payments.core.errors import InvalidRecord
 from genesis_payments.ledgers.ledgers import BusinessMonitor
-from tests.support.approvals import FakeVendors, intent
+from tests.support.approval_stores import both_stores
+from tests.support.approvals import FakeVendors, chain_records, intent
+
+pytestmark = both_stores
 
 BUDGETS_OFF = {s: {"default": {"daily": None, "monthly": None}} for s in ("agent", "vendor", "business")}
 
@@ -97,13 +100,13 @@ def test_an_intent_is_decided_once(settings) -> None:
     first = agent.approve_payment_intent(intent("1", intent_id="same"))
     again = agent.approve_payment_intent(intent("1", intent_id="same"))
     assert again.decision_id == first.decision_id
-    assert len(settings.approval_log_path.read_text().splitlines()) == 1
+    assert len(chain_records(settings)) == 1
 
 
 def test_bad_intent_is_refused_before_anything_is_written(settings) -> None:
     with pytest.raises(InvalidRecord, match="cost_usd"):
         make_agent(settings).approve_payment_intent(intent("1.0000001"))
-    assert not settings.approval_log_path.exists()
+    assert chain_records(settings) == []
 
 
 def _daily(limit: str) -> dict:
@@ -267,13 +270,11 @@ def test_returned_decisions_equal_the_logged_lines_validated(settings):
         agent.approve_payment_intent(intent("6", mandate_id="m1")),
         agent.approve_payment_intent(intent("1", vendor="evil:vendor"), annotations={"flow_run_id": "r1"}),
     ]
-    lines = settings.approval_log_path.read_text().splitlines()
-    logged = [ApprovalDecision.model_validate_json(line) for line in lines]
+    logged = [ApprovalDecision.model_validate(record) for record in chain_records(settings)]
     assert returned == logged
 
 
 def test_an_annotation_cannot_turn_a_decision_into_a_control_record(settings):
     agent = make_agent(settings)
     decision = agent.approve_payment_intent(intent("1"), annotations={"kind": "halt", "hash": "x", "note": "n"})
-    line = settings.approval_log_path.read_text().splitlines()[-1]
-    assert '"kind"' not in line and decision.model_extra["note"] == "n"
+    assert "kind" not in chain_records(settings)[-1] and decision.model_extra["note"] == "n"

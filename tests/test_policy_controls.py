@@ -15,7 +15,10 @@ from genesis_payments.cli.main import main
 from genesis_payments.core.errors import ConfigError
 from genesis_payments.core.records import PolicyChangeRecord
 from genesis_payments.ledgers.audit import verify_approval_log
-from tests.support.approvals import FakeVendors, intent
+from tests.support.approval_stores import both_stores, files_only
+from tests.support.approvals import FakeVendors, chain_records, intent
+
+pytestmark = both_stores
 
 OPEN = {"review_threshold_usd": None, "max_intent_usd": None,
         "budgets": {s: {"default": {"daily": None, "monthly": None}} for s in ("agent", "vendor", "business")}}
@@ -30,7 +33,7 @@ class Clock:
 
 
 def _lines(settings) -> list[dict]:
-    return [json.loads(line) for line in settings.approval_log_path.read_text().splitlines()]
+    return chain_records(settings)
 
 
 def _write_policy(settings, data: dict) -> None:
@@ -66,6 +69,7 @@ def test_velocity_is_off_by_default(settings) -> None:
     assert all(agent.approve_payment_intent(intent("1")).decision == "approved" for _ in range(30))
 
 
+@files_only  # the policy file alone: the same on both stores
 def test_a_velocity_limit_of_zero_is_a_configuration_error(settings, capsys) -> None:
     with pytest.raises(ConfigError, match=r"velocity_per_agent_per_minute.*at least 1.*halt --agent"):
         policy_from_mapping({"velocity_per_agent_per_minute": 0})
@@ -107,6 +111,7 @@ def test_a_fresh_log_records_no_change_and_a_restart_under_a_new_policy_does(set
     assert records[1]["changes"] == ["review_timeout_seconds: 3600 -> 60"]
 
 
+@files_only  # the policy file alone: the same on both stores
 def test_policy_show_prints_the_effective_policy_and_its_hash(settings, capsys) -> None:
     _write_policy(settings, {"max_intent_usd": "7"})
     assert main(["policy", "show", "--json"]) == 0
@@ -119,6 +124,7 @@ def test_policy_show_prints_the_effective_policy_and_its_hash(settings, capsys) 
     assert capsys.readouterr().out.startswith(f"policy {policy.hash} (from {settings.effective_policy_path})")
 
 
+@files_only  # the policy file alone: the same on both stores
 @pytest.mark.parametrize(("mode", "who"), [(0o666, "others"), (0o664, "its group")])
 def test_a_policy_file_others_can_write_is_refused(settings, capsys, mode, who) -> None:
     _write_policy(settings, OPEN)

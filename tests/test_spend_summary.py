@@ -12,8 +12,9 @@ from hypothesis import strategies as st
 from genesis_payments.core.money import from_micro, sum_usd
 from genesis_payments.core.records import ApprovalDecision, PaymentEvent
 from genesis_payments.jobs.spend_summary import UNKNOWN_COMPONENT, build_spend_summary
-from genesis_payments.ledgers.approval_log import ApprovalLog
+from genesis_payments.ledgers.approval_log import open_approval_log
 from genesis_payments.ledgers.ledgers import BusinessMonitor
+from tests.support.approval_stores import both_stores
 
 TS = "2026-11-26T03:00:00.000000+00:00"
 
@@ -81,10 +82,11 @@ def test_counts_use_latest_decision_and_a_repeated_capture_counts_once() -> None
     assert summary.by_component == {"logo": Decimal("2.5")}
 
 
-def test_business_summary_flow_appends_posts_and_reports(flow_env, settings) -> None:
+@both_stores
+def test_business_summary_flow_appends_posts_and_reports(store, flow_env, settings) -> None:
     from flows.business_summary import business_summary
 
-    log = ApprovalLog(settings)
+    log = open_approval_log(settings)
     log.append({k: v for k, v in _decision("i1", "approved", "logo").to_json_dict().items()
                 if k not in ("decision_id", "ts", "prev_hash", "hash")})
     monitor = BusinessMonitor(settings)

@@ -14,15 +14,14 @@ from datetime import datetime
 from typing import Any
 
 from genesis_payments.approvals.halts import HaltBook
+from genesis_payments.approvals.payment_feed import payment_event_feed
 from genesis_payments.approvals.policy import Policy
 from genesis_payments.approvals.spend_checkpoint import load_spend_checkpoint, resume_events
 from genesis_payments.approvals.spend_state import SpendState
 from genesis_payments.core.money import format_usd, from_micro
-from genesis_payments.core.records import PaymentEvent
 from genesis_payments.core.settings import Settings
 from genesis_payments.core.timestamps import format_utc, utc_now
-from genesis_payments.ledgers.approval_log import ApprovalLog, ChainTail, LogView
-from genesis_payments.ledgers.jsonl import IncrementalReader
+from genesis_payments.ledgers.approval_log import LogView, open_approval_log
 
 THRESHOLDS = (100, 80)  # percent, highest first: a budget reports the highest it has reached
 PERIODS = (("day", "daily", 10), ("month", "monthly", 7))  # (report name, policy name, ts prefix length)
@@ -60,9 +59,9 @@ class SpendFollower:
     def __init__(self, settings: Settings, clock: Callable[[], datetime] = utc_now) -> None:
         self.settings = settings
         self.clock = clock
-        self.log = ApprovalLog(settings)
-        self.tail = ChainTail()
-        self.events = IncrementalReader(settings.transactions_path, PaymentEvent)
+        self.log = open_approval_log(settings)
+        self.tail = self.log.new_tail()
+        self.events = payment_event_feed(settings)
         self.state = SpendState()
         self.halts = HaltBook()
         # Warm start (§5): the first read goes on from the meta agent's spend checkpoint (read only).
@@ -73,22 +72,19 @@ class SpendFollower:
         """Apply what was appended to either file since the last call; returns the state."""
         with self.log.viewed() as view:
             if view is None:
-                # No decision yet, so no reservation for a payment event to release: the events
-                # are read (from where this reader is) once the approval log exists.
-                self.tail.reset_to(None)
+                self.tail = self.log.new_tail()
+                self._start_over()
+                return self.state
                 self._start_over()
                 return self.state
             else:
-                if self.tail.needs_reset(view) and not self._warm_start(view):
-                    self.tail.reset_to(view.identity)
-                    self._start_over()
-                self.tail.follow(view, self._apply)
+                view.follow(self.tail, self._apply, on_reset=self._start_over, warm_start=self._warm_start)
         result, reset = self.events.read_new()
         self.state.follow_events(result.records, reset=reset)
         return self.state
 
-    def _warm_start(self, view: LogView) -> bool:
-        if self._checkpoint_tried:
+    def _warm_start(self, view: LogView, _head: Any = None) -> bool:
+        if self._checkpoint_tried or self.settings.uses_postgres:
             return False
         self._checkpoint_tried = True
         now = self.clock()

@@ -16,7 +16,6 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -25,8 +24,7 @@ from genesis_payments.core.errors import PaymentsError
 from genesis_payments.core.records import HaltRecord, ResumeRecord
 from genesis_payments.core.settings import Settings
 from genesis_payments.core.timestamps import format_utc, utc_now
-from genesis_payments.ledgers.approval_log import GENESIS_HASH, ApprovalLog, ChainTail, LogView, chained_line
-from genesis_payments.ledgers.chain_head import head_path, read_head, write_head
+from genesis_payments.ledgers.approval_log import GENESIS_HASH, ApprovalLog, LogHandle, LogView, open_approval_log
 from genesis_payments.ledgers.jsonl import describe_validation_error
 
 SCOPES = ("all", "agent", "vendor")
@@ -110,12 +108,15 @@ def halt(settings: Settings, scope: str, key: str | None, *, reason: str, by: st
     key = check_scope(scope, key)
     _require_text(reason, "a halt needs a reason (--reason)")
     _require_text(by, "a halt needs the name of who halts (--by)")
+    halt_id = uuid.uuid4().hex  # the same on a retried transaction: a halt that did commit is found again
 
     def build(book: HaltBook) -> dict[str, Any]:
         held = book.active.get((scope, key))
+        if held is not None and held.halt_id == halt_id:
+            raise _AlreadyRecorded({"halt_id": held.halt_id, "ts": held.ts})
         if held is not None:
             raise HaltError(f"{held.target} is already halted: {held.describe()}")
-        return {"kind": "halt", "halt_id": uuid.uuid4().hex, "ts": format_utc(clock()), "scope": scope,
+        return {"kind": "halt", "halt_id": halt_id, "ts": format_utc(clock()), "scope": scope,
                 "key": key, "reason": reason, "by": by}
 
     record = _append_control(settings, HaltRecord, build)
@@ -151,27 +152,34 @@ def _require_text(value: str | None, message: str) -> None:
         raise HaltError(message)
 
 
+class _AlreadyRecorded(Exception):  # not an error: a retried append that had committed
+    def __init__(self, record: dict[str, Any]) -> None:
+        self.record = record
+
+
 def _append_control(settings: Settings, model: type[BaseModel],
                     build: Callable[[HaltBook], dict[str, Any]]) -> dict[str, Any]:
     """Under the log's lock: follow the chain, build the record from the halts in force, append it."""
-    log = ApprovalLog(settings)
-    with log.locked() as handle:
-        tail, book = ChainTail(), HaltBook()
-        tail.reset_to(handle.identity, read_head(head_path(settings)))
-        tail.follow(handle, lambda record, _offset, _length: book.apply(record))
-        tail.check_head()
+    log = open_approval_log(settings)
+
+    def append(handle: LogHandle) -> dict[str, Any]:
+        tail, book = log.new_tail(), HaltBook()
+        handle.follow(tail, lambda record, _offset, _length: book.apply(record))
         tail.refuse_if_broken(log.path)
-        body = {k: v for k, v in build(book).items() if v is not None}
+        try:
+            built = build(book)
+        except _AlreadyRecorded as done:
+            return done.record
+        body = {k: v for k, v in built.items() if v is not None}
         body["prev_hash"] = tail.last_hash
         try:
             model.model_validate({**body, "hash": GENESIS_HASH})
         except ValidationError as exc:
             raise HaltError(f"invalid {body['kind']} record: {describe_validation_error(exc)}") from None
-        handle.drop_torn_tail(tail.offset)
-        digest, line = chained_line(body)
-        handle.write_line(line)
-        write_head(head_path(settings), tail.lines + 1, digest)
+        digest, _offset, _length = handle.append_record(tail, body)
         return {**body, "hash": digest}
+
+    return log.run_locked(append)
 
 
 # -- reading halts without the lock (the buyer, `status`, the exporter) ---------------------------
@@ -179,35 +187,40 @@ def _append_control(settings: Settings, model: type[BaseModel],
 class _Follower:
     """One process's view of the halts of one log, read incrementally."""
 
-    def __init__(self) -> None:
-        self.tail = ChainTail()
+    def __init__(self, log: ApprovalLog) -> None:
+        self.log = log
+        self.tail = log.new_tail()
         self.book = HaltBook()
         self.lock = threading.Lock()
 
     def update(self, view: LogView | None) -> HaltBook:
         with self.lock:
             if view is None:
-                self.tail.reset_to(None)
+                self.tail = self.log.new_tail()
                 self.book = HaltBook()
                 return self.book
-            if self.tail.needs_reset(view):
-                self.tail.reset_to(view.identity)
-                self.book = HaltBook()
-            book = self.book
-            self.tail.follow(view, lambda record, _offset, _length: book.apply(record))
-            return book
+            view.follow(self.tail, self._apply, on_reset=self._start_over)
+            return self.book
+
+    def _apply(self, record: dict[str, Any], _offset: int, _length: int) -> None:
+        self.book.apply(record)
+
+    def _start_over(self) -> None:
+        self.book = HaltBook()
 
 
-_FOLLOWERS: dict[Path, _Follower] = {}
+_FOLLOWERS: dict[str, _Follower] = {}
 _FOLLOWERS_LOCK = threading.Lock()
 
 
 def active_halts(settings: Settings) -> list[Halt]:
-    """Every halt in force, oldest first (reads only lines appended since this process last asked)."""
-    log = ApprovalLog(settings)
+    """Every halt in force, oldest first (reads only records appended since this process last asked)."""
+    log = open_approval_log(settings)
     with _FOLLOWERS_LOCK:
-        follower = _FOLLOWERS.setdefault(Path(log.path), _Follower())
-    with log.viewed() as view:
+        follower = _FOLLOWERS.get(log.where)
+        if follower is None:
+            follower = _FOLLOWERS[log.where] = _Follower(log)
+    with follower.log.viewed() as view:
         book = follower.update(view)
     return sorted(book.active.values(), key=lambda h: h.ts)
 

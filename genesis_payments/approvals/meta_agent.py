@@ -20,9 +20,7 @@ from the one the chain last used, a `policy_change` record goes into the chain f
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import uuid
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -32,6 +30,7 @@ from typing import Any, Protocol
 from pydantic import ValidationError
 
 from genesis_payments.approvals.halts import HaltBook
+from genesis_payments.approvals.payment_feed import payment_event_feed
 from genesis_payments.approvals.policy import Policy, load_policy_file, policy_file_identity
 from genesis_payments.approvals.policy_changes import (
     describe_changes,
@@ -43,20 +42,12 @@ from genesis_payments.approvals.spend_checkpoint import load_spend_checkpoint, r
 from genesis_payments.approvals.spend_state import SpendState
 from genesis_payments.core.errors import InvalidRecord, PaymentsError
 from genesis_payments.core.money import format_usd, from_micro, to_micro
-from genesis_payments.core.records import ApprovalDecision, PaymentEvent, PaymentIntent, PolicyChangeRecord
+from genesis_payments.core.records import ApprovalDecision, PaymentIntent, PolicyChangeRecord
 from genesis_payments.core.settings import Settings
 from genesis_payments.core.timestamps import format_utc, utc_now
 from genesis_payments.core.wording import duration
-from genesis_payments.ledgers.approval_log import (
-    GENESIS_HASH,
-    ApprovalLog,
-    ChainTail,
-    LogHandle,
-    LogView,
-    chained_line,
-)
-from genesis_payments.ledgers.chain_head import head_path, read_head, write_head
-from genesis_payments.ledgers.jsonl import IncrementalReader, describe_validation_error, iter_lines
+from genesis_payments.ledgers.approval_log import GENESIS_HASH, LogHandle, LogView, open_approval_log
+from genesis_payments.ledgers.jsonl import describe_validation_error
 
 log = logging.getLogger(__name__)
 
@@ -186,24 +177,24 @@ class GenesisMetaAgent:
         """`full`: rebuild the spend state from both logs even when a usable checkpoint exists."""
         self.settings = settings or Settings()
         self.vendors = vendors if vendors is not None else default_vendor_catalog(self.settings)
-        self.log = ApprovalLog(self.settings)
+        self.log = open_approval_log(self.settings)  # the files of §2, or PostgreSQL (§12)
         self._clock = clock
         self._fixed_policy = policy
         self._policy_path = self.settings.effective_policy_path
         self._policy_identity: tuple[int, int, int] | None = None
         self._policy = policy if policy is not None else self._load_policy()
         remember_policy(self.settings, self._policy)
-        self._events = IncrementalReader(self.settings.transactions_path, PaymentEvent)
-        self._events_identity: tuple[int, int, int] | None = None
-        self._tail = ChainTail()
-        self._head_path = head_path(self.settings)
+        self._events = payment_event_feed(self.settings)
+        self._tail = self.log.new_tail()
         self.state = SpendState()
         self._reset_chain_state()
         # Warm start (§5): the first read of the log tries the spend checkpoint; how it went is here.
         self.checkpoint_every = CHECKPOINT_EVERY_LINES
         self.start_report: dict[str, Any] | None = (
             {"scan": "full", "rescan_reason": "a full rebuild was asked for", "from_line": 0} if full else None)
-        self._checkpoint_tried = full
+        # The spend checkpoint describes files (§5); the PostgreSQL store's readers follow `seq`.
+        self._keeps_checkpoint = not self.settings.uses_postgres
+        self._checkpoint_tried = full or not self._keeps_checkpoint
         self._saved_lines = 0
         self._own_lines = 0  # lines this agent appended since the last checkpoint
 
@@ -235,12 +226,18 @@ class GenesisMetaAgent:
         the decision (e.g. the `flow_run_id` of a Prefect run waiting for its review).
         """
         intent = coerce_intent(intent)
-        with self.log.locked() as handle:
+
+        def decide(handle: LogHandle) -> ApprovalDecision:
             self._catch_up(handle)
             location = self.state.location(intent.intent_id)
             if location is not None:
                 return self._decision_at(handle, *location)
             return self._decide(handle, intent, annotations or {})
+
+        ts = format_utc(self._clock())
+        keys = [f"{scope}:{getattr(intent, field)}:{when}"
+                for scope, field in BUDGET_KEYS for when in (ts[:10], ts[:7])]
+        return self.log.run_locked(decide, keys=keys)
 
     def _decide(self, handle: LogHandle, intent: PaymentIntent, annotations: Mapping[str, str]) -> ApprovalDecision:
         policy = self._policy
@@ -307,7 +304,6 @@ class GenesisMetaAgent:
     def _append_decision(self, handle: LogHandle, fields: dict[str, Any]) -> ApprovalDecision:
         """Chain a decision onto the log (after a policy-change record when the policy changed)."""
         self._tail.refuse_if_broken(self.log.path)
-        handle.drop_torn_tail(self._tail.offset)
         if self._chain_policy is not None and self._chain_policy != self._policy.hash:
             self._append_policy_change(handle)
         draft = ApprovalDecision.model_validate({**fields, "prev_hash": self._tail.last_hash, "hash": GENESIS_HASH})
@@ -332,12 +328,8 @@ class GenesisMetaAgent:
         self._append_line(handle, body)
 
     def _append_line(self, handle: LogHandle, body: dict[str, Any]) -> None:
-        digest, line = chained_line(body)
-        offset, length = handle.write_line(line)
-        tail = self._tail
-        tail.offset, tail.lines, tail.last_hash = handle.size, tail.lines + 1, digest
+        digest, offset, length = handle.append_record(self._tail, body)
         self._own_lines += 1
-        write_head(self._head_path, tail.lines, digest)
         self._apply({**body, "hash": digest}, offset, length)
 
     def _apply(self, record: dict[str, Any], offset: int, length: int) -> None:
@@ -357,9 +349,11 @@ class GenesisMetaAgent:
 
     def pending_reviews(self) -> list[ApprovalDecision]:
         """Decisions still waiting for a person (overdue ones are first resolved as denied)."""
-        with self.log.locked() as handle:
+        def pending(handle: LogHandle) -> list[ApprovalDecision]:
             self._catch_up(handle)
             return self._pending(handle)
+
+        return self.log.run_locked(pending)
 
     def read_pending_reviews(self) -> list[ApprovalDecision]:
         """The same list, read without the lock and without writing anything (overdue ones included)."""
@@ -377,7 +371,8 @@ class GenesisMetaAgent:
         """Append the person's answer to a `pending_review` decision (id = intent id or decision id)."""
         if not by or not by.strip():
             raise ReviewError("a review needs the reviewer's name (--by)")
-        with self.log.locked() as handle:
+
+        def resolve(handle: LogHandle) -> ApprovalDecision:
             self._catch_up(handle)
             intent_id = self._find_intent(handle, review_id)
             state = self.state.intents.get(intent_id)
@@ -392,12 +387,14 @@ class GenesisMetaAgent:
             reason = f"review: {verdict} by {by}" + (f": {note}" if note else "")
             return self._resolve(handle, state, verdict, [reason], by)
 
+        return self.log.run_locked(resolve)
+
     def deny_unanswered(self, intent_id: str) -> ApprovalDecision:
         """The review window of a waiting Prefect run closed: deny the intent if nobody answered.
 
         Returns the intent's latest decision: the new denial, or whatever a person decided first.
         """
-        with self.log.locked() as handle:
+        def deny(handle: LogHandle) -> ApprovalDecision:
             self._catch_up(handle)
             location = self.state.location(intent_id)
             if location is None:
@@ -408,16 +405,19 @@ class GenesisMetaAgent:
             reason = "review_timeout: nobody answered before the review window closed"
             return self._resolve(handle, state, "denied", [reason], TIMEOUT_REVIEWER)
 
+        return self.log.run_locked(deny)
+
     def latest_decision(self, intent_id: str) -> ApprovalDecision | None:
-        with self.log.locked() as handle:
+        def latest(handle: LogHandle) -> ApprovalDecision | None:
             self._catch_up(handle)
             location = self.state.location(intent_id)
             return None if location is None else self._decision_at(handle, *location)
 
+        return self.log.run_locked(latest)
+
     def expire_overdue_reviews(self) -> list[ApprovalDecision]:
         """Resolve as `denied` every review whose window has closed; returns the new decisions."""
-        with self.log.locked() as handle:
-            return self._catch_up(handle)
+        return self.log.run_locked(self._catch_up)
 
     def _find_intent(self, handle: LogHandle, review_id: str) -> str:
         if self.state.location(review_id) is not None:
@@ -426,14 +426,9 @@ class GenesisMetaAgent:
             if self._decision_at(handle, state.offset, state.length).decision_id == review_id:
                 return intent_id
         # A resolved decision id: find it so the error can say what happened to it.
-        for _, raw, complete in iter_lines(self.log.path):
-            if complete and review_id.encode() in raw:
-                try:
-                    record = json.loads(raw)
-                except ValueError:
-                    continue
-                if record.get("decision_id") == review_id and self.state.location(record.get("intent_id", "")):
-                    return record["intent_id"]
+        record = handle.find_decision(review_id)
+        if record is not None and self.state.location(record.get("intent_id", "")):
+            return record["intent_id"]
         raise ReviewError(f"no decision or intent with id {review_id!r} in {self.log.path}")
 
     def _resolve(self, handle: LogHandle, state: Any, verdict: str, reasons: list[str], by: str) -> ApprovalDecision:
@@ -453,33 +448,25 @@ class GenesisMetaAgent:
     # -- reading the files -----------------------------------------------------------------------
 
     def _decision_at(self, view: LogView, offset: int, length: int) -> ApprovalDecision:
-        raw = os.pread(view.fd, length, offset).rstrip(b"\n")
-        return ApprovalDecision.model_validate_json(raw)
+        return ApprovalDecision.model_validate_json(view.record_at(offset, length))
 
     def _catch_up(self, handle: LogHandle) -> list[ApprovalDecision]:
         """Under the lock: apply the policy file, other writers' records and new payment events."""
         self._refresh_policy()
-        self._follow(handle, locked=True)
-        grown = self._tail.lines - self._saved_lines
-        if grown - self._own_lines >= self.checkpoint_every or grown >= self.checkpoint_every * OWN_LINES_FACTOR:
-            self._save_checkpoint()
+        self._follow(handle)
+        if self._keeps_checkpoint:
+            grown = self._tail.lines - self._saved_lines
+            if grown - self._own_lines >= self.checkpoint_every or grown >= self.checkpoint_every * OWN_LINES_FACTOR:
+                self._save_checkpoint()
         if self.state.review_deadlines:
             return self._expire(handle)
         return []
 
-    def _follow(self, view: LogView, *, locked: bool = False) -> None:
-        if self._tail.needs_reset(view):
-            # Read from the top: under the lock, the log must still reach the highest head recorded.
-            head = read_head(self._head_path) if locked else None
-            if not self._warm_start(view, head):
-                self._tail.reset_to(view.identity, head)
-                self._reset_chain_state()
-                self._saved_lines = self._own_lines = 0
+    def _follow(self, view: LogView) -> None:
         # Approvals older than the velocity window never count again: not kept.
         self._recent_since = format_utc(self._clock() - VELOCITY_WINDOW)
-        self._tail.follow(view, self._apply)
-        if locked:
-            self._tail.check_head()
+        # A log replaced or cut is read from the top; under the lock it must reach the recorded head.
+        view.follow(self._tail, self._apply, on_reset=self._start_from_the_top, warm_start=self._warm_start)
         self._read_events()
 
     def _warm_start(self, view: LogView, head: Any) -> bool:
@@ -505,17 +492,27 @@ class GenesisMetaAgent:
         self._chain_policy = snapshot.chain_policy
         self._recent_since = ""
         resume_events(self._events, snapshot.positions["transactions"])
-        self._events_identity = None
         self._saved_lines = tail.lines
         self.start_report = {"scan": "incremental", "rescan_reason": None, "from_line": tail.lines}
         return True
 
     def save_checkpoint(self) -> None:
-        """Follow both logs to their end under the lock, then write the spend checkpoint."""
-        with self.log.locked() as handle:
+        """Follow both logs to their end under the lock, then write the spend checkpoint (files store
+        only: on PostgreSQL a process follows the chain from its last `seq`, with no file positions)."""
+        if not self._keeps_checkpoint:
+            return
+
+        def follow_then_save(handle: LogHandle) -> None:
             self._refresh_policy()
-            self._follow(handle, locked=True)
+            self._follow(handle)
             self._save_checkpoint()
+
+        self.log.run_locked(follow_then_save)
+
+    def _start_from_the_top(self) -> None:
+        """The log was replaced, rotated or cut (or this is the first read with no usable checkpoint)."""
+        self._reset_chain_state()
+        self._saved_lines = self._own_lines = 0
 
     def _save_checkpoint(self) -> None:
         # Only called under the lock, right after `_follow`: the state is that of both files' ends.
@@ -541,14 +538,8 @@ class GenesisMetaAgent:
 
     def _read_events(self) -> None:
         # One stat per decision; the reader (which opens the file) runs only when it changed.
-        try:
-            found = os.stat(self._events.path)
-            identity: tuple[int, int, int] | None = (found.st_ino, found.st_size, found.st_mtime_ns)
-        except FileNotFoundError:
-            identity = None
-        if identity == self._events_identity:
+        if not self._events.changed():
             return
-        self._events_identity = identity
         result, reset = self._events.read_new()
         self.state.follow_events(result.records, reset=reset)
 

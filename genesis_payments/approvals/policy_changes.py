@@ -2,7 +2,8 @@
 
 The chain names policies by hash. To say what changed, every effective policy an agent used is
 kept once under `data/a2a-x402/state/policies/<hash>.json` (its effective settings, defaults filled
-in); the change record compares the old one, when known, with the new one, setting by setting.
+in) — on PostgreSQL in table `approval_policies`, so a host can describe a change from a policy first
+used on another; the change record compares the old one, when known, with the new one, setting by setting.
 """
 
 from __future__ import annotations
@@ -28,13 +29,24 @@ def _kept_path(settings: Settings, policy_hash: str) -> Path:
 
 def remember_policy(settings: Settings, policy: Policy) -> None:
     """Keep this policy's effective settings under its hash (once), so a later change can be described."""
+    if settings.uses_postgres:
+        from genesis_payments.ledgers.approval_log import open_approval_log
+
+        open_approval_log(settings).remember_policy(policy.hash, json.dumps(effective_settings(policy)))
+        return
     path = _kept_path(settings, policy.hash)
     if not path.exists():
         write_json_atomic(path, effective_settings(policy), mode=0o600)
 
 
 def recalled_policy(settings: Settings, policy_hash: str) -> dict[str, Any] | None:
-    found = read_json_file(_kept_path(settings, policy_hash), default=None)
+    if settings.uses_postgres:
+        from genesis_payments.ledgers.approval_log import open_approval_log
+
+        text = open_approval_log(settings).recalled_policy(policy_hash)
+        found = None if text is None else json.loads(text)
+    else:
+        found = read_json_file(_kept_path(settings, policy_hash), default=None)
     return found if isinstance(found, dict) else None
 
 

@@ -25,7 +25,7 @@ def run_verify(args: argparse.Namespace) -> int:
     report = verify_approval_log(settings)
     if args.json:
         print(json.dumps(report.to_dict()))
-    path = settings.approval_log_path
+    path = "PostgreSQL table approval_chain" if settings.uses_postgres else settings.approval_log_path
     if report.ok:
         if not args.json:
             kinds = ", ".join(counted(n, kind) for kind, n in sorted(report.counts.items()))

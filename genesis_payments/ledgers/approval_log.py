@@ -19,9 +19,9 @@ import os
 import stat
 import threading
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
@@ -44,6 +44,7 @@ from genesis_payments.ledgers.jsonl import (
     write_whole,
 )
 
+T = TypeVar("T")
 GENESIS_HASH = "0" * 64
 CONTROL_KINDS = frozenset({"halt", "resume", "policy_change"})
 _READ_CHUNK = 8 << 20
@@ -59,6 +60,25 @@ def chained_line(body: Mapping[str, Any]) -> tuple[str, bytes]:
     """(hash, the `\\n`-terminated canonical line with `hash` in it) of a record without `hash`."""
     digest = decision_hash(body)
     return digest, (canonical_json({**body, "hash": digest}) + "\n").encode("utf-8")
+
+
+def decision_body(fields: Mapping[str, Any], prev_hash: str) -> tuple[ApprovalDecision, dict[str, Any]]:
+    """(the validated decision with a placeholder hash, its record without `hash`) for an append of
+    `fields` onto `prev_hash` (`decision_id` and `ts` filled in where missing)."""
+    record = dict(fields)
+    record.setdefault("decision_id", uuid.uuid4().hex)
+    record.setdefault("ts", format_utc(utc_now()))
+    record["prev_hash"] = prev_hash
+    record.pop("hash", None)
+    draft = ApprovalDecision.model_validate({**record, "hash": GENESIS_HASH})
+    body = draft.to_json_dict()
+    del body["hash"]
+    return draft, body
+
+
+def latest_per_intent(decisions: Iterable[ApprovalDecision]) -> dict[str, ApprovalDecision]:
+    """The last decision of each intent, of decisions in chain order."""
+    return {decision.intent_id: decision for decision in decisions}
 
 
 def is_control(record: Mapping[str, Any]) -> bool:
@@ -86,13 +106,56 @@ def _require_regular(path: Path, mode: int) -> None:
 
 
 class LogView:
-    """An open descriptor on the log and its size when opened (or locked): what a reader may read."""
+    """An open descriptor on the log and its size when opened (or locked): what a reader may read.
+
+    The store-neutral part (`follow`, `record_at`, `find_decision`; `append_record` on the handle)
+    is what the meta agent, halts and budget followers use; `postgres/approval_log.py` has the twin.
+    """
+
+    locked = False
 
     def __init__(self, fd: int, path: Path, size: int, identity: tuple[int, int]) -> None:
         self.fd = fd
         self.path = path
         self.size = size
         self.identity = identity
+
+    def follow(self, tail: ChainTail, apply: Callable[[dict[str, Any], int, int], None],
+               on_reset: Callable[[], None] | None = None,
+               warm_start: Callable[[LogView, Head | None], bool] | None = None) -> None:
+        """Hand every record after `tail` to `apply` in chain order; a log replaced, rotated or cut is
+        read again from the top after `on_reset()`, unless `warm_start(view, recorded_head)` set the
+        tail and the reader's state from a checkpoint that still describes this file (§5). Under the
+        lock, the log must still reach the highest head recorded (`tail.broken` says otherwise)."""
+        if tail.needs_reset(self):
+            head = self._recorded_head()
+            if warm_start is None or not warm_start(self, head):
+                tail.reset_to(self.identity, head)
+                if on_reset is not None:
+                    on_reset()
+        tail.follow(self, apply)
+        if self.locked:
+            tail.check_head()
+
+    def _recorded_head(self) -> Head | None:
+        return None
+
+    def record_at(self, offset: int, length: int) -> bytes:
+        """The line (without its newline) at a location `apply` was given."""
+        return os.pread(self.fd, length, offset).rstrip(b"\n")
+
+    def find_decision(self, decision_id: str) -> dict[str, Any] | None:
+        """The decision with this `decision_id` (a whole-log scan: reviews by decision id are rare)."""
+        needle = decision_id.encode()
+        for _, raw, complete in iter_lines(self.path):
+            if complete and needle in raw:
+                try:
+                    record = json.loads(raw)
+                except ValueError:
+                    continue
+                if isinstance(record, dict) and record.get("decision_id") == decision_id:
+                    return record
+        return None
 
     def read_from(self, offset: int, limit: int | None = None) -> bytes:
         """Bytes from `offset` up to the size seen when the view was taken."""
@@ -108,9 +171,28 @@ class LogView:
 class LogHandle(LogView):
     """The held lock on the approval log: reads, and durable appends of whole lines."""
 
-    def __init__(self, fd: int, path: Path, size: int, identity: tuple[int, int], fsync: bool) -> None:
+    locked = True
+
+    def __init__(self, fd: int, path: Path, size: int, identity: tuple[int, int], fsync: bool,
+                 head: Path | None = None) -> None:
         super().__init__(fd, path, size, identity)
         self._fsync = fsync
+        self._head = head
+
+    def _recorded_head(self) -> Head | None:
+        return read_head(self._head) if self._head is not None else None
+
+    def append_record(self, tail: ChainTail, body: Mapping[str, Any]) -> tuple[str, int, int]:
+        """Chain `body` (a record without `hash`, its `prev_hash` = `tail.last_hash`) onto the log after
+        `tail`, which has followed it to the end under this lock; returns (hash, offset, length)."""
+        tail.refuse_if_broken(self.path)
+        self.drop_torn_tail(tail.offset)
+        digest, line = chained_line(body)
+        offset, length = self.write_line(line)
+        tail.offset, tail.lines, tail.last_hash = self.size, tail.lines + 1, digest
+        if self._head is not None:
+            write_head(self._head, tail.lines, digest)
+        return digest, offset, length
 
     def drop_torn_tail(self, offset: int) -> None:
         """Cut a last line without its newline (a writer killed mid-append, never acknowledged).
@@ -158,10 +240,27 @@ class ApprovalLog:
                     fd = self._descriptor()
                     fcntl.flock(fd, fcntl.LOCK_EX)
                 size = os.fstat(fd).st_size
-                yield LogHandle(fd, self.path, size, self._fd_identity, self.settings.fsync)
+                yield LogHandle(fd, self.path, size, self._fd_identity, self.settings.fsync, head_path(self.settings))
             finally:
                 if self._fd == fd:
                     fcntl.flock(fd, fcntl.LOCK_UN)
+
+    store = "files"
+
+    @property
+    def where(self) -> str:
+        """Which log this is, for a process's caches (the file's path)."""
+        return str(self.path)
+
+    def run_locked(self, work: Callable[[LogHandle], T], keys: Iterable[str] = ()) -> T:
+        """`work(handle)` under the log's lock: its checks and appends are one atomic step (`keys`,
+        the budget keys concerned, matter only to PostgreSQL's `advisory` locking)."""
+        with self.locked() as handle:
+            return work(handle)
+
+    def new_tail(self) -> ChainTail:
+        """A reader's position in this log (for `LogView.follow`)."""
+        return ChainTail()
 
     def _descriptor(self) -> int:
         if self._fd is not None and self._fd_owner != os.getpid():
@@ -222,14 +321,7 @@ class ApprovalLog:
 
     def append_locked(self, handle: LogHandle, fields: Mapping[str, Any], prev_hash: str) -> ApprovalDecision:
         """Chain the decision `fields` onto `prev_hash` and append it; the caller holds the lock."""
-        record = dict(fields)
-        record.setdefault("decision_id", uuid.uuid4().hex)
-        record.setdefault("ts", format_utc(utc_now()))
-        record["prev_hash"] = prev_hash
-        record.pop("hash", None)
-        draft = ApprovalDecision.model_validate({**record, "hash": GENESIS_HASH})
-        body = draft.to_json_dict()
-        del body["hash"]
+        draft, body = decision_body(fields, prev_hash)
         digest, line = chained_line(body)
         handle.write_line(line)
         return draft.model_copy(update={"hash": digest})
@@ -279,10 +371,7 @@ class ApprovalLog:
 
     def latest_decisions(self) -> dict[str, ApprovalDecision]:
         """The newest decision for each intent (a review's resolution replaces `pending_review`)."""
-        latest: dict[str, ApprovalDecision] = {}
-        for decision in self.read().records:
-            latest[decision.intent_id] = decision
-        return latest
+        return latest_per_intent(self.read().records)
 
     def latest_decision(self, intent_id: str) -> ApprovalDecision | None:
         """The newest decision of one intent, read backwards from the end of the log.
@@ -382,3 +471,14 @@ class ChainTail:
                 f"{path}: the hash chain is broken ({self.broken}); nothing is appended to a broken chain. "
                 "Run `genesis-payments audit verify`, restore the log from a backup, then try again"
             )
+
+
+def open_approval_log(settings: Settings | None = None) -> ApprovalLog:
+    """The approval log of the store in use: `approval_log.jsonl` (§2), or with GENESIS_DATABASE_URL
+    the `approval_chain` table of PostgreSQL (§12) — same records, same chain, same interface."""
+    settings = settings or Settings()
+    if settings.uses_postgres:
+        from genesis_payments.postgres.approval_log import shared_approval_log
+
+        return shared_approval_log(settings)
+    return ApprovalLog(settings)

@@ -59,7 +59,7 @@ def verify_chain(path: Path, *, watch_line: int | None = None, wanted: set[str] 
         if not complete:
             return ChainReport(False, number, previous, number, "incomplete last line (no newline): a torn write",
                                counts=counts)
-        problem, digest, kind = _check_line(raw, previous)
+        problem, digest, kind = check_line(raw, previous)
         if problem:
             return ChainReport(False, number, previous, number, problem, counts=counts)
         counts[kind] = counts.get(kind, 0) + 1
@@ -71,7 +71,8 @@ def verify_chain(path: Path, *, watch_line: int | None = None, wanted: set[str] 
     return ChainReport(True, count, previous, counts=counts)
 
 
-def _check_line(raw: bytes, previous: str) -> tuple[str | None, str, str]:
+def check_line(raw: bytes, previous: str) -> tuple[str | None, str, str]:
+    """(problem or None, the line's hash, its kind) of one line chained onto `previous`."""
     problem, digest, record = _check_record(raw, previous)
     kind = record.get("kind", "decision") if isinstance(record, dict) else "?"
     return problem, digest, str(kind)
@@ -141,6 +142,8 @@ def verify_approval_log(settings: Settings, *, record: bool = True) -> ChainRepo
 
 
 def _verify(settings: Settings, record: bool) -> ChainReport:
+    if settings.uses_postgres:
+        return _verify_postgres(settings)
     head = read_head(head_path(settings))  # read before the log: the log can only have grown since
     references = referenced_decisions(settings.transactions_path)
     wanted = set(references)
@@ -153,6 +156,28 @@ def _verify(settings: Settings, record: bool) -> ChainReport:
     if problem is not None:
         at = min(report.lines + 1, head.lines) if head else report.lines
         return ChainReport(False, report.lines, report.head_hash, at, problem, counts=report.counts)
+    missing_report = _missing(report, references, wanted)
+    if missing_report is not None:
+        return missing_report
+    if record and report.lines:
+        record_head(head_path(settings), report.lines, report.head_hash)
+    return report
+
+
+def _verify_postgres(settings: Settings) -> ChainReport:
+    """The same checks on the `approval_chain` table; its head row is the recorded head."""
+    from genesis_payments.ledgers.approval_log import open_approval_log
+
+    # The payment events are read first: a decision they rely on was appended before them.
+    references = referenced_decisions(settings.transactions_path)
+    wanted = set(references)
+    report = open_approval_log(settings).verify(wanted)
+    if not report.ok:
+        return report
+    return _missing(report, references, wanted) or report
+
+
+def _missing(report: ChainReport, references: dict[str, dict[str, Any]], wanted: set[str]) -> ChainReport | None:
     if wanted:
         missing = sorted((references[d] for d in wanted), key=lambda r: r["line"])
         first = missing[0]
@@ -161,6 +186,4 @@ def _verify(settings: Settings, record: bool) -> ChainReport:
                   f"{first['decision_hash']}): decisions were removed")
         return ChainReport(False, report.lines, report.head_hash, report.lines + 1, reason, counts=report.counts,
                            missing_decisions=missing)
-    if record and report.lines:
-        record_head(head_path(settings), report.lines, report.head_hash)
-    return report
+    return None

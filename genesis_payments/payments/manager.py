@@ -47,7 +47,7 @@ from genesis_payments.core.records import ApprovalDecision, PaymentIntent
 from genesis_payments.core.redaction import redact
 from genesis_payments.core.settings import Settings
 from genesis_payments.core.timestamps import format_utc, parse_utc, utc_now
-from genesis_payments.ledgers.approval_log import ApprovalLog
+from genesis_payments.ledgers.approval_log import ApprovalLog, open_approval_log
 from genesis_payments.ledgers.ledgers import BusinessMonitor, FinanceLedger
 from genesis_payments.ledgers.payment_states import PaymentState, fold_events
 from genesis_payments.payments.chain_endpoint import RpcChainView
@@ -167,7 +167,7 @@ class PaymentManager:
         and expiry always use the real time, because the seller's facilitator checks them."""
         self.settings = settings
         self._clock = clock
-        self.approvals = approvals if approvals is not None else ApprovalLog(settings)
+        self.approvals = approvals if approvals is not None else open_approval_log(settings)
         self.vendors = vendors if vendors is not None else VendorCapabilityCache(settings)
         self.directory = directory if directory is not None else VendorDirectory(settings)
         self.http = http if http is not None else httpx.Client(

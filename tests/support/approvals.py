@@ -42,3 +42,17 @@ def intent(cost: str = "1", **fields: Any) -> dict[str, Any]:
     }
     base.update(fields)
     return base
+
+
+def chain_records(settings: Any) -> list[dict[str, Any]]:
+    """Every record of the approval chain in chain order, from the store in use (files or PostgreSQL)."""
+    import json
+
+    if settings.uses_postgres:
+        import psycopg
+
+        with psycopg.connect(settings.database_url.get_secret_value()) as conn:
+            return [json.loads(line) for (line,) in conn.execute("SELECT line FROM approval_chain ORDER BY seq")]
+    if not settings.approval_log_path.exists():
+        return []
+    return [json.loads(line) for line in settings.approval_log_path.read_text().splitlines()]
