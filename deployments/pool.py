@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from deployments.project import PROJECT_ROOT
+from genesis_payments.core.processes import pid_alive
 
 PREFECT = [sys.executable, "-m", "prefect"]
 STOP_GRACE_SECONDS = 20.0
@@ -98,12 +99,12 @@ def stop_process_trees(pids: list[int], grace: float = STOP_GRACE_SECONDS) -> No
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + grace
-    while time.monotonic() < deadline and any(is_alive(pid) for pid in targets):
+    while time.monotonic() < deadline and any(pid_alive(pid) for pid in targets):
         time.sleep(0.2)
     # Children a worker started while it was stopping.
-    targets += [pid for root in targets if is_alive(root) for pid in descendants(root)]
+    targets += [pid for root in targets if pid_alive(root) for pid in descendants(root)]
     for pid in targets:
-        if is_alive(pid):
+        if pid_alive(pid):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
 
@@ -126,16 +127,3 @@ def descendants(pid: int) -> list[int]:
             found.append(child)
             queue.append(child)
     return found
-
-
-def is_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie (exited, not yet reaped by its parent) is as good as gone.
-    with contextlib.suppress(OSError):
-        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
-    return False

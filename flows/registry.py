@@ -18,7 +18,7 @@ JOBS: dict[str, str] = {
 JOB_PARAMETERS: dict[str, tuple[str, ...]] = {"business-summary": ("business_id",)}
 # Jobs that keep a checkpoint (§5) and take `--full` (a rescan of the whole log).
 CHECKPOINTED_JOBS: frozenset[str] = frozenset({"stale-payments", "ledger-sync", "monitor-alerts",
-                                                "weekly-report"})
+                                                "weekly-report", "business-summary"})
 
 
 def load_flow(job: str) -> Callable[..., Any]:

@@ -1,4 +1,4 @@
-"""Tasks of the business-summary flow: read the ledgers, keep the summary, post it, publish it."""
+"""Tasks of the business-summary flow: keep the summary, post it, publish it (the read: `tasks.checkpoints`)."""
 
 from __future__ import annotations
 
@@ -8,20 +8,13 @@ from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from genesis_payments.core.records import PaymentEvent, SpendSummary
+from genesis_payments.core.records import SpendSummary
 from genesis_payments.core.settings import Settings
 from genesis_payments.jobs.reports import JobReport, write_report
 from genesis_payments.jobs.spend_summary import spend_summary_markdown, spend_summary_table
-from genesis_payments.ledgers.jsonl import JsonlAppender, ReadResult
-from genesis_payments.ledgers.ledgers import BusinessMonitor
+from genesis_payments.ledgers.jsonl import JsonlAppender
 from genesis_payments.notify.discord import GenesisDiscord
 from tasks.retry import IO_TASK_OPTIONS
-
-
-@task(name="read-payment-event-records", cache_policy=NO_CACHE, **IO_TASK_OPTIONS)
-def read_payment_event_records(settings: Settings) -> ReadResult[PaymentEvent]:
-    """Every payment event as a record (a summary needs each event's intent and business)."""
-    return BusinessMonitor(settings).read_events()
 
 
 @task(name="append-spend-summary", cache_policy=NO_CACHE, **IO_TASK_OPTIONS)

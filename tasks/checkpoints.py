@@ -8,6 +8,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from genesis_payments.core.settings import Settings
+from genesis_payments.jobs.business_checkpoint import BusinessRun, run_business_summary, save_business_checkpoint
 from genesis_payments.jobs.ledger_sync_checkpoint import SyncRun, run_ledger_sync, save_ledger_sync_checkpoint
 from genesis_payments.jobs.monitor_checkpoint import MonitorEvents, read_monitor_events, save_monitor_checkpoint
 from genesis_payments.jobs.stale_checkpoint import StaleRun, run_stale_payments, save_stale_checkpoint
@@ -39,10 +40,18 @@ def read_weekly_totals(settings: Settings, now: datetime, full: bool = False) ->
     return run_weekly(settings, now, full=full, save=False)
 
 
+@task(name="read-business-summary", cache_policy=NO_CACHE, **IO_TASK_OPTIONS)
+def read_business_summary(settings: Settings, business_id: str, now: datetime, full: bool = False) -> BusinessRun:
+    """A business's spend summary from the book of the checkpoint and the lines since (or a rescan)."""
+    return run_business_summary(settings, business_id, now=now, full=full, save=False)
+
+
 @task(name="save-checkpoint", cache_policy=NO_CACHE, **IO_TASK_OPTIONS)
-def save_checkpoint(settings: Settings, run: StaleRun | SyncRun | MonitorEvents | WeeklyRun) -> None:
+def save_checkpoint(settings: Settings, run: StaleRun | SyncRun | MonitorEvents | WeeklyRun | BusinessRun) -> None:
     """Write the run's checkpoint atomically; only called once the run succeeded."""
-    if isinstance(run, WeeklyRun):
+    if isinstance(run, BusinessRun):
+        save_business_checkpoint(settings, run)
+    elif isinstance(run, WeeklyRun):
         save_weekly_checkpoint(settings, run)
     elif isinstance(run, SyncRun):
         save_ledger_sync_checkpoint(settings, run)

@@ -20,7 +20,7 @@ def test_emit_business_generated_names_the_business(monkeypatch: pytest.MonkeyPa
     }]
 
 
-def test_business_summary_flow_takes_the_business_id_parameter() -> None:
+def test_business_summary_flow_takes_the_business_id_and_full_parameters() -> None:
     from flows.business_summary import business_summary
 
-    assert list(inspect.signature(business_summary.fn).parameters) == ["business_id"]
+    assert list(inspect.signature(business_summary.fn).parameters) == ["business_id", "full"]  # full: a rescan

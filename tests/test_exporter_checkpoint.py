@@ -15,6 +15,7 @@ from genesis_payments.core.settings import Settings
 from genesis_payments.exporter.metrics import READER, PaymentsCollector
 from genesis_payments.ledgers import checkpoints
 from genesis_payments.ledgers.checkpoints import checkpoint_path
+from tests.support.checkpoint_crash import killed_while_writing_checkpoint
 from tests.support.ledgers import T0, at, event
 
 
@@ -162,3 +163,33 @@ def test_two_exporters_on_one_root_leave_a_checkpoint_that_is_still_true(setting
     restarted = collector_on(settings, clock)
     assert samples(restarted) == samples(collector_on(settings, clock, full=True))
     assert restarted.start_report["scan"] == "incremental"
+
+
+def test_an_exporter_killed_while_writing_its_checkpoint_leaves_the_previous_one(settings) -> None:
+    path = settings.transactions_path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(event(f"p{i}", "authorized", at(i))) + "\n" for i in range(2)))
+    clock = Clock()
+    first = collector_on(settings, clock)
+    samples(first)
+    first.save_checkpoint()
+    where = checkpoint_path(settings.state_dir, READER)
+    before = where.read_bytes()
+    with open(path, "a") as handle:
+        handle.write(json.dumps(event("p0", "captured", at(3))) + "\n")
+    script = f"""
+import pathlib
+from datetime import datetime
+from genesis_payments.core.settings import Settings
+from genesis_payments.exporter.metrics import PaymentsCollector
+now = datetime.fromisoformat({clock.now.isoformat()!r})
+collector = PaymentsCollector(Settings(root=pathlib.Path({str(settings.root)!r})), balance_source=lambda: {{}},
+                              clock=lambda: now)
+list(collector.collect())
+collector.save_checkpoint()
+"""
+    killed_while_writing_checkpoint(script, where.parent / "writing")
+    assert where.read_bytes() == before
+    restarted = collector_on(settings, clock)
+    assert samples(restarted) == samples(collector_on(settings, clock, full=True))
+    assert restarted.start_report == {"scan": "incremental", "rescan_reason": None, "from_line": 2}

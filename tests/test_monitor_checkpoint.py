@@ -78,3 +78,23 @@ def test_a_replaced_file_is_noticed_and_read_again(settings) -> None:
     run = read_monitor_events(settings)
     assert run.scan == "full" and "replaced" in run.rescan_reason and run.streaks == {"v": 0}
     assert read_monitor_events(settings, full=True).rescan_reason == "a full rescan was asked for"
+
+
+def test_a_truncated_file_or_a_corrupt_checkpoint_is_noticed_and_read_again(settings) -> None:
+    path = settings.transactions_path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = [json.dumps(event(f"p{i}", "failed", at(i), vendor="v")) + "\n" for i in range(3)]
+    path.write_text("".join(lines))
+    assert read_monitor_events(settings).streaks == {"v": 3}
+    path.write_text(lines[0])  # the same file, cut short
+    run = read_monitor_events(settings)
+    assert run.scan == "full" and "truncated" in run.rescan_reason and run.streaks == {"v": 1}
+    same_as_full_read(settings, run)
+    where = checkpoint_path(settings.state_dir, READER)
+    where.write_bytes(where.read_bytes()[:100])
+    with open(path, "a") as handle:
+        handle.write(lines[1])
+    run = read_monitor_events(settings)
+    assert run.scan == "full" and "cannot be read" in run.rescan_reason and run.streaks == {"v": 2}
+    same_as_full_read(settings, run)
+    assert read_monitor_events(settings).scan == "incremental"

@@ -206,7 +206,7 @@ def test_spend_sums_exactly_where_an_int64_sum_would_overflow() -> None:
 
 
 def test_payment_ids_keep_one_code_per_id_across_blocks() -> None:
-    from genesis_payments.exporter.payment_ids import PaymentIds
+    from genesis_payments.ledgers.payment_ids import PaymentIds
 
     rng = random.Random(3)
     ids, expected = PaymentIds(), {}

@@ -6,7 +6,8 @@ import subprocess
 import sys
 import time
 
-from deployments.pool import descendants, is_alive, stop_process_trees
+from deployments.pool import descendants, stop_process_trees
+from genesis_payments.core.processes import pid_alive
 
 # A parent that starts a child in a new session (as a Prefect worker starts a flow run) and ignores SIGTERM.
 PARENT = """
@@ -27,9 +28,9 @@ def test_stopping_a_process_tree_reaches_children_in_their_own_session_and_kills
         stop_process_trees([parent.pid], grace=1)
         parent.wait(timeout=5)
         deadline = time.monotonic() + 5
-        while is_alive(child) and time.monotonic() < deadline:
+        while pid_alive(child) and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert not is_alive(child)
+        assert not pid_alive(child)
     finally:
         if parent.poll() is None:
             parent.kill()

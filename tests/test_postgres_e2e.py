@@ -19,8 +19,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from deployments.pool import descendants, is_alive
+from deployments.pool import descendants
 from deployments.project import PROJECT_ROOT, load_deployment_specs, work_pool_name
+from genesis_payments.core.processes import pid_alive
 from genesis_payments.postgres.connection import connect
 from genesis_payments.postgres.local_cluster import LocalCluster
 from genesis_payments.postgres.migrate import available
@@ -84,14 +85,14 @@ def test_serve_on_postgres_with_two_pool_workers_completes_every_job_and_stops_e
         assert serve.wait(timeout=60) in (0, 130), _tail(out_path, root)
         assert "PostgreSQL stopped" in out_path.read_text()
         deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and any(is_alive(pid) for pid in seen):
+        while time.monotonic() < deadline and any(pid_alive(pid) for pid in seen):
             time.sleep(0.2)
-        left = [pid for pid in seen if is_alive(pid)]
+        left = [pid for pid in seen if pid_alive(pid)]
         assert not left, f"processes left running: {[_command(pid) for pid in left]}"
         assert not LocalCluster(root / "data/a2a-x402/postgres").is_running()
     finally:
         seen.update(descendants(serve.pid))
-        with_leftovers = [pid for pid in seen if is_alive(pid)]
+        with_leftovers = [pid for pid in seen if pid_alive(pid)]
         if serve.poll() is None:
             os.killpg(serve.pid, signal.SIGKILL)
         for pid in with_leftovers:

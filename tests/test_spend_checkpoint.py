@@ -7,10 +7,8 @@ import json
 import os
 import random
 import shutil
-import signal
 import subprocess
 import sys
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -26,6 +24,7 @@ from genesis_payments.core.settings import Settings
 from genesis_payments.ledgers import checkpoints
 from genesis_payments.ledgers.ledgers import BusinessMonitor
 from tests.support.approvals import FakeVendors
+from tests.support.checkpoint_crash import killed_while_writing_checkpoint
 
 START = datetime(2026, 1, 20, 12, 0, tzinfo=UTC)
 AGENTS, VENDORS = ("agent-a", "agent-b"), ("llm:openai", "search:serpapi")
@@ -230,18 +229,13 @@ def test_a_run_killed_while_writing_the_checkpoint_leaves_the_previous_one(setti
     before = where.read_bytes()
     started = where.parent / "writing"
     script = f"""
-import pathlib, time, pyarrow.ipc as ipc
+import pathlib
 from datetime import datetime
-real = ipc.RecordBatchFileWriter.write_table
-def slow(self, table, *args, **kwargs):
-    real(self, table, *args, **kwargs)
-    pathlib.Path({str(started)!r}).touch()
-    time.sleep(60)  # killed here, between the temporary file's write and its rename
-ipc.RecordBatchFileWriter.write_table = slow
 from genesis_payments.core.settings import Settings
 from genesis_payments.approvals.meta_agent import GenesisMetaAgent
 from genesis_payments.approvals.policy import policy_from_mapping
 from tests.support.approvals import FakeVendors
+from tests.support.checkpoint_crash import killed_while_writing_checkpoint
 from tests.test_spend_checkpoint import POLICY
 now = datetime.fromisoformat({clock.now.isoformat()!r})
 agent = GenesisMetaAgent(Settings(root=pathlib.Path({str(settings.root)!r})), vendors=FakeVendors(),
@@ -250,17 +244,7 @@ agent.approve_payment_intent({{"intent_id": "late", "agent": "agent-a", "vendor"
     "component": "c", "strategy": "s", "cost_usd": "1", "business_id": "b1"}})
 agent.save_checkpoint()
 """
-    worktree = Path(__file__).resolve().parent.parent
-    process = subprocess.Popen([sys.executable, "-c", script], cwd=worktree,
-                               env={**os.environ, "PYTHONPATH": str(worktree)})
-    try:
-        deadline = time.monotonic() + 60
-        while not started.exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert started.exists()
-    finally:
-        process.send_signal(signal.SIGKILL)
-        process.wait()
+    killed_while_writing_checkpoint(script, started)
     assert where.read_bytes() == before
     warm = agent_on(settings, clock)
     warm.expire_overdue_reviews()
@@ -279,6 +263,7 @@ from genesis_payments.core.settings import Settings
 from genesis_payments.approvals.meta_agent import GenesisMetaAgent
 from genesis_payments.approvals.policy import policy_from_mapping
 from tests.support.approvals import FakeVendors
+from tests.support.checkpoint_crash import killed_while_writing_checkpoint
 from tests.test_spend_checkpoint import POLICY
 now = datetime(2026, 1, 20, 12, 0, tzinfo=UTC)
 agent = GenesisMetaAgent(Settings(root=pathlib.Path(sys.argv[1]), fsync=False), vendors=FakeVendors(),

@@ -97,3 +97,23 @@ def test_a_replaced_log_is_noticed_and_read_again(settings) -> None:
     assert run.scan == "full" and "replaced" in run.rescan_reason
     assert (run.totals["payments"], run.totals["failures"]) == (0, 1)
     same_as_full_run(settings, T0, run)
+
+
+def test_a_truncated_log_or_a_corrupt_checkpoint_is_noticed_and_read_again(settings) -> None:
+    path = settings.transactions_path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = [json.dumps(event(f"p{i}", s, at(-DAY))) + "\n" for i in range(3) for s in ("authorized", "captured")]
+    path.write_text("".join(lines))
+    assert run_weekly(settings, T0).totals["payments"] == 3
+    path.write_text("".join(lines[:2]))  # the same file, cut short
+    run = run_weekly(settings, T0)
+    assert run.scan == "full" and "truncated" in run.rescan_reason and run.totals["payments"] == 1
+    same_as_full_run(settings, T0, run)
+    where = checkpoint_path(settings.state_dir, READER)
+    where.write_bytes(b"\x00" * 10)
+    with open(path, "a") as handle:
+        handle.write("".join(lines[2:4]))
+    run = run_weekly(settings, T0)
+    assert run.scan == "full" and "cannot be read" in run.rescan_reason and run.totals["payments"] == 2
+    same_as_full_run(settings, T0, run)
+    assert run_weekly(settings, T0).scan == "incremental"

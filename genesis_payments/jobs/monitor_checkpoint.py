@@ -14,10 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-import pandas as pd
-
 from genesis_payments.core.settings import Settings
+from genesis_payments.jobs.monitoring import add_outcomes
 from genesis_payments.ledgers.checkpoints import (
     Checkpoint,
     FilePosition,
@@ -27,7 +25,7 @@ from genesis_payments.ledgers.checkpoints import (
 )
 from genesis_payments.ledgers.frames import to_frame
 from genesis_payments.ledgers.jsonl import BadLine
-from genesis_payments.ledgers.payment_states import STATE_CODES, PaymentFold, VendorStreaks
+from genesis_payments.ledgers.payment_states import PaymentFold, VendorStreaks
 from genesis_payments.ledgers.readers import EVENT_SPEC, TORN, read_ledger
 
 READER = "monitor-alerts"
@@ -75,7 +73,7 @@ def read_monitor_events(settings: Settings, *, full: bool = False, save: bool = 
     read = read_ledger(path, EVENT_SPEC, COLUMNS, start=start, first_line=before + 1)
     frame = to_frame(read.table)
     invalid = invalid + fold.apply(frame)
-    _add_outcomes(streaks, frame, fold)
+    add_outcomes(streaks, frame, fold)
     kept = bad + [b for b in read.bad_lines if b.reason != TORN]
     torn = [b for b in read.bad_lines if b.reason == TORN]
     checkpoint = Checkpoint(
@@ -90,15 +88,3 @@ def read_monitor_events(settings: Settings, *, full: bool = False, save: bool = 
 
 def save_monitor_checkpoint(settings: Settings, run: MonitorEvents) -> None:
     save_reader_checkpoint(settings.state_dir, READER, run.checkpoint)
-
-
-def _add_outcomes(streaks: VendorStreaks, frame: pd.DataFrame, fold: PaymentFold) -> None:
-    """The frame's accepted `captured` and `failed` events into the streaks (as `monitoring.failure_streaks`)."""
-    if frame.empty:
-        return
-    captured, failed = STATE_CODES["captured"], STATE_CODES["failed"]
-    rows = np.flatnonzero(fold.accepted & ((fold.statuses == captured) | (fold.statuses == failed)))
-    outcomes = frame.iloc[rows]
-    codes, names = pd.factorize(outcomes["vendor"], sort=False)
-    streaks.add(codes, [str(v) for v in names], outcomes["ts"].to_numpy(dtype="datetime64[us]").view(np.int64),
-                outcomes["line"].to_numpy(), fold.statuses[rows] == failed)

@@ -26,15 +26,22 @@ def failure_streaks(events: pd.DataFrame, fold: FrameFold | None = None) -> dict
     """Each vendor's current run of consecutive failures (0 after a success)."""
     if events.empty:
         return {}
-    fold = fold or fold_frame(events)
+    streaks = VendorStreaks()
+    add_outcomes(streaks, events, fold or fold_frame(events))
+    return streaks.streaks()
+
+
+def add_outcomes(streaks: VendorStreaks, events: pd.DataFrame, fold: Any) -> None:
+    """The events' accepted `captured` and `failed` outcomes into `streaks`, in file order (`fold` is
+    the state machine's fold of these events: a full read's, or a checkpointed run's)."""
+    if events.empty:
+        return
     captured, failed = STATE_CODES["captured"], STATE_CODES["failed"]
     rows = np.flatnonzero(fold.accepted & ((fold.statuses == captured) | (fold.statuses == failed)))
-    streaks = VendorStreaks()
     outcomes = events.iloc[rows]
     vendor_codes, vendor_names = pd.factorize(outcomes["vendor"], sort=False)
     streaks.add(vendor_codes, [str(v) for v in vendor_names], _micros(outcomes["ts"]), outcomes["line"].to_numpy(),
                 fold.statuses[rows] == failed)
-    return streaks.streaks()
 
 
 def _micros(times: pd.Series) -> np.ndarray:

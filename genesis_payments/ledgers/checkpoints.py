@@ -7,13 +7,17 @@ so a run that dies mid-write leaves the previous checkpoint. A checkpoint writte
 `VERSION` of the code, one that cannot be read, or one whose file was truncated, replaced or
 rotated (another inode, shorter than the offset, other bytes just before it) is not used: the
 reader says why and rescans from the top.
+
+A reader whose state is more than one table (the business summary: payments, and intents) keeps
+the others as `sides`: each one an Arrow IPC stream in the file's schema metadata, so the whole
+checkpoint is still one file written by one rename.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -24,6 +28,7 @@ from genesis_payments.core.files import write_atomic
 
 VERSION = 3  # bump when what a checkpoint holds changes meaning: older ones are then rescanned
 _WITNESS = 64  # bytes just before the offset, compared to notice a file rewritten in place
+_SIDE = "genesis-side:"  # metadata key prefix of a side table
 
 
 @dataclass(frozen=True)
@@ -72,11 +77,12 @@ def _witness(path: Path, offset: int) -> bytes:
 
 @dataclass
 class Checkpoint:
-    """A reader's table of state, its file positions, and extra JSON-able data."""
+    """A reader's table of state, its file positions, extra JSON-able data, and further tables."""
 
     table: pa.Table
     positions: dict[str, FilePosition]
     extra: dict[str, Any]
+    sides: dict[str, pa.Table] = field(default_factory=dict)
 
 
 def checkpoint_path(state_dir: Path, reader: str) -> Path:
@@ -87,7 +93,9 @@ def save_checkpoint(path: Path, checkpoint: Checkpoint) -> None:
     """Write atomically (`files.write_atomic`): the old checkpoint or the new one, never part of one."""
     meta = {"version": VERSION, "positions": {k: asdict(v) for k, v in checkpoint.positions.items()},
             "extra": checkpoint.extra}
-    table = checkpoint.table.replace_schema_metadata({"genesis-checkpoint": json.dumps(meta)})
+    table = checkpoint.table.replace_schema_metadata(
+        {"genesis-checkpoint": json.dumps(meta),
+         **{f"{_SIDE}{name}".encode(): _stream_bytes(side) for name, side in checkpoint.sides.items()}})
 
     def fill(handle: BinaryIO) -> None:
         with ipc.new_file(handle, table.schema) as writer:
@@ -110,9 +118,18 @@ def load_checkpoint(path: Path) -> tuple[Checkpoint | None, str | None]:
         with ipc.open_file(pa.memory_map(str(path))) as reader:
             table = reader.read_all()
         meta = json.loads(table.schema.metadata[b"genesis-checkpoint"])
+        sides = {key[len(_SIDE):].decode(): ipc.open_stream(pa.py_buffer(value)).read_all()
+                 for key, value in table.schema.metadata.items() if key.startswith(_SIDE.encode())}
     except (pa.ArrowException, OSError, KeyError, TypeError, ValueError) as exc:
         return None, f"checkpoint {path.name} cannot be read ({type(exc).__name__}): rescanned"
     if meta.get("version") != VERSION:
         return None, f"checkpoint {path.name} is from another version ({meta.get('version')}): rescanned"
     positions = {k: FilePosition(**v) for k, v in meta["positions"].items()}
-    return Checkpoint(table.replace_schema_metadata(None), positions, meta["extra"]), None
+    return Checkpoint(table.replace_schema_metadata(None), positions, meta["extra"], sides), None
+
+
+def _stream_bytes(table: pa.Table) -> bytes:
+    sink = pa.BufferOutputStream()
+    with ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return sink.getvalue().to_pybytes()

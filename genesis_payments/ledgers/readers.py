@@ -293,7 +293,7 @@ class _BlockReader:
             except BadLineError as exc:
                 bad.append(BadLine(str(self.path), number, str(exc)))
         if records:
-            tables.append(_table_from_records(self.spec, records))
+            tables.append(table_from_records(self.spec, records))
 
 
 def _doubtful_lines(block: _Block, view: np.ndarray, ends: np.ndarray) -> np.ndarray:
@@ -465,7 +465,8 @@ def _assemble(spec: RecordSpec, lines: np.ndarray, columns: dict[str, pa.Array],
     return pa.Table.from_arrays(arrays, schema=spec.schema)
 
 
-def _table_from_records(spec: RecordSpec, records: list[tuple[int, Record]]) -> pa.Table:
+def table_from_records(spec: RecordSpec, records: list[tuple[int, Record]]) -> pa.Table:
+    """Validated records (with their line numbers) as the columns a read of their lines gives."""
     data: dict[str, list[Any]] = {"line": [n for n, _ in records]}
     for name, kind in spec.fields.items():
         if kind == "usd":

@@ -38,6 +38,7 @@ from x402.mechanisms.evm.default_assets import get_default_asset
 
 from genesis_payments.core.errors import ConfigError, PaymentsError
 from genesis_payments.core.files import read_json_file, write_json_atomic
+from genesis_payments.core.processes import pid_alive
 from genesis_payments.core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -299,18 +300,6 @@ def _deploy(w3: Web3, sender: str, abi: list[dict[str, Any]], bytecode: str) -> 
     return receipt["contractAddress"]
 
 
-def _pid_alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 @contextlib.contextmanager
 def _world_lock(settings: Settings) -> Iterator[None]:
     path = world_path(settings)
@@ -338,7 +327,7 @@ def update_world(settings: Settings, part: str, value: dict[str, Any] | None) ->
 def find_local_chain(settings: Settings) -> LocalChain | None:
     """The chain the world file names, when its process lives and its RPC answers with USDC."""
     info = read_world(settings).get("chain")
-    if not isinstance(info, dict) or not _pid_alive(info.get("pid")):
+    if not isinstance(info, dict) or not pid_alive(info.get("pid")):
         return None
     chain = LocalChain(rpc_url=info["rpc_url"], usdc=info["usdc"], admin=info["admin"], pid=info["pid"])
     return chain if chain.alive() else None

@@ -1,0 +1,136 @@
+"""A reader of both logs that goes on from its checkpoint (§5, issue #15): weekly-report and business-summary.
+
+What it keeps is the state machine's book over every payment seen (`PaymentFold`: whether a later
+event is accepted depends on it), the invalid transitions and bad lines of both logs so far, and
+where both logs were read up to; each job adds its own aggregates (`LogsRead.checkpoint`). A read
+hands over what was appended since (the events, already folded, and the decisions), and its bad
+lines are those of a read of both whole files: the ones kept, then a torn last line of each log. A
+truncated, replaced or rewritten file, another VERSION, or a checkpoint that cannot be read is
+reported (`rescan_reason`) and answered by a read from the top.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+
+from genesis_payments.core.records import ApprovalDecision
+from genesis_payments.core.settings import Settings
+from genesis_payments.ledgers.approval_log import ApprovalLog
+from genesis_payments.ledgers.checkpoints import (
+    Checkpoint,
+    FilePosition,
+    checkpoint_path,
+    load_checkpoint,
+)
+from genesis_payments.ledgers.frames import to_frame
+from genesis_payments.ledgers.jsonl import BadLine
+from genesis_payments.ledgers.payment_states import PaymentFold
+from genesis_payments.ledgers.readers import EVENT_SPEC, TORN, read_ledger
+
+_TORN_DECISION = "incomplete last line"  # `ApprovalLog.read_since`'s reason for a torn last line
+_NOWHERE = FilePosition(0, 0, 0, 0, "")
+
+
+@dataclass
+class LogsRead:
+    fold: PaymentFold  # every payment so far; `fold.accepted`: which of `events` it took
+    events: pd.DataFrame  # the events appended since the checkpoint (all of them on a full read)
+    decisions: list[ApprovalDecision]  # likewise, the decisions
+    invalid_transitions: list[dict[str, Any]]  # all so far
+    bad_events: list[BadLine]  # kept ones (a torn last line is not kept: it may be completed)
+    torn_events: list[BadLine]
+    bad_decisions: list[BadLine]
+    torn_decisions: list[BadLine]
+    positions: dict[str, FilePosition]  # where this read got to
+    previous: Checkpoint | None  # the checkpoint it went on from (None: a full read)
+    lines_read: int
+    rescan_reason: str | None
+
+    @property
+    def scan(self) -> str:
+        return "incremental" if self.previous is not None else "full"
+
+    @property
+    def bad_lines(self) -> list[BadLine]:
+        """In the order of a read of both whole files: the transaction log's, then the approval log's."""
+        return self.bad_events + self.torn_events + self.bad_decisions + self.torn_decisions
+
+    def run_info(self) -> dict[str, Any]:
+        return {"scan": self.scan, "lines_read": self.lines_read, "rescan_reason": self.rescan_reason}
+
+    def checkpoint(self, extra: dict[str, Any], sides: dict[str, pa.Table] | None = None) -> Checkpoint:
+        """The checkpoint to save after this read, once the job has added the new lines to its own
+        state (`extra`, `sides`): the fold, the positions and that state. The new lines are let go."""
+        self.events, self.decisions = self.events.iloc[0:0], []
+        return Checkpoint(self.fold.to_table(), self.positions, {
+            **extra, "invalid_transitions": self.invalid_transitions,
+            "bad_events": [b.to_dict() for b in self.bad_events],
+            "bad_decisions": [b.to_dict() for b in self.bad_decisions]}, sides or {})
+
+
+class ReadOfBothLogs:
+    """What a job's run over both logs reports of its read (`read`: the `LogsRead` it made)."""
+
+    read: LogsRead
+
+    @property
+    def invalid_transitions(self) -> list[dict[str, Any]]:
+        return self.read.invalid_transitions
+
+    @property
+    def bad_lines(self) -> list[BadLine]:
+        return self.read.bad_lines
+
+    @property
+    def scan(self) -> str:
+        return self.read.scan
+
+    @property
+    def lines_read(self) -> int:
+        return self.read.lines_read
+
+    @property
+    def rescan_reason(self) -> str | None:
+        return self.read.rescan_reason
+
+    def run_info(self) -> dict[str, Any]:
+        return self.read.run_info()
+
+
+def read_both_logs(settings: Settings, reader: str, columns: tuple[str, ...], *, full: bool = False) -> LogsRead:
+    """What both logs gained since `reader`'s checkpoint, folded (`full`, or no usable checkpoint:
+    both whole logs). `columns`: the transaction log's columns the job needs (with the fold's)."""
+    files = {"transactions": settings.transactions_path, "approval_log": settings.approval_log_path}
+    fold, previous, reason = PaymentFold(), None, None
+    if full:
+        reason = "a full rescan was asked for"
+    else:
+        checkpoint, reason = load_checkpoint(checkpoint_path(settings.state_dir, reader))
+        if checkpoint is not None:
+            reason = next((why for name, path in files.items()
+                           if (why := checkpoint.positions[name].changed(path)) is not None), None)
+            if reason is None:
+                previous, fold = checkpoint, PaymentFold.from_table(checkpoint.table)
+    extra = previous.extra if previous else {"invalid_transitions": [], "bad_events": [], "bad_decisions": []}
+    start = previous.positions["transactions"] if previous else _NOWHERE
+    read = read_ledger(files["transactions"], EVENT_SPEC, columns, start=start.offset, first_line=start.lines + 1)
+    events = to_frame(read.table)
+    invalid = extra["invalid_transitions"] + fold.apply(events)
+    log_start = previous.positions["approval_log"] if previous else _NOWHERE
+    decisions, log_offset, log_lines = ApprovalLog(settings).read_since(log_start.offset, log_start.lines)
+    torn_events = [b for b in read.bad_lines if b.reason == TORN]
+    torn_decisions = [b for b in decisions.bad_lines if b.reason.startswith(_TORN_DECISION)]
+    return LogsRead(
+        fold, events, decisions.records, invalid,
+        [BadLine(**b) for b in extra["bad_events"]] + [b for b in read.bad_lines if b.reason != TORN], torn_events,
+        [BadLine(**b) for b in extra["bad_decisions"]] + [
+            b for b in decisions.bad_lines if not b.reason.startswith(_TORN_DECISION)], torn_decisions,
+        {"transactions": FilePosition.of(files["transactions"], read.end_offset, start.lines + read.lines),
+         "approval_log": FilePosition.of(files["approval_log"], log_offset, log_lines)},
+        previous,
+        read.lines + len(torn_events) + (log_lines - log_start.lines) + len(torn_decisions),
+        reason)
