@@ -1,0 +1,1 @@
+"""PostgreSQL store (§12), chosen by `GENESIS_DATABASE_URL`."""

@@ -1,0 +1,63 @@
+"""The jobs' own state on PostgreSQL: checkpoints (`job_checkpoints`) and alert state (`alert_state`).
+
+A checkpoint row holds the same Arrow IPC bytes as the file under `state/checkpoints/`, its
+positions being sequence high-water marks; it is replaced in one transaction, so a run that dies
+mid-save leaves the previous one, as the file's rename does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+import pyarrow as pa
+
+from genesis_payments.core.settings import Settings
+from genesis_payments.core.timestamps import utc_now
+from genesis_payments.ledgers.checkpoints import Checkpoint, checkpoint_bytes, checkpoint_from
+from genesis_payments.postgres.sessions import database_url, in_transaction, shared_connection
+
+
+class PgCheckpoints:
+    def __init__(self, settings: Settings) -> None:
+        self.url = database_url(settings)
+
+    def load(self, reader: str) -> tuple[Checkpoint | None, str | None]:
+        row = shared_connection(self.url).execute(
+            "SELECT body FROM job_checkpoints WHERE reader = %s", (reader,)).fetchone()
+        if row is None:
+            return None, None
+        return checkpoint_from(lambda: pa.BufferReader(bytes(row[0])), f"{reader} (PostgreSQL)")
+
+    def save(self, reader: str, checkpoint: Checkpoint | None) -> None:
+        if checkpoint is None:
+            return
+        body = checkpoint_bytes(checkpoint)
+        in_transaction(self.url, lambda conn: conn.execute(
+            "INSERT INTO job_checkpoints (reader, body, saved_at) VALUES (%s, %s, now()) "
+            "ON CONFLICT (reader) DO UPDATE SET body = EXCLUDED.body, saved_at = EXCLUDED.saved_at",
+            (reader, body)))
+
+
+class PgAlertState:
+    """`jobs.alert_state.AlertState` with its state in one row per alert key."""
+
+    def __init__(self, settings: Settings, cooldown_seconds: int, clock: Callable[[], datetime] = utc_now) -> None:
+        self.url = database_url(settings)
+        self.cooldown = timedelta(seconds=cooldown_seconds)
+        self.clock = clock
+
+    def due(self, key: str, print_: str) -> bool:
+        row = shared_connection(self.url).execute(
+            "SELECT fingerprint, sent_at FROM alert_state WHERE key = %s", (key,)).fetchone()
+        if row is None or row[0] != print_:
+            return True
+        return self.clock() - row[1] >= self.cooldown
+
+    def mark_sent(self, key: str, print_: str) -> None:
+        in_transaction(self.url, lambda conn: conn.execute(
+            "INSERT INTO alert_state (key, fingerprint, sent_at) VALUES (%s, %s, %s) ON CONFLICT (key) DO UPDATE "
+            "SET fingerprint = EXCLUDED.fingerprint, sent_at = EXCLUDED.sent_at", (key, print_, self.clock())))
+
+    def clear(self, key: str) -> None:
+        in_transaction(self.url, lambda conn: conn.execute("DELETE FROM alert_state WHERE key = %s", (key,)))

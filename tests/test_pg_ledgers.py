@@ -1,0 +1,87 @@
+"""The payment ledgers on either store (§12): the same records, order, rules and checkpoints."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from genesis_payments.core.errors import LedgerError
+from genesis_payments.core.settings import Settings
+from genesis_payments.jobs.ledger_sync_checkpoint import run_ledger_sync
+from genesis_payments.jobs.stale_checkpoint import run_stale_payments
+from genesis_payments.ledgers.frames import finance_entries_frame, payment_events_frame
+from genesis_payments.ledgers.ledgers import BusinessMonitor, FinanceLedger
+from tests.support.ledgers import T0, at, entry, event
+
+
+def _history(settings: Settings) -> None:
+    monitor, ledger = BusinessMonitor(settings), FinanceLedger(settings)
+    for record in [event("p1", "authorized", at(0)), event("p1", "captured", at(1)),
+                   event("p2", "authorized", at(2), amount="0.000001"), event("p3", "authorized", at(3)),
+                   event("p3", "captured", at(4)), event("p3", "captured", at(5)),  # an invalid transition
+                   event("p4", "authorized", at(6), valid_before=at(8))]:
+        monitor.log_payment(record)
+    for record in [entry("p1"), entry("p3", amount="9"), entry("p9")]:
+        ledger.record(record)
+
+
+def test_events_and_entries_read_back_as_written_in_order(store, settings):
+    _history(settings)
+    events = BusinessMonitor(settings).read_events()
+    assert events.bad_lines == []
+    assert [(e.payment_id, e.status) for e in events.records][:3] == [
+        ("p1", "authorized"), ("p1", "captured"), ("p2", "authorized")]
+    frame = payment_events_frame(settings).frame
+    assert frame["line"].tolist() == list(range(1, 8))
+    assert frame.loc[2, "amount_micro"] == 1
+    assert str(frame["ts"].dtype) == "datetime64[us, UTC]"
+    assert frame.loc[6, "valid_before"] == frame.loc[6, "ts"] + timedelta(minutes=2)
+    entries = finance_entries_frame(settings, columns=("payment_id", "amount_micro", "kind")).frame
+    assert entries["amount_micro"].tolist() == [10_000_000, 9_000_000, 10_000_000]
+
+
+def test_jobs_from_their_checkpoint_agree_with_a_full_rescan(store, settings):
+    _history(settings)
+    now = T0 + timedelta(hours=2)
+    first = run_ledger_sync(settings, now)
+    stale = run_stale_payments(settings, now)
+    assert first.scan == "full" and {f["kind"] for f in first.result.findings} == {
+        "missing_in_transactions", "amount_mismatch"}
+    assert [t["line"] for t in first.result.invalid_transitions] == [6]
+    BusinessMonitor(settings).log_payment(event("p2", "captured", at(7), amount="0.000001"))
+    FinanceLedger(settings).record(entry("p2", amount="0.000001"))
+    again, full = run_ledger_sync(settings, now), run_ledger_sync(settings, now, full=True, save=False)
+    assert again.scan == "incremental" and again.lines_read == 2
+    assert again.result.findings == full.result.findings
+    assert again.result.invalid_transitions == full.result.invalid_transitions
+    later = run_stale_payments(settings, now)
+    assert later.scan == "incremental"
+    assert later.findings == run_stale_payments(settings, now, full=True, save=False).findings
+    assert [f["payment_id"] for f in stale.findings] == ["p2", "p4"]
+    assert [f["payment_id"] for f in later.findings] == ["p4"]
+
+
+def test_a_replayed_record_is_stored_once_and_another_under_its_id_is_refused(pg_url, monkeypatch, settings):
+    monkeypatch.setenv("GENESIS_DATABASE_URL", pg_url)
+    settings = Settings()
+    monitor = BusinessMonitor(settings)
+    record = monitor.log_payment(event("p1", "authorized", at(0)))
+    monitor.log_payment(record)  # a retry after a lost answer: the same event again
+    assert len(monitor.read_events().records) == 1
+    with pytest.raises(LedgerError, match="already recorded with other content"):
+        monitor.log_payment({**record.to_json_dict(), "amount_usd": "11"})
+    assert [e.amount_usd for e in monitor.read_events().records] == [record.amount_usd]
+
+
+def test_an_emptied_and_reloaded_table_is_rescanned(pg_url, monkeypatch):
+    monkeypatch.setenv("GENESIS_DATABASE_URL", pg_url)
+    settings = Settings()
+    _history(settings)
+    run_stale_payments(settings, T0)
+    import psycopg
+
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("DELETE FROM payment_events WHERE payment_id = 'p1'")
+    run = run_stale_payments(settings, T0)
+    assert run.scan == "full" and "deleted" in run.rescan_reason
