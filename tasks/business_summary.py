@@ -12,8 +12,9 @@ from genesis_payments.core.records import PaymentEvent, SpendSummary
 from genesis_payments.core.settings import Settings
 from genesis_payments.jobs.reports import JobReport, write_report
 from genesis_payments.jobs.spend_summary import spend_summary_markdown, spend_summary_table
-from genesis_payments.ledgers.jsonl import JsonlAppender, ReadResult
+from genesis_payments.ledgers.jsonl import ReadResult
 from genesis_payments.ledgers.ledgers import BusinessMonitor
+from genesis_payments.ledgers.sources import spend_summaries
 from genesis_payments.notify.discord import GenesisDiscord
 from tasks.retry import IO_TASK_OPTIONS
 
@@ -26,7 +27,7 @@ def read_payment_event_records(settings: Settings) -> ReadResult[PaymentEvent]:
 
 @task(name="append-spend-summary", cache_policy=NO_CACHE, **IO_TASK_OPTIONS)
 def append_spend_summary(summary: SpendSummary, settings: Settings) -> None:
-    JsonlAppender(settings.spend_summaries_path, fsync=settings.fsync, root=settings.root).append(summary)
+    spend_summaries(settings).append(summary)
 
 
 @task(name="post-spend-summary", cache_policy=NO_CACHE, **IO_TASK_OPTIONS)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["tests.support.chain"]
+pytest_plugins = ["tests.support.chain", "tests.support.postgres"]
 
 # Before Prefect is imported anywhere: no analytics noise, and a server that does not record task
 # runs or persist events (no test reads them back), which removes SQLite lock stalls (notes §3.2).

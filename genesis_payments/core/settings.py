@@ -113,6 +113,15 @@ class Settings(BaseSettings):
         None, description="Vendor id → seller URLs and payTo addresses (default: config/vendors.json)."
     )
 
+    # More than one machine (§12): every ledger and state in PostgreSQL instead of the files of §2.
+    database_url: SecretStr | None = Field(
+        None, description="postgresql://… : ledgers, authorizations, alert state and checkpoints in PostgreSQL."
+    )
+    authorization_key: SecretStr | None = Field(
+        None, description="PostgreSQL store: the key (Fernet, urlsafe base64 of 32 bytes) that encrypts signed "
+        "authorizations at rest; default: state/authorization.key on this host, made on first use (0600).",
+    )
+
     exporter_host: str = Field("0.0.0.0", description="Exporter bind address.")
     exporter_port: int = Field(9100, ge=0, le=65535, description="Exporter port (node_exporter's too).")
 
@@ -135,6 +144,10 @@ class Settings(BaseSettings):
     @classmethod
     def _absolute_root(cls, root: Path) -> Path:
         return root.expanduser().resolve()
+
+    @property
+    def uses_postgres(self) -> bool:
+        return self.database_url is not None and bool(self.database_url.get_secret_value().strip())
 
     # Paths of §2.
     @property

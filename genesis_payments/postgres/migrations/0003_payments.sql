@@ -52,13 +52,17 @@ CREATE TABLE spend_summaries (
 -- key on the buyer hosts; the database never sees it in clear.
 CREATE TABLE payment_authorizations (
     payment_id      text PRIMARY KEY,
-    idempotency_key text NOT NULL UNIQUE,
+    idempotency_key text NOT NULL,
     intent_id       text NOT NULL,
     status          text NOT NULL,
     record          jsonb NOT NULL,
     payload         bytea,
     updated_at      timestamptz NOT NULL DEFAULT now()
 );
+-- A payment is `signed` from its first save until its `authorized` event is announced; a buyer killed
+-- in between leaves a signature nobody was given (as the files store leaves an unindexed file), and
+-- the retry signs anew. From `authorized` on, an idempotency key names one payment.
+CREATE UNIQUE INDEX one_payment_per_key ON payment_authorizations (idempotency_key) WHERE status <> 'signed';
 -- One approval, one payment: at most one live or captured payment per approved intent (a failed,
 -- cancelled or expired one frees the approval; so does a signature never logged as `authorized`).
 CREATE UNIQUE INDEX one_payment_per_approval ON payment_authorizations (intent_id)
