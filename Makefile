@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 NODE_STAMP := node_modules/.installed-stamp
 
-.PHONY: setup run test lint schemas prometheus-tools browser-tools node-tools
+.PHONY: setup run run-postgres test lint schemas prometheus-tools browser-tools node-tools postgresql-tools
 
 # Pure Python wheels from PyPI: installing needs no C compiler.
 $(STAMP): pyproject.toml
@@ -23,6 +23,11 @@ $(NODE_STAMP): package.json package-lock.json
 
 run: setup
 	$(VENV)/bin/genesis-payments serve
+
+# §12 on one machine: a throwaway PostgreSQL under data/a2a-x402/postgres/ (migrated), the Prefect
+# server on it, `prefect deploy --all` to the process pool and two workers. Ctrl-C stops all of it.
+run-postgres: setup postgresql-tools
+	$(VENV)/bin/genesis-payments serve --local-postgres --pool 2
 
 lint: setup
 	$(VENV)/bin/ruff check .
@@ -51,6 +56,19 @@ prometheus-tools:
 		fi; \
 	fi
 
+# The PostgreSQL store's tests (§12) start throwaway clusters with Debian's initdb/pg_ctl, found through
+# `pg_config --bindir` (/usr/lib/postgresql/15/bin: not on PATH). Install the server when missing if we
+# are root (CI on a fresh machine); otherwise stop and say how.
+postgresql-tools:
+	@if ! command -v pg_config >/dev/null || ! [ -x "$$(pg_config --bindir)/initdb" ] || ! [ -x "$$(pg_config --bindir)/pg_ctl" ]; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql; \
+		else \
+			echo "PostgreSQL's initdb/pg_ctl not found: install Debian's package: sudo apt-get install -y postgresql" >&2; \
+			exit 1; \
+		fi; \
+	fi
+
 # The browser test (tests/test_serve_ui.py) drives Debian's Chromium with Playwright (the `playwright`
 # package of the dev extra; its own browser download needs the internet, so it is never used).
 # Install Chromium when missing if we are root (CI on a fresh machine); otherwise stop and say how.
@@ -64,7 +82,7 @@ browser-tools:
 		fi; \
 	fi
 
-test: lint prometheus-tools browser-tools
+test: lint prometheus-tools browser-tools postgresql-tools
 	$(PY) -m pytest -n 2 --dist loadfile
 
 schemas: setup

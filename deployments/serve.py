@@ -1,20 +1,26 @@
 """`genesis-payments serve`: every deployment of prefect.yaml on its schedule, in one process.
 
-Starts a local Prefect server on 127.0.0.1 when `PREFECT_API_URL` is unset, in fake mode the local
+Starts a local Prefect server on 127.0.0.1 when `PREFECT_API_URL` is unset (on the PostgreSQL of
+GENESIS_DATABASE_URL when it is set, §12: database `prefect` there), in fake mode the local
 chain, its facilitator and the sellers (`deployments.fake_world`), fills an empty root
 with demo data, serves the deployments (the same entries `prefect deploy --all` uses with a
 worker pool), runs each job once at start so the UI has results, and stops on Ctrl-C without
 pausing the schedules.
+
+`--pool N` deploys the same entries to the process work pool instead and runs them with N workers
+(deployments/pool.py); `--local-postgres` first starts a throwaway PostgreSQL cluster under the
+root's data/a2a-x402/postgres/ and points GENESIS_DATABASE_URL at it (`make run-postgres`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -32,7 +38,7 @@ if TYPE_CHECKING:
 SERVER_START_TIMEOUT = 180.0
 
 
-def start_local_server(port: int, log_path: Path) -> subprocess.Popen:
+def start_local_server(port: int, log_path: Path, extra_env: dict[str, str] | None = None) -> subprocess.Popen:
     """`prefect server start` on loopback; returns once `/api/health` answers."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log = open(log_path, "ab")  # kept open for the server's lifetime
@@ -42,10 +48,56 @@ def start_local_server(port: int, log_path: Path) -> subprocess.Popen:
         stderr=subprocess.STDOUT,
         # The UI asks its API address of the server: without this it assumes the default port 4200.
         env={**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-             "PREFECT_UI_API_URL": f"http://127.0.0.1:{port}/api"},
+             "PREFECT_UI_API_URL": f"http://127.0.0.1:{port}/api", **(extra_env or {})},
     )
     wait_for_health(f"http://127.0.0.1:{port}/api", process)
     return process
+
+
+def prefect_server_env(log: Callable[[str], None]) -> dict[str, str]:
+    """The local server's database: PostgreSQL when GENESIS_DATABASE_URL is set (§12), else Prefect's SQLite."""
+    from genesis_payments.core.redaction import redact_url
+    from genesis_payments.core.settings import Settings
+
+    if os.environ.get("PREFECT_SERVER_DATABASE_CONNECTION_URL"):
+        log("Prefect server database: PREFECT_SERVER_DATABASE_CONNECTION_URL")
+        return {}
+    database_url = Settings().database_url
+    if database_url is None:
+        return {}
+    from deployments.prefect_database import prefect_server_database_env
+
+    env = prefect_server_database_env(database_url.get_secret_value())
+    log(f"Prefect server database: {redact_url(env['PREFECT_SERVER_DATABASE_CONNECTION_URL'])}")
+    return env
+
+
+@contextlib.contextmanager
+def local_postgres(log: Callable[[str], None]) -> Iterator[str]:
+    """A throwaway cluster under the root's data/a2a-x402/postgres/, database `genesis` migrated to
+    head and named by GENESIS_DATABASE_URL while inside; stopped on leaving (its files are kept)."""
+    from genesis_payments.core.errors import ConfigError
+    from genesis_payments.core.settings import Settings
+    from genesis_payments.postgres.databases import ensure_database
+    from genesis_payments.postgres.local_cluster import LocalCluster
+    from genesis_payments.postgres.migrate import upgrade
+
+    settings = Settings()
+    if settings.database_url is not None:
+        raise ConfigError("--local-postgres starts a cluster of its own: unset GENESIS_DATABASE_URL or drop the option")
+    cluster = LocalCluster(settings.data_dir / "postgres")
+    log(f"starting a throwaway PostgreSQL cluster in {cluster.folder} …")
+    try:
+        url = ensure_database(cluster.start(), "genesis")
+        for version in upgrade(url):
+            log(f"applied migration {version}")
+        os.environ["GENESIS_DATABASE_URL"] = url
+        log(f"PostgreSQL (throwaway): {url} (loopback only, trust authentication: never for real money)")
+        yield url
+    finally:
+        os.environ.pop("GENESIS_DATABASE_URL", None)
+        cluster.stop()
+        log("PostgreSQL stopped")
 
 
 def wait_for_health(api_url: str, process: subprocess.Popen | None = None) -> None:
@@ -182,14 +234,16 @@ def say(message: str) -> None:
     print(message, flush=True)
 
 
-def serve(*, prefect_port: int = 4200, log: Callable[[str], None] = say) -> None:
+def serve(*, prefect_port: int = 4200, log: Callable[[str], None] = say, workers: int = 0) -> None:
+    """Serve every deployment until Ctrl-C: in this process, or with `workers` > 0 on the process pool."""
     from genesis_payments.core.settings import Settings
     from tasks.runtime_settings import load_runtime_settings
 
     server = world = None
     if not os.environ.get("PREFECT_API_URL"):
+        database_env = prefect_server_env(log)
         log(f"starting a local Prefect server on 127.0.0.1:{prefect_port} …")
-        server = start_local_server(prefect_port, Settings().state_dir / "prefect-server.log")
+        server = start_local_server(prefect_port, Settings().state_dir / "prefect-server.log", database_env)
         os.environ["PREFECT_API_URL"] = f"http://127.0.0.1:{prefect_port}/api"
         log(f"Prefect UI: http://127.0.0.1:{prefect_port}")
     record_api_url(Settings().state_dir, os.environ["PREFECT_API_URL"])  # `run` finds this server
@@ -205,6 +259,10 @@ def serve(*, prefect_port: int = 4200, log: Callable[[str], None] = say) -> None
         deployments = build_runner_deployments(specs)
         flow_names = {spec.name: dep.flow_name for spec, dep in zip(specs, deployments, strict=True)}
         started = datetime.now(UTC)
+        if workers > 0:
+            first_runs = lambda: after_registration(specs, flow_names, log, started, demo)  # noqa: E731
+            serve_on_pool(workers, settings.state_dir, first_runs, log)
+            return
         threading.Thread(target=after_registration, args=(specs, flow_names, log, started, demo), daemon=True).start()
         from prefect import serve as prefect_serve
 
@@ -220,6 +278,21 @@ def serve(*, prefect_port: int = 4200, log: Callable[[str], None] = say) -> None
                 server.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 server.kill()
+
+
+def serve_on_pool(workers: int, log_dir: Path, first_runs: Callable[[], None], log: Callable[[str], None]) -> None:
+    """`prefect deploy --all` to the process pool, `workers` workers on it, the first runs; until Ctrl-C."""
+    from deployments.pool import deploy_all, ensure_work_pool, running_workers, sigterm_as_interrupt, watch_workers
+    from deployments.project import work_pool_name
+
+    pool = work_pool_name()
+    with sigterm_as_interrupt():
+        ensure_work_pool(pool)
+        log(f"prefect --no-prompt deploy --all (pool {pool}) …")
+        deploy_all(log_dir / "prefect-deploy.log")
+        with running_workers(workers, pool, log_dir, log) as started:
+            first_runs()
+            watch_workers(started)
 
 
 def _fill_empty_root(settings, log: Callable[[str], None]) -> DemoResult | None:

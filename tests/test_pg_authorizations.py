@@ -71,7 +71,8 @@ def test_a_named_lock_is_held_in_the_database_and_freed_with_its_session(pg_sett
     def free_elsewhere() -> bool:  # another session, as another host would have
         with psycopg.connect(pg_url, autocommit=True) as conn:
             got = conn.execute("SELECT pg_try_advisory_lock(hashtextextended('payments:intent:x', 0))").fetchone()[0]
-            return got  # the session ends here, and with it the lock it took
+            conn.execute("SELECT pg_advisory_unlock_all()")
+            return got
 
     with AuthorizationStore(pg_settings).locked("intent:x"):
         assert free_elsewhere() is False

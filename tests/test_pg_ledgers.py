@@ -81,7 +81,8 @@ def test_an_emptied_and_reloaded_table_is_rescanned(pg_url, monkeypatch):
     run_stale_payments(settings, T0)
     import psycopg
 
-    with psycopg.connect(pg_url, autocommit=True) as conn:
+    with psycopg.connect(pg_url, autocommit=True) as conn:  # history rewritten by hand, around the triggers
+        conn.execute("ALTER TABLE payment_events DISABLE TRIGGER USER")
         conn.execute("DELETE FROM payment_events WHERE payment_id = 'p1'")
     run = run_stale_payments(settings, T0)
     assert run.scan == "full" and "deleted" in run.rescan_reason

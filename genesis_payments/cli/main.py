@@ -12,6 +12,7 @@ from genesis_payments.cli import (
     approve_cmd,
     audit_cmd,
     config_cmd,
+    db_cmd,
     demo_cmd,
     exporter_cmd,
     halt_cmd,
@@ -29,7 +30,7 @@ from genesis_payments.core.redaction import install_log_redaction, redact
 # Each command group adds its sub-commands; keep one module per group.
 COMMAND_GROUPS = [
     config_cmd, schemas_cmd, run_cmd, payments_cmd, approve_cmd, review_cmd, audit_cmd, demo_cmd, serve_cmd,
-    exporter_cmd, halt_cmd, policy_cmd, status_cmd,
+    exporter_cmd, halt_cmd, policy_cmd, status_cmd, db_cmd,
 ]
 
 

@@ -36,6 +36,8 @@ LIVE_REQUIRED = (
 # are SecretStr and shown as `***` whole (a provider's key may sit in the path, e.g. `/v2/KEY`).
 URL_SETTINGS = ("facilitator_url", "fake_discord_url")
 
+POSTGRES_SCHEMES = ("postgresql", "postgres")
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
@@ -113,9 +115,10 @@ class Settings(BaseSettings):
         None, description="Vendor id → seller URLs and payTo addresses (default: config/vendors.json)."
     )
 
-    # More than one machine (§12): every ledger and state in PostgreSQL instead of the files of §2.
+    # §12: past one machine, every ledger and state lives in PostgreSQL instead of the files of §2.
     database_url: SecretStr | None = Field(
-        None, description="postgresql://… : ledgers, authorizations, alert state and checkpoints in PostgreSQL."
+        None, description="PostgreSQL store (§12): postgresql://user:password@host:port/db?sslmode=verify-full. "
+        "Unset means the files of §2.",
     )
     authorization_key: SecretStr | None = Field(
         None, description="PostgreSQL store: the key (Fernet, urlsafe base64 of 32 bytes) that encrypts signed "
@@ -140,6 +143,22 @@ class Settings(BaseSettings):
             raise ValueError("must be an http:// or https:// URL with a host")
         return url.strip()
 
+    @field_validator("database_url", mode="after")
+    @classmethod
+    def _postgres_url(cls, url: SecretStr | None) -> SecretStr | None:
+        if url is None or not url.get_secret_value().strip():
+            return None
+        text = url.get_secret_value().strip()
+        try:
+            parts = urlsplit(text)
+            parts.port  # noqa: B018 — a malformed port raises ValueError
+        except ValueError:
+            parts = None
+        if parts is None or parts.scheme not in POSTGRES_SCHEMES:
+            # The value itself is not repeated: it carries the database password.
+            raise ValueError("must be a postgresql:// (or postgres://) URL, e.g. postgresql://user@host:5432/genesis")
+        return SecretStr(text)
+
     @field_validator("root", mode="after")
     @classmethod
     def _absolute_root(cls, root: Path) -> Path:
@@ -147,7 +166,8 @@ class Settings(BaseSettings):
 
     @property
     def uses_postgres(self) -> bool:
-        return self.database_url is not None and bool(self.database_url.get_secret_value().strip())
+        """§12: the ledgers and state live in PostgreSQL (GENESIS_DATABASE_URL is set)."""
+        return self.database_url is not None
 
     # Paths of §2.
     @property
@@ -218,7 +238,10 @@ class Settings(BaseSettings):
         shown: dict[str, Any] = {}
         for name in type(self).model_fields:
             value = getattr(self, name)
-            if isinstance(value, SecretStr):
+            if name == "database_url" and value is not None:
+                # Host, port and database help an operator; the password does not.
+                shown[env_name(name)] = redact_url(value.get_secret_value())
+            elif isinstance(value, SecretStr):
                 shown[env_name(name)] = MASK
             elif value is None:
                 shown[env_name(name)] = None

@@ -35,12 +35,12 @@ from psycopg import errors
 from genesis_payments.core.errors import ConfigError, LedgerError
 from genesis_payments.core.settings import Settings
 from genesis_payments.payments.errors import approval_already_paid, key_in_use
+from genesis_payments.postgres.connection import database_failure
 from genesis_payments.postgres.sessions import (
     database_url,
     in_transaction,
     session_lock,
     shared_connection,
-    unreachable,
 )
 
 KEY_FILE = "authorization.key"
@@ -183,5 +183,5 @@ class PgAuthorizations:
             rows = shared_connection(self.url).execute(
                 "SELECT record::text, payload FROM payment_authorizations ORDER BY payment_id").fetchall()
         except psycopg.OperationalError as exc:
-            raise unreachable(self.url, exc) from None
+            raise database_failure(exc, "while reading") from None
         return [self._record(*row) for row in rows]

@@ -31,7 +31,8 @@ from genesis_payments.core.money import to_micro
 from genesis_payments.ledgers.checkpoints import SeqPosition
 from genesis_payments.ledgers.jsonl import BadLine, BadLineError, ReadResult, encode_line, validate_line
 from genesis_payments.ledgers.readers import LedgerRead, RecordSpec
-from genesis_payments.postgres.sessions import in_transaction, shared_connection, unreachable
+from genesis_payments.postgres.connection import database_failure
+from genesis_payments.postgres.sessions import in_transaction, shared_connection
 
 _TIMES = ("ts", "valid_before")
 
@@ -144,7 +145,7 @@ class PgLedger:
                 for (line,) in cur:
                     yield line
         except psycopg.OperationalError as exc:
-            raise unreachable(self.url, exc) from None
+            raise database_failure(exc, "while reading") from None
 
     # --- reading columns, from a high-water mark -----------------------------------------------
 
@@ -165,7 +166,7 @@ class PgLedger:
                 for chunk in copy:
                     buffer.write(chunk)
         except psycopg.OperationalError as exc:
-            raise unreachable(self.url, exc) from None
+            raise database_failure(exc, "while reading") from None
         table = self._parse(buffer.getvalue(), fields)
         n = table.num_rows
         end = int(pc.max(table.column("seq")).as_py()) if n else int(start)

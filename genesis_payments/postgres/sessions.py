@@ -3,7 +3,7 @@
 Opening a connection costs milliseconds, an append well under one, so the ledgers, the buyer's
 store and the job state share a connection per thread (psycopg connections are not for concurrent
 use) and open a new one after a fork or after the server dropped the old one. Failures to reach the
-database become `LedgerError`s that name the server without its password.
+database become `LedgerError`s that name the server without its password (`connection`).
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from typing import TypeVar
 import psycopg
 
 from genesis_payments.core.errors import LedgerError
-from genesis_payments.core.redaction import redact_url
 from genesis_payments.postgres.connection import connect, transaction_retrying
 
 T = TypeVar("T")
@@ -39,19 +38,9 @@ def shared_connection(url: str) -> psycopg.Connection:
         pid, conn = held
         if pid == os.getpid() and not conn.closed and not conn.broken:
             return conn
-    try:
-        conn = connect(url)
-        conn.autocommit = True
-    except psycopg.Error as exc:
-        raise unreachable(url, exc) from None
+    conn = connect(url, autocommit=True)  # a LedgerError or ConfigError naming the server when it fails
     cache[url] = (os.getpid(), conn)
     return conn
-
-
-def unreachable(url: str, exc: Exception) -> LedgerError:
-    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return LedgerError(f"cannot use the database {redact_url(url)}: {reason[:200]}; check GENESIS_DATABASE_URL "
-                       "and that the server is up")
 
 
 def in_transaction(url: str, work: Callable[[psycopg.Connection], T], *, durable: bool = True) -> T:
@@ -67,23 +56,19 @@ def in_transaction(url: str, work: Callable[[psycopg.Connection], T], *, durable
             conn.execute("SET LOCAL synchronous_commit = off")
         return work(conn)
 
-    try:
-        return transaction_retrying(conn, run)
-    except psycopg.OperationalError as exc:
-        raise unreachable(url, exc) from None
+    return transaction_retrying(conn, run)  # a broken connection is a LedgerError; the next call reconnects
 
 
 @contextmanager
 def session_lock(url: str, name: str) -> Iterator[None]:
     """A named lock across hosts: a session advisory lock on a connection of its own, held until the
     block ends or the process dies (the server ends the session and frees the lock)."""
-    try:
-        conn = connect(url)
-        conn.autocommit = True
-    except psycopg.Error as exc:
-        raise unreachable(url, exc) from None
+    conn = connect(url, autocommit=True)
     try:
         conn.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", (name,))
         yield
+        # Released here, not by the close: the server ends a closed session a moment after the
+        # client returns, and the next holder should not wait for that.
+        conn.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", (name,))
     finally:
-        conn.close()  # closing the session releases its advisory locks
+        conn.close()  # a session that ends (or dies) frees whatever it still holds

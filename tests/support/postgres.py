@@ -1,7 +1,14 @@
-"""Stand-in for the pgops foundation's fixtures (replaced by theirs at merge).
+"""PostgreSQL for the tests (§12): one throwaway cluster per test session, a fresh database per test.
 
-`pg_cluster`: one throwaway PostgreSQL per session (initdb/pg_ctl under a temp folder, loopback);
-`pg_url`: a fresh migrated database per test; `store`: "files" or "postgres" (sets GENESIS_DATABASE_URL).
+- `pg_cluster` (session): a `LocalCluster` in a temporary folder on a free loopback port, stopped
+  and removed at the end. Each xdist worker is its own session, so it has its own cluster.
+  Skipped, with the reason, only where PostgreSQL's server binaries are missing (`make test`
+  installs them first, so CI never skips).
+- `pg_url` (function): a new database, copied from a template migrated to head (CREATE DATABASE …
+  TEMPLATE takes milliseconds), dropped after the test.
+- `store` (function, parametrised "files" / "postgres"): for "postgres" sets GENESIS_DATABASE_URL
+  to a fresh `pg_url`; yields the store's kind. Request it BEFORE `settings` (Settings reads the
+  environment when it is built): `def test_x(store, settings): ...`.
 """
 
 from __future__ import annotations
@@ -9,91 +16,77 @@ from __future__ import annotations
 import itertools
 import os
 import shutil
-import socket
-import subprocess
 import tempfile
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from genesis_payments.core.errors import ConfigError
+from genesis_payments.postgres.local_cluster import LocalCluster, postgres_bindir
+from genesis_payments.postgres.migrate import available, upgrade
 
-def _bindir() -> Path | None:
-    try:
-        done = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True, check=True)
-        return Path(done.stdout.strip())
-    except (OSError, subprocess.CalledProcessError):
-        return None
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+# Throwaway data: a crash of PostgreSQL (pg_ctl -m immediate) loses nothing without fsync; only a
+# crash of the machine would, and that is not what the tests simulate.
+TEST_SERVER_SETTINGS = {"fsync": "off", "full_page_writes": "off", "max_connections": "200"}
 
 
-def _as_postgres(args: list[str]) -> list[str]:
-    return ["runuser", "-u", "postgres", "--", *args] if os.geteuid() == 0 else args
+class TestCluster:
+    """The session's cluster and its migrated template, built on first use."""
 
+    __test__ = False  # not a test class, despite the name
 
-@dataclass
-class Cluster:
-    folder: Path
-    port: int
-    bindir: Path
-    template: str = "genesis_template"
+    def __init__(self, cluster: LocalCluster) -> None:
+        self.cluster = cluster
+        self._template: str | None = None
+        self._names = itertools.count(1)
 
-    def url(self, db: str) -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.port}/{db}"
+    def template(self) -> str:
+        # Lazily, after collection: every migration file of the checkout is known by then, and the
+        # template's name carries their versions, so a template never lags the files.
+        if self._template is None:
+            versions = [m.version for m in available()]
+            name = f"genesis_template_{len(versions)}"
+            self.cluster.drop_database(name)
+            upgrade(self.cluster.create_database(name))
+            self._template = name
+        return self._template
 
-    def pg_ctl(self, *args: str) -> None:
-        subprocess.run(_as_postgres([str(self.bindir / "pg_ctl"), "-D", str(self.folder / "data"), *args]),
-                       check=True, capture_output=True)
-
-
-_COUNTER = itertools.count()
+    def fresh_database(self) -> tuple[str, str]:
+        name = f"genesis_test_{os.getpid()}_{next(self._names)}"
+        url = self.cluster.create_database(name, template=self.template())
+        upgrade(url)  # at head already: a no-op that fails loudly if the template were behind
+        return name, url
 
 
 @pytest.fixture(scope="session")
-def pg_cluster(tmp_path_factory: pytest.TempPathFactory):
-    bindir = _bindir()
-    if bindir is None or not (bindir / "initdb").exists():
-        pytest.skip("PostgreSQL binaries (initdb, pg_ctl) are not installed: apt-get install -y postgresql")
-    # Not under pytest's 0700 temp folders: the postgres user must be able to reach it.
-    folder = Path(tempfile.mkdtemp(prefix="genesis-pg-"))
-    if os.geteuid() == 0:
-        shutil.chown(folder, "postgres")
-    port = _free_port()
-    subprocess.run(_as_postgres([str(bindir / "initdb"), "-D", str(folder / "data"), "-A", "trust", "-U", "postgres"]),
-                   check=True, capture_output=True)
-    cluster = Cluster(folder, port, bindir)
-    cluster.pg_ctl("-o", f"-p {port} -k {folder} -h 127.0.0.1 -c fsync=off", "-l", str(folder / "log"), "-w", "start")
-    import psycopg
-
-    from genesis_payments.postgres.migrate import upgrade
-
-    with psycopg.connect(cluster.url("postgres"), autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {cluster.template}")
-    upgrade(cluster.url(cluster.template))
+def pg_cluster() -> Iterator[TestCluster]:
     try:
-        yield cluster
+        postgres_bindir()
+    except ConfigError as exc:
+        pytest.skip(f"PostgreSQL server binaries missing ({exc})")
+    # Under /tmp, not pytest's tmp folders: those are private to root, and the server runs as `postgres`.
+    folder = Path(tempfile.mkdtemp(prefix="genesis-pg-"))
+    cluster = LocalCluster(folder, server_settings=TEST_SERVER_SETTINGS)
+    try:
+        cluster.start()
+        yield TestCluster(cluster)
     finally:
-        cluster.pg_ctl("-m", "immediate", "stop")
-        shutil.rmtree(folder, ignore_errors=True)
+        try:
+            cluster.stop(mode="immediate")
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture
-def pg_url(pg_cluster: Cluster) -> str:
-    import psycopg
-
-    name = f"t{os.getpid()}_{next(_COUNTER)}"
-    with psycopg.connect(pg_cluster.url("postgres"), autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name} TEMPLATE {pg_cluster.template}")
-    return pg_cluster.url(name)
+def pg_url(pg_cluster: TestCluster) -> Iterator[str]:
+    name, url = pg_cluster.fresh_database()
+    yield url
+    pg_cluster.cluster.drop_database(name)
 
 
 @pytest.fixture(params=["files", "postgres"])
-def store(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+def store(request: pytest.FixtureRequest, genesis_root: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     if request.param == "postgres":
         monkeypatch.setenv("GENESIS_DATABASE_URL", request.getfixturevalue("pg_url"))
     return request.param
