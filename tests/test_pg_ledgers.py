@@ -12,6 +12,7 @@ from genesis_payments.jobs.ledger_sync_checkpoint import run_ledger_sync
 from genesis_payments.jobs.stale_checkpoint import run_stale_payments
 from genesis_payments.ledgers.frames import finance_entries_frame, payment_events_frame
 from genesis_payments.ledgers.ledgers import BusinessMonitor, FinanceLedger
+from genesis_payments.ledgers.sources import payment_event_follower
 from tests.support.ledgers import T0, at, entry, event
 
 
@@ -86,3 +87,17 @@ def test_an_emptied_and_reloaded_table_is_rescanned(pg_url, monkeypatch):
         conn.execute("DELETE FROM payment_events WHERE payment_id = 'p1'")
     run = run_stale_payments(settings, T0)
     assert run.scan == "full" and "deleted" in run.rescan_reason
+
+
+def test_a_follower_reads_each_appended_event_once_on_either_store(store, settings):
+    follower = payment_event_follower(settings)
+    quiet = follower.probe()
+    monitor = BusinessMonitor(settings)
+    monitor.log_payment(event("p1", "authorized", at(0)))
+    assert follower.probe() != quiet
+    first, reset = follower.read_new()
+    assert [e.status for e in first.records] == ["authorized"] and not reset
+    monitor.log_payment(event("p1", "captured", at(1)))
+    second, reset = follower.read_new()
+    assert [e.status for e in second.records] == ["captured"] and not reset
+    assert follower.read_new()[0].records == []

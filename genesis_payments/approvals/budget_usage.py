@@ -17,11 +17,10 @@ from genesis_payments.approvals.halts import HaltBook
 from genesis_payments.approvals.policy import Policy
 from genesis_payments.approvals.spend_state import SpendState
 from genesis_payments.core.money import format_usd, from_micro
-from genesis_payments.core.records import PaymentEvent
 from genesis_payments.core.settings import Settings
 from genesis_payments.core.timestamps import format_utc, utc_now
 from genesis_payments.ledgers.approval_log import ApprovalLog, ChainTail
-from genesis_payments.ledgers.jsonl import IncrementalReader
+from genesis_payments.ledgers.sources import payment_event_follower
 
 THRESHOLDS = (100, 80)  # percent, highest first: a budget reports the highest it has reached
 PERIODS = (("day", "daily", 10), ("month", "monthly", 7))  # (report name, policy name, ts prefix length)
@@ -61,7 +60,7 @@ class SpendFollower:
         self.clock = clock
         self.log = ApprovalLog(settings)
         self.tail = ChainTail()
-        self.events = IncrementalReader(settings.transactions_path, PaymentEvent)
+        self.events = payment_event_follower(settings)
         self.state = SpendState()
         self.halts = HaltBook()
 

@@ -41,7 +41,7 @@ from genesis_payments.approvals.policy_changes import (
 from genesis_payments.approvals.spend_state import SpendState
 from genesis_payments.core.errors import InvalidRecord, PaymentsError
 from genesis_payments.core.money import format_usd, from_micro, to_micro
-from genesis_payments.core.records import ApprovalDecision, PaymentEvent, PaymentIntent, PolicyChangeRecord
+from genesis_payments.core.records import ApprovalDecision, PaymentIntent, PolicyChangeRecord
 from genesis_payments.core.settings import Settings
 from genesis_payments.core.timestamps import format_utc, utc_now
 from genesis_payments.core.wording import duration
@@ -54,7 +54,8 @@ from genesis_payments.ledgers.approval_log import (
     chained_line,
 )
 from genesis_payments.ledgers.chain_head import head_path, read_head, write_head
-from genesis_payments.ledgers.jsonl import IncrementalReader, describe_validation_error, iter_lines
+from genesis_payments.ledgers.jsonl import describe_validation_error, iter_lines
+from genesis_payments.ledgers.sources import payment_event_follower
 
 TIMEOUT_REVIEWER = "system:review-timeout"
 VELOCITY_WINDOW = timedelta(seconds=60)
@@ -180,7 +181,7 @@ class GenesisMetaAgent:
         self._policy_identity: tuple[int, int, int] | None = None
         self._policy = policy if policy is not None else self._load_policy()
         remember_policy(self.settings, self._policy)
-        self._events = IncrementalReader(self.settings.transactions_path, PaymentEvent)
+        self._events = payment_event_follower(self.settings)  # transactions.jsonl, or PostgreSQL's table
         self._events_identity: tuple[int, int, int] | None = None
         self._tail = ChainTail()
         self._head_path = head_path(self.settings)
@@ -471,12 +472,8 @@ class GenesisMetaAgent:
         return policy
 
     def _read_events(self) -> None:
-        # One stat per decision; the reader (which opens the file) runs only when it changed.
-        try:
-            found = os.stat(self._events.path)
-            identity: tuple[int, int, int] | None = (found.st_ino, found.st_size, found.st_mtime_ns)
-        except FileNotFoundError:
-            identity = None
+        # One probe per decision (a stat, or PostgreSQL's last seq); the reader runs only when it changed.
+        identity = self._events.probe()
         if identity == self._events_identity:
             return
         self._events_identity = identity

@@ -5,11 +5,14 @@ object with the same face for both stores: `append`/`append_many` (locked, whole
 `read_records()` (pydantic records and bad lines, as `read_jsonl`), and, for the jobs,
 `read(columns, start=, first_line=)` (the validated Arrow columns of `readers.read_ledger`, from a
 position), `position(offset, lines)` and `changed(position)` (a checkpoint's mark and whether it
-still holds). Every rule the jobs apply runs on what these return; none is written twice.
+still holds). `payment_event_follower(settings)` follows the payment events as they are appended
+(the meta agent's and the budget follower's spend state). Every rule the jobs apply runs on what
+these return; none is written twice.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -19,7 +22,7 @@ from pydantic import BaseModel
 from genesis_payments.core.records import FinanceEntry, PaymentEvent, SpendSummary
 from genesis_payments.core.settings import Settings
 from genesis_payments.ledgers.checkpoints import FilePosition, Position
-from genesis_payments.ledgers.jsonl import JsonlAppender, ReadResult, read_jsonl
+from genesis_payments.ledgers.jsonl import IncrementalReader, JsonlAppender, ReadResult, read_jsonl
 from genesis_payments.ledgers.readers import ENTRY_SPEC, EVENT_SPEC, LedgerRead, RecordSpec, read_ledger
 
 
@@ -69,6 +72,28 @@ class FileLedger:
         if not isinstance(position, FilePosition):
             return f"{self.path.name}: the checkpoint was made on the PostgreSQL store; rescanned"
         return position.changed(self.path)
+
+
+class FileEventFollower(IncrementalReader[PaymentEvent]):
+    """`transactions.jsonl` read from where the last call stopped (`IncrementalReader`)."""
+
+    def probe(self) -> Any:
+        """A cheap token that changes whenever the file may hold new lines (identity, size, mtime)."""
+        try:
+            found = os.stat(self.path)
+        except FileNotFoundError:
+            return None
+        return found.st_ino, found.st_size, found.st_mtime_ns
+
+
+def payment_event_follower(settings: Settings) -> Any:
+    """The payment events appended since the last `read_new()` (records, and whether to start over),
+    on the store in use; `probe()` tells cheaply whether anything may have been appended."""
+    if settings.uses_postgres:
+        from genesis_payments.postgres.ledgers import PgEventFollower
+
+        return PgEventFollower(_pg(settings, "events"))  # type: ignore[arg-type]
+    return FileEventFollower(settings.transactions_path, PaymentEvent)
 
 
 def _pg(settings: Settings, which: str) -> Ledger:

@@ -201,18 +201,55 @@ class PgLedger:
             witness = row[0] if row else ""
         return SeqPosition(offset, lines, witness)
 
-    def changed(self, position: object) -> str | None:
-        """Why the rows a checkpoint read are no longer this table's first rows, or None."""
+    def changed(self, position: object, *, count: bool = True) -> str | None:
+        """Why the rows a checkpoint read are no longer this table's first rows, or None.
+
+        `count=False` checks only the witness row (an index look-up), not that no earlier row went."""
         if not isinstance(position, SeqPosition):
             return f"{self.table.label}: the checkpoint was made on the files store; rescanned"
         if position.offset == 0:
             return None
+        counted = f"(SELECT count(*) FROM {self.table.name} WHERE seq <= %s)" if count else "%s"
         row = shared_connection(self.url).execute(
-            f"SELECT (SELECT {self.table.id_field or 'seq::text'} FROM {self.table.name} WHERE seq = %s), "
-            f"(SELECT count(*) FROM {self.table.name} WHERE seq <= %s)", (position.offset, position.offset)).fetchone()
+            f"SELECT (SELECT {self.table.id_field or 'seq::text'} FROM {self.table.name} WHERE seq = %s), {counted}",
+            (position.offset, position.offset if count else position.lines)).fetchone()
         witness, count = row
         if (witness or "") != position.witness:
             return f"{self.table.name}: the row read last (seq {position.offset}) is gone or was replaced"
         if count != position.lines:
             return f"{self.table.name}: {position.lines - count} rows read before seq {position.offset} were deleted"
         return None
+
+
+class PgEventFollower:
+    """A ledger's records appended since the last `read_new()`, as `jsonl.IncrementalReader` gives a
+    file's: (records, reset), `reset` when the rows read before are gone (start over)."""
+
+    def __init__(self, ledger: PgLedger) -> None:
+        self.ledger = ledger
+        self.position = SeqPosition(0, 0, "")
+
+    def probe(self) -> Any:
+        """The last seq: changes with every append (one index look-up)."""
+        conn = shared_connection(self.ledger.url)
+        return conn.execute(f"SELECT max(seq) FROM {self.ledger.table.name}").fetchone()[0]
+
+    def read_new(self) -> tuple[ReadResult[Any], bool]:
+        reset = self.ledger.changed(self.position, count=False) is not None
+        if reset:
+            self.position = SeqPosition(0, 0, "")
+        table, id_field = self.ledger.table, self.ledger.table.id_field or "seq::text"
+        rows = shared_connection(self.ledger.url).execute(
+            f"SELECT seq, {id_field}, line FROM {table.name} WHERE seq > %s ORDER BY seq",
+            (self.position.offset,)).fetchall()
+        result: ReadResult[Any] = ReadResult()
+        lines = self.position.lines
+        for _seq, _id, line in rows:
+            lines += 1
+            try:
+                result.records.append(validate_line(line.encode("utf-8"), self.ledger.model))
+            except BadLineError as exc:
+                result.bad_lines.append(BadLine(self.ledger.name, lines, str(exc)))
+        if rows:
+            self.position = SeqPosition(rows[-1][0], lines, rows[-1][1])
+        return result, reset
