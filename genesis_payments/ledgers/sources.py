@@ -96,6 +96,17 @@ def payment_event_follower(settings: Settings) -> Any:
     return FileEventFollower(settings.transactions_path, PaymentEvent)
 
 
+def event_log_tail(settings: Settings) -> Any:
+    """The exporter's tail of the payment events (`event_tail.EventLogTail`) on the store in use."""
+    if settings.uses_postgres:
+        from genesis_payments.postgres.ledgers import PgEventLogTail
+
+        return PgEventLogTail(_pg(settings, "events"))  # type: ignore[arg-type]
+    from genesis_payments.ledgers.event_tail import EventLogTail
+
+    return EventLogTail(settings.transactions_path)
+
+
 def _pg(settings: Settings, which: str) -> Ledger:
     from genesis_payments.postgres.ledgers import FINANCE_ENTRIES, PAYMENT_EVENTS, SPEND_SUMMARIES, PgLedger
     from genesis_payments.postgres.sessions import database_url

@@ -16,7 +16,7 @@ was validated by the same pydantic model before it went in.
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +29,8 @@ from pydantic import BaseModel
 from genesis_payments.core.errors import LedgerError
 from genesis_payments.core.money import to_micro
 from genesis_payments.ledgers.checkpoints import SeqPosition
+from genesis_payments.ledgers.event_columns import COLUMNS as EVENT_COLUMNS
+from genesis_payments.ledgers.event_columns import BlockRead, event_table
 from genesis_payments.ledgers.jsonl import BadLine, BadLineError, ReadResult, encode_line, validate_line
 from genesis_payments.ledgers.readers import LedgerRead, RecordSpec
 from genesis_payments.postgres.connection import database_failure
@@ -149,16 +151,16 @@ class PgLedger:
 
     # --- reading columns, from a high-water mark -----------------------------------------------
 
-    def read(self, columns: Sequence[str] | None = None, *, start: int = 0, first_line: int = 1) -> LedgerRead:
-        """Rows after seq `start` as `spec.schema`'s columns (or those asked for), numbered from `first_line`.
-
-        `end_offset` is the last seq read (the next call's `start`)."""
+    def read(self, columns: Sequence[str] | None = None, *, start: int = 0, first_line: int = 1,
+             limit: int | None = None) -> LedgerRead:
+        """Rows after seq `start` as `spec.schema`'s columns (or those asked for), numbered from `first_line`;
+        at most `limit` of them. `end_offset` is the last seq read (the next call's `start`)."""
         assert self.spec is not None, "a columnar read needs the record spec"
         wanted = [c for c in (columns or self.spec.schema.names)]
         fields = [c for c in wanted if c != "line"]
         select = ["seq", *(f"(extract(epoch FROM {c}) * 1000000)::bigint" if c in _TIMES else c for c in fields)]
-        sql = (f"COPY (SELECT {', '.join(select)} FROM {self.table.name} WHERE seq > {int(start)} ORDER BY seq) "
-               "TO STDOUT (FORMAT csv)")
+        sql = (f"COPY (SELECT {', '.join(select)} FROM {self.table.name} WHERE seq > {int(start)} ORDER BY seq"
+               f"{f' LIMIT {int(limit)}' if limit else ''}) TO STDOUT (FORMAT csv)")
         buffer = io.BytesIO()
         try:
             conn = shared_connection(self.url)
@@ -253,3 +255,33 @@ class PgEventFollower:
         if rows:
             self.position = SeqPosition(rows[-1][0], lines, rows[-1][1])
         return result, reset
+
+
+class PgEventLogTail:
+    """`event_tail.EventLogTail` over `payment_events`: the exporter's blocks of new events, from a
+    seq high-water mark, read again from the top when the rows read before are gone."""
+
+    def __init__(self, ledger: PgLedger, block_rows: int = 500_000) -> None:
+        self.ledger = ledger
+        self.block_rows = block_rows
+        self.position = SeqPosition(0, 0, "")
+
+    def check(self) -> bool:
+        """True when what was read before is no longer the table's content (rescan)."""
+        if self.ledger.changed(self.position, count=False) is None:
+            return False
+        self.restart()
+        return True
+
+    def restart(self) -> None:
+        self.position = SeqPosition(0, 0, "")
+
+    def new_blocks(self, prepare: Callable[[Any], Any] | None = None) -> Iterator[BlockRead]:
+        while True:
+            read = self.ledger.read(EVENT_COLUMNS, start=self.position.offset, first_line=self.position.lines + 1,
+                                    limit=self.block_rows)
+            if not read.lines:
+                return
+            table = event_table(read.table)
+            yield BlockRead([prepare(table) if prepare is not None else table], [], read.lines)
+            self.position = self.ledger.position(read.end_offset, self.position.lines + read.lines)
