@@ -20,7 +20,7 @@ CALLS = 2_000
 
 
 @pytest.mark.slow
-def test_eight_processes_of_2000_log_payment_calls_give_16000_whole_lines(store, settings):
+def test_eight_processes_of_log_payment_calls_give_whole_lines_none_lost_or_mixed(store, settings):
     assert settings.fsync, "the default must be durable appends"
     calls = CALLS if store == "files" else CALLS // 4  # each a committed transaction: the same proof, less time
     env = {**os.environ, "GENESIS_ROOT": str(settings.root)}
