@@ -101,3 +101,26 @@ def test_a_follower_reads_each_appended_event_once_on_either_store(store, settin
     second, reset = follower.read_new()
     assert [e.status for e in second.records] == ["captured"] and not reset
     assert follower.read_new()[0].records == []
+
+
+def test_job_state_lives_in_the_database_on_postgres(pg_url, monkeypatch):
+    from genesis_payments.jobs.alert_state import alert_state_for
+    from genesis_payments.postgres.job_state import PgCheckpoints
+
+    monkeypatch.setenv("GENESIS_DATABASE_URL", pg_url)
+    settings = Settings()
+    checkpoints = PgCheckpoints(settings)
+    assert checkpoints.load_document("ledger-sync-chain") is None
+    checkpoints.save_document("ledger-sync-chain", {"block_number": 7})
+    checkpoints.save_document("ledger-sync-chain", {"block_number": 9})
+    assert checkpoints.load_document("ledger-sync-chain") == {"block_number": 9}
+    now = [T0]
+    state = alert_state_for(settings, 3600, clock=lambda: now[0])
+    assert state.due("stale-payments", "f1")
+    state.mark_sent("stale-payments", "f1")
+    assert not state.due("stale-payments", "f1") and state.due("stale-payments", "f2")
+    now[0] = T0 + timedelta(hours=1)
+    assert state.due("stale-payments", "f1")  # the cooldown is over
+    state.clear("stale-payments")
+    assert state.due("stale-payments", "f1")
+    assert not (settings.state_dir / "alerts").exists()

@@ -7,8 +7,10 @@ mid-save leaves the previous one, as the file's rename does.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 import pyarrow as pa
 
@@ -23,20 +25,40 @@ class PgCheckpoints:
         self.url = database_url(settings)
 
     def load(self, reader: str) -> tuple[Checkpoint | None, str | None]:
+        body = self._get(reader)
+        if body is None:
+            return None, None
+        return checkpoint_from(lambda: pa.BufferReader(body), f"{reader} (PostgreSQL)")
+
+    def _get(self, reader: str) -> bytes | None:
         row = shared_connection(self.url).execute(
             "SELECT body FROM job_checkpoints WHERE reader = %s", (reader,)).fetchone()
-        if row is None:
-            return None, None
-        return checkpoint_from(lambda: pa.BufferReader(bytes(row[0])), f"{reader} (PostgreSQL)")
+        return None if row is None else bytes(row[0])
 
     def save(self, reader: str, checkpoint: Checkpoint | None) -> None:
         if checkpoint is None:
             return
-        body = checkpoint_bytes(checkpoint)
+        self._put(reader, checkpoint_bytes(checkpoint))
+
+    def _put(self, reader: str, body: bytes) -> None:
         in_transaction(self.url, lambda conn: conn.execute(
             "INSERT INTO job_checkpoints (reader, body, saved_at) VALUES (%s, %s, now()) "
             "ON CONFLICT (reader) DO UPDATE SET body = EXCLUDED.body, saved_at = EXCLUDED.saved_at",
             (reader, body)))
+
+
+    def load_document(self, reader: str) -> Any:
+        """A checkpoint kept as JSON (the chain scan's), or None."""
+        body = self._get(reader)
+        if body is None:
+            return None
+        try:
+            return json.loads(body)
+        except ValueError:
+            return None  # unreadable: the reader starts over, as from a damaged file
+
+    def save_document(self, reader: str, document: Any) -> None:
+        self._put(reader, json.dumps(document, separators=(",", ":")).encode("utf-8"))
 
 
 class PgAlertState:
