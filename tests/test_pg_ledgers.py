@@ -124,3 +124,13 @@ def test_job_state_lives_in_the_database_on_postgres(pg_url, monkeypatch):
     state.clear("stale-payments")
     assert state.due("stale-payments", "f1")
     assert not (settings.state_dir / "alerts").exists()
+
+
+def test_the_decisions_payments_rely_on_are_found_on_either_store(store, settings):
+    from genesis_payments.ledgers.audit import referenced_decisions_of
+
+    digest = "ab" * 32
+    BusinessMonitor(settings).log_payment(event("p0", "authorized", at(0)))
+    BusinessMonitor(settings).log_payment(event("p1", "authorized", at(1), decision_hash=digest))
+    BusinessMonitor(settings).log_payment(event("p1", "captured", at(2), decision_hash=digest))
+    assert referenced_decisions_of(settings) == {digest: {"payment_id": "p1", "line": 2, "decision_hash": digest}}

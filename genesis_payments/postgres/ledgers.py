@@ -285,3 +285,18 @@ class PgEventLogTail:
             table = event_table(read.table)
             yield BlockRead([prepare(table) if prepare is not None else table], [], read.lines)
             self.position = self.ledger.position(read.end_offset, self.position.lines + read.lines)
+
+
+def referenced_decisions_in_table(settings: Any) -> dict[str, dict[str, Any]]:
+    """decision_hash -> the first payment event relying on it (payment id, line), from `payment_events`
+    (`audit.referenced_decisions` for the file)."""
+    from genesis_payments.postgres.sessions import database_url
+
+    rows = shared_connection(database_url(settings)).execute(
+        "SELECT line, payment_id, hash FROM (SELECT row_number() OVER (ORDER BY seq) AS line, payment_id, "
+        "line::jsonb ->> 'decision_hash' AS hash FROM payment_events) AS numbered WHERE hash IS NOT NULL "
+        "ORDER BY line").fetchall()
+    found: dict[str, dict[str, Any]] = {}
+    for line, payment_id, digest in rows:
+        found.setdefault(digest, {"payment_id": payment_id, "line": line, "decision_hash": digest})
+    return found
