@@ -44,9 +44,17 @@ def _measure_ledger_sync(root: Path, url: str | None, now: datetime, kind: str) 
     start = time.perf_counter()
     run = run_ledger_sync(settings, now, full=kind == "full", save=False)
     seconds = time.perf_counter() - start
-    return {"seconds": round(seconds, 3), "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-                                                                 / 1024, 1),
-            "counts": run.result.counts, "scan": run.scan, "lines_read": run.lines_read}
+    return {"seconds": round(seconds, 3), "peak_rss_mb": _peak_rss_mb(), "counts": run.result.counts,
+            "scan": run.scan, "lines_read": run.lines_read}
+
+
+def _peak_rss_mb() -> float:
+    """This process's peak resident memory: VmHWM, which starts afresh at exec (getrusage's ru_maxrss
+    would carry the parent's peak over into a child that the parent exec'd)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
 def _subprocess(root: Path, url: str | None, now: str, kind: str) -> dict:
@@ -92,7 +100,7 @@ def ledger_sync(payments: int, root: Path, url: str | None, seed: int, repeat: i
         load_seconds = time.perf_counter() - started
         events = loaded.records["transactions.jsonl"]
         print(f"{payments:,} payments: {events:,} events and {loaded.records['finance_ledger.jsonl']:,} entries; "
-              f"import into PostgreSQL {load_seconds:.1f} s")
+              f"import into PostgreSQL {load_seconds:.1f} s, {_peak_rss_mb():,.0f} MB peak RSS")
         now = datetime.now(UTC).isoformat()
         results: dict[str, dict] = {}
         for kind in ("full", "incremental"):

@@ -169,6 +169,10 @@ def import_store(settings: Settings, folder: Path) -> Transfer:
             done.skipped[name] = done.records[name] - done.loaded[name]
 
     in_transaction(url, load)
+    if any(done.loaded.values()):
+        # A bulk load leaves the visibility map unset until autovacuum comes: without it the jobs'
+        # checkpoint checks (a count up to a seq) and the planner's estimates cost a scan of everything.
+        shared_connection(url).execute("VACUUM (ANALYZE) payment_events, finance_entries, spend_summaries")
     name = source.approval_log_path.name
     if import_chain is not None:
         done.loaded[name] = int(import_chain(settings, source.approval_log_path))
