@@ -31,8 +31,9 @@ class PgCheckpoints:
         return checkpoint_from(lambda: pa.BufferReader(body), f"{reader} (PostgreSQL)")
 
     def _get(self, reader: str) -> bytes | None:
+        # Binary results: a checkpoint of a million payments is ~100 MB, which text (hex) would double.
         row = shared_connection(self.url).execute(
-            "SELECT body FROM job_checkpoints WHERE reader = %s", (reader,)).fetchone()
+            "SELECT body FROM job_checkpoints WHERE reader = %s", (reader,), binary=True).fetchone()
         return None if row is None else bytes(row[0])
 
     def save(self, reader: str, checkpoint: Checkpoint | None) -> None:
@@ -42,7 +43,7 @@ class PgCheckpoints:
 
     def _put(self, reader: str, body: bytes) -> None:
         in_transaction(self.url, lambda conn: conn.execute(
-            "INSERT INTO job_checkpoints (reader, body, saved_at) VALUES (%s, %s, now()) "
+            "INSERT INTO job_checkpoints (reader, body, saved_at) VALUES (%s, %b, now()) "
             "ON CONFLICT (reader) DO UPDATE SET body = EXCLUDED.body, saved_at = EXCLUDED.saved_at",
             (reader, body)))
 
