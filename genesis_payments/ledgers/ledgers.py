@@ -51,6 +51,11 @@ class BusinessMonitor:
         self._ledger.append(record)
         return record
 
+    @property
+    def where(self) -> str:
+        """The log in use, for messages: the file, or the PostgreSQL table."""
+        return self._ledger.name
+
     def read_events(self) -> ReadResult[PaymentEvent]:
         return self._ledger.read_records()
 

@@ -192,7 +192,7 @@ class PaymentManager:
     def get(self, payment_id: str) -> StagedPayment:
         state = fold_events(self.monitor.read_events().records).get(payment_id)
         if state is None:
-            raise PaymentNotFound(f"no payment {payment_id!r} in {self.settings.transactions_path}")
+            raise PaymentNotFound(f"no payment {payment_id!r} in {self.monitor.where}")
         return _state_view(state)
 
     def list(self, status: str | None = None) -> list[StagedPayment]:
