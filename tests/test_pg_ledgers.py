@@ -134,3 +134,47 @@ def test_the_decisions_payments_rely_on_are_found_on_either_store(store, setting
     BusinessMonitor(settings).log_payment(event("p1", "authorized", at(1), decision_hash=digest))
     BusinessMonitor(settings).log_payment(event("p1", "captured", at(2), decision_hash=digest))
     assert referenced_decisions_of(settings) == {digest: {"payment_id": "p1", "line": 2, "decision_hash": digest}}
+
+
+def _login_as(pg_url: str, role: str, group: str) -> str:
+    import psycopg
+
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(f"DO $$ BEGIN CREATE ROLE {role} LOGIN IN ROLE {group}; "
+                     "EXCEPTION WHEN duplicate_object THEN NULL; END $$")
+    return pg_url.replace("postgresql://postgres@", f"postgresql://{role}@")
+
+
+def test_a_jobs_host_runs_the_jobs_and_cannot_write_a_ledger(pg_url, monkeypatch):
+    from genesis_payments.jobs.alert_state import alert_state_for
+
+    monkeypatch.setenv("GENESIS_DATABASE_URL", pg_url)
+    _history(Settings())
+    monkeypatch.setenv("GENESIS_DATABASE_URL", _login_as(pg_url, "test_jobs_host", "genesis_jobs"))
+    settings = Settings()
+    run_ledger_sync(settings, T0)
+    assert run_ledger_sync(settings, T0).scan == "incremental"
+    state = alert_state_for(settings, 60)
+    state.mark_sent("ledger-sync", "f")
+    state.clear("ledger-sync")
+    assert state.due("ledger-sync", "f")
+    with pytest.raises(LedgerError, match=r"permission denied for table payment_events.*nothing was written"):
+        BusinessMonitor(settings).log_payment(event("p9", "authorized", at(9)))
+
+
+def test_a_buyer_host_appends_payments_and_keeps_authorizations_but_no_job_state(pg_url, monkeypatch):
+    from genesis_payments.payments.store import AuthorizationStore
+
+    monkeypatch.setenv("GENESIS_DATABASE_URL", _login_as(pg_url, "test_buyer_host", "genesis_agent"))
+    settings = Settings()
+    BusinessMonitor(settings).log_payment(event("p1", "authorized", at(0)))
+    FinanceLedger(settings).record(entry("p1"))
+    store = AuthorizationStore(settings)
+    record = {"payment_id": "pay_" + "c" * 32, "intent_id": "i", "idempotency_key": "k", "status": "authorized",
+              "payload": {"signature": "0x00"}}
+    store.save(record)
+    store.save({**record, "status": "captured"})
+    with store.locked("intent:i"):
+        assert store.load(record["payment_id"])["status"] == "captured"
+    with pytest.raises(LedgerError, match="permission denied for table job_checkpoints"):
+        run_stale_payments(settings, T0)  # its checkpoint is the jobs' to write

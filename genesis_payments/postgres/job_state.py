@@ -83,4 +83,7 @@ class PgAlertState:
             "SET fingerprint = EXCLUDED.fingerprint, sent_at = EXCLUDED.sent_at", (key, print_, self.clock())))
 
     def clear(self, key: str) -> None:
-        in_transaction(self.url, lambda conn: conn.execute("DELETE FROM alert_state WHERE key = %s", (key,)))
+        """The problem is gone: an empty fingerprint matches no alert, so its return is news. (An
+        UPDATE, not a DELETE: `genesis_jobs` may insert and update its state, never delete.)"""
+        in_transaction(self.url, lambda conn: conn.execute(
+            "UPDATE alert_state SET fingerprint = '' WHERE key = %s", (key,)))

@@ -56,7 +56,13 @@ def in_transaction(url: str, work: Callable[[psycopg.Connection], T], *, durable
             conn.execute("SET LOCAL synchronous_commit = off")
         return work(conn)
 
-    return transaction_retrying(conn, run)  # a broken connection is a LedgerError; the next call reconnects
+    try:
+        return transaction_retrying(conn, run)  # a broken connection is a LedgerError; the next call reconnects
+    except psycopg.errors.InsufficientPrivilege as exc:
+        # Least privilege (0004_roles.sql): the role this host logs in with may not write here.
+        reason = " ".join(str(exc).split())[:200]
+        raise LedgerError(f"PostgreSQL refused the write ({reason}); this host's role may not do this: run it "
+                          "where the role may (docs/runbook.md, a role per host), nothing was written") from None
 
 
 @contextmanager
