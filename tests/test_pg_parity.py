@@ -20,6 +20,7 @@ from genesis_payments.core.timestamps import format_utc, utc_now
 from genesis_payments.ledgers.jsonl import encode_line
 from genesis_payments.ledgers.ledgers import BusinessMonitor, FinanceLedger
 from genesis_payments.payments.fakes.fake_keys import fund_fake_wallets
+from genesis_payments.postgres import transfer
 from tests.support.ledgers import entry, event
 from tests.support.payments import approve, make_intent
 
@@ -124,6 +125,7 @@ def test_export_gives_back_the_imported_files_byte_for_byte_and_audit_verify_pas
         "business_id": "biz-week", "ts": ago(1), "total_spent_usd": "0.000000", "approved_intents": 0,
         "denied_intents": 0, "pending_review": 0, "by_vendor": {}, "by_agent": {}, "by_component": {}}))
     monkeypatch.setenv("GENESIS_DATABASE_URL", pg_url)
+    monkeypatch.setattr(transfer, "IMPORT_BLOCK", 8192)  # many blocks, each COPYed on its own
     assert main(["import", str(source), "--json"]) == 0
     first = json.loads(capsys.readouterr().out)
     assert main(["import", str(source), "--json"]) == 0

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import io
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -39,11 +39,19 @@ from genesis_payments.core.records import SpendSummary
 from genesis_payments.core.settings import Settings
 from genesis_payments.ledgers.audit import verify_chain
 from genesis_payments.ledgers.jsonl import read_jsonl
-from genesis_payments.ledgers.readers import ENTRY_SPEC, EVENT_SPEC, RecordSpec, read_ledger
+from genesis_payments.ledgers.readers import (
+    ENTRY_SPEC,
+    EVENT_SPEC,
+    RecordSpec,
+    read_block,
+    read_ledger,
+    whole_line_blocks,
+)
 from genesis_payments.postgres.ledgers import FINANCE_ENTRIES, PAYMENT_EVENTS, SPEND_SUMMARIES, Table
 from genesis_payments.postgres.sessions import database_url, in_transaction, shared_connection
 
 EXPORT_BATCH = 100_000  # rows per round trip: a few tens of MB of text at most
+IMPORT_BLOCK = 32 << 20  # bytes of a ledger parsed and sent per COPY: bounds the memory of a big import
 
 
 @dataclass(frozen=True)
@@ -145,7 +153,8 @@ def _complete_lines(path: Path) -> bytes:
 class _Checked:
     ledger: Ledger
     path: Path
-    table: pa.Table  # the validated columns of every line (the CSV to COPY), `line` text included
+    rows: int
+    small: pa.Table | None = None  # a ledger read record by record (spend summaries) is kept whole
 
 
 def import_store(settings: Settings, folder: Path) -> Transfer:
@@ -164,7 +173,7 @@ def import_store(settings: Settings, folder: Path) -> Transfer:
     def load(conn: psycopg.Connection) -> None:
         for item in checked:
             name = item.path.name
-            done.records[name] = item.table.num_rows
+            done.records[name] = item.rows
             done.loaded[name] = _load(conn, item)
             done.skipped[name] = done.records[name] - done.loaded[name]
 
@@ -183,28 +192,62 @@ def import_store(settings: Settings, folder: Path) -> Transfer:
     return done
 
 
+def _keys(table: Table) -> list[str]:
+    return [table.id_field] if table.id_field else ["business_id", "ts"]
+
+
 def _check(ledger: Ledger, path: Path) -> _Checked:
-    """Every line valid (or the first bad one refused), ids unique; the rows as COPY columns."""
+    """Pass 1: every line valid (else the first bad one is refused), no id repeated. Only the ids are
+    kept: the rows themselves are read again, block by block, while loading."""
     table = ledger.table
+    small = None
     if ledger.spec is not None:
-        read = read_ledger(path, ledger.spec, ("line", *table.columns))
-        bad = read.bad_lines
-        columns = read.table
+        read = read_ledger(path, ledger.spec, ("line", *_keys(table)))
+        bad, columns = read.bad_lines, read.table
     else:
         result = read_jsonl(path, SpendSummary)
         bad = result.bad_lines
         columns = pa.table({"line": pa.array(range(1, len(result.records) + 1), pa.int64()),
                             "business_id": [r.business_id for r in result.records],
                             "ts": pa.array([r.ts for r in result.records], pa.timestamp("us", tz="UTC"))})
+        small = _with_text(columns, _complete_lines(path))
     if bad:
         first = bad[0]
         raise InvalidRecord(f"{first.file} line {first.line}: {first.reason}; nothing was imported "
                             f"({len(bad)} bad line(s) in that file)")
-    lines = _complete_lines(path).decode("utf-8").split("\n")[:-1] if columns.num_rows else []
-    columns = columns.append_column("text", pa.array(lines, pa.string()))
-    key = table.id_field or "business_id"
-    _refuse_repeats(path, columns, [key] if table.id_field else ["business_id", "ts"])
-    return _Checked(ledger, path, columns)
+    _refuse_repeats(path, columns, _keys(table))
+    return _Checked(ledger, path, columns.num_rows, small)
+
+
+def _with_text(columns: pa.Table, data: bytes) -> pa.Table:
+    lines = data.decode("utf-8").split("\n")[:-1] if columns.num_rows else []
+    return columns.append_column("text", pa.array(lines, pa.string()))
+
+
+def _blocks(item: _Checked) -> Iterator[pa.Table]:
+    """Pass 2: the rows as COPY columns (`line` number, typed fields, the line's text), a block at a time,
+    so a root of millions of records is loaded in bounded memory."""
+    if item.small is not None:
+        yield item.small
+        return
+    spec, columns = item.ledger.spec, ("line", *item.ledger.table.columns)
+    assert spec is not None
+    line, rows = 1, 0
+    if not item.path.exists():
+        return
+    with open(item.path, "rb") as handle:
+        for data, cut in whole_line_blocks(handle, IMPORT_BLOCK):
+            if cut == 0:
+                break
+            read = read_block(spec, data, line, item.path, end=cut, columns=columns)
+            block = _with_text(read.table, data[:cut])
+            if read.bad_lines or block.num_rows != read.lines:
+                raise LedgerError(f"{item.path} changed while it was imported (stop every writer first); "
+                                  "nothing was imported")
+            line, rows = line + read.lines, rows + read.lines
+            yield block
+    if rows != item.rows:
+        raise LedgerError(f"{item.path} changed while it was imported (stop every writer first); nothing was imported")
 
 
 def _refuse_repeats(path: Path, columns: pa.Table, keys: list[str]) -> None:
@@ -225,12 +268,13 @@ def _load(conn: psycopg.Connection, item: _Checked) -> int:
     conn.execute(f"CREATE TEMPORARY TABLE {staging} (LIKE {table.name} INCLUDING DEFAULTS) ON COMMIT DROP")
     conn.execute(f"ALTER TABLE {staging} DROP COLUMN seq, ADD COLUMN ord bigint")
     names = [*table.columns, "line", "ord"]
-    data = item.table.select([*table.columns, "text", "line"]).rename_columns(names)
-    buffer = io.BytesIO()
-    pacsv.write_csv(data, buffer, pacsv.WriteOptions(include_header=False, quoting_style="all_valid"))
-    with conn.cursor().copy(f"COPY {staging} ({', '.join(names)}) FROM STDIN (FORMAT csv)") as copy:
-        copy.write(buffer.getvalue())
-    keys = [table.id_field] if table.id_field else ["business_id", "ts"]
+    for block in _blocks(item):
+        buffer = io.BytesIO()
+        pacsv.write_csv(block.select([*table.columns, "text", "line"]).rename_columns(names), buffer,
+                        pacsv.WriteOptions(include_header=False, quoting_style="all_valid"))
+        with conn.cursor().copy(f"COPY {staging} ({', '.join(names)}) FROM STDIN (FORMAT csv)") as copy:
+            copy.write(buffer.getvalue())
+    keys = _keys(table)
     match = " AND ".join(f"s.{k} = t.{k}" for k in keys)
     clash = conn.execute(f"SELECT s.ord, {', '.join('s.' + k for k in keys)} FROM {staging} s JOIN {table.name} t "
                          f"ON {match} WHERE s.line <> t.line ORDER BY s.ord LIMIT 1").fetchone()
