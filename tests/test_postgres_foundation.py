@@ -194,3 +194,8 @@ def test_the_store_fixture_points_settings_at_a_migrated_database(store, setting
     if store == "postgres":
         with connect(settings.database_url.get_secret_value()) as conn:
             assert applied_versions(conn) == set(ALL_VERSIONS)
+
+
+def test_starting_a_cluster_that_a_killed_run_left_running_reuses_it(pg_cluster):
+    again = LocalCluster(pg_cluster.cluster.folder)
+    assert again.start() == pg_cluster.cluster.url()

@@ -72,6 +72,9 @@ class LocalCluster:
             raise ConfigError(f"cluster folder {self.folder} is too long for PostgreSQL's socket: use a shorter one")
         self.folder.mkdir(parents=True, exist_ok=True)
         self._give_to_server_user(self.folder)
+        if self.is_running():  # left by a run that was killed: use it rather than fail to start a second one
+            self.port = self._running_port()
+            return self.url()
         if not (self.data / "PG_VERSION").exists():
             self._run("initdb", "-D", str(self.data), "-A", "trust", "-U", SERVER_USER,
                       "--encoding=UTF8", "--locale=C", "--no-sync", doing="create the cluster")
@@ -98,6 +101,14 @@ class LocalCluster:
         if not (self.data / "postmaster.pid").exists():
             return False
         return self._run("pg_ctl", "-D", str(self.data), "status", doing="ask the status", check=False) == 0
+
+    def _running_port(self) -> int:
+        # postmaster.pid: pid, data folder, start time, port, … (one per line; PostgreSQL's documented layout).
+        try:
+            return int((self.data / "postmaster.pid").read_text().splitlines()[3])
+        except (OSError, IndexError, ValueError):
+            raise LedgerError(f"a server runs on {self.data} but its port is unreadable; stop it: "
+                              f"pg_ctl -D {self.data} stop") from None
 
     def __enter__(self) -> LocalCluster:
         if self.port is None:
