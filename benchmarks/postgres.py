@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import time
@@ -129,6 +130,7 @@ def ledger_sync(payments: int, root: Path, url: str | None, seed: int, repeat: i
                 conn.execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
         if cluster is not None:
             cluster.stop()
+            shutil.rmtree(cluster.folder, ignore_errors=True)  # a throwaway cluster leaves nothing behind
 
 
 SECTIONS = {"ledger_sync": ledger_sync}
