@@ -3,6 +3,7 @@
     python benchmarks/postgres.py [--section approvals ...] [--url postgresql://… | a throwaway cluster]
         approvals: [--decisions 2000] [--processes 1,8] [--existing 100000] [--rounds 2]
                    [--modes head,advisory,serializable]
+        ledger_sync: [--payments 1000000] [--root DIR] [--seed 0] [--repeat 1]
 
 `approvals`: decisions/s through `GenesisMetaAgent` on PostgreSQL (synchronous_commit on, fsync on)
 with 1 and 8 concurrent processes, for each way of serialising appends (`head`: the head row locked
@@ -14,6 +15,12 @@ all of them so that load from other processes hits each alike. Target: >= 50 % o
 processes. The chain first holds `--existing` decisions (bulk-loaded), so the figures include
 following a long chain; an agent's start (reading it all once) is timed separately.
 
+`ledger_sync`: ledger-sync on N payments: the same histories (benchmarks/generate.py) as files and,
+loaded by `genesis-payments import`, in PostgreSQL; then, each in its own subprocess (honest peak
+RSS), the job's full scan (`run_ledger_sync(full=True)`: every event and entry read, folded and
+reconciled) and its incremental run from a fresh checkpoint (nothing new: what an idle night costs),
+on both stores, with their finding counts cross-checked.
+
 A new section is a function `section_<name>(args, db)` registered in SECTIONS, with its options in
 `add_<name>_options(parser)`; `db` is the URL of an empty, migrated database for it alone.
 """
@@ -23,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -33,6 +41,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/ledger_sync.py generates the histories
 
 import psycopg
 
@@ -214,14 +223,97 @@ def section_approvals(args: argparse.Namespace, db: str) -> None:
     shutil.rmtree(root, ignore_errors=True)
 
 
+# -- the ledger_sync section -----------------------------------------------------------------------
+
+def _settings(root: Path, url: str | None):
+    from genesis_payments.core.settings import Settings
+
+    return Settings(root=root, database_url=url, chain_reconciliation=False)
+
+
+def _measure_ledger_sync(root: Path, url: str | None, now: datetime, kind: str) -> dict:
+    from genesis_payments.jobs.ledger_sync_checkpoint import run_ledger_sync
+
+    settings = _settings(root, url)
+    if kind == "checkpoint":  # the checkpoint the incremental run goes on from, made in a process of its own
+        run = run_ledger_sync(settings, now, full=True)
+        return {"seconds": 0.0, "peak_rss_mb": _peak_rss_mb(), "counts": run.result.counts, "scan": run.scan,
+                "lines_read": run.lines_read}
+    start = time.perf_counter()
+    run = run_ledger_sync(settings, now, full=kind == "full", save=False)
+    seconds = time.perf_counter() - start
+    return {"seconds": round(seconds, 3), "peak_rss_mb": _peak_rss_mb(), "counts": run.result.counts,
+            "scan": run.scan, "lines_read": run.lines_read}
+
+
+def _peak_rss_mb() -> float:
+    """This process's peak resident memory: VmHWM, which starts afresh at exec (getrusage's ru_maxrss
+    would carry the parent's peak over into a child that the parent exec'd)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def _subprocess(root: Path, url: str | None, now: str, kind: str) -> dict:
+    argv = [sys.executable, __file__, "--measure-ledger-sync", kind, str(root), now, url or ""]
+    out = subprocess.run(argv, check=True, capture_output=True, text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def add_ledger_sync_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--payments", type=int, default=1_000_000)
+    parser.add_argument("--root", type=Path, default=Path("/tmp/genesis-bench-ledger-sync"))
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--repeat", type=int, default=1, help="runs per measurement; the best time is kept")
+
+
+def section_ledger_sync(args: argparse.Namespace, pg_url: str) -> None:
+    from ledger_sync import generate_data
+
+    from genesis_payments.postgres.transfer import import_store
+
+    root, payments, repeat = args.root, args.payments, args.repeat
+    generate_data(root, payments, args.seed)
+    started = time.perf_counter()
+    loaded = import_store(_settings(root / "pg-root", pg_url), root)
+    load_seconds = time.perf_counter() - started
+    events = loaded.records["transactions.jsonl"]
+    print(f"[ledger_sync] {payments:,} payments: {events:,} events and "
+          f"{loaded.records['finance_ledger.jsonl']:,} entries; import into PostgreSQL {load_seconds:.1f} s, "
+          f"{_peak_rss_mb():,.0f} MB peak RSS")
+    now = datetime.now(UTC).isoformat()
+    results: dict[str, dict] = {}
+    for kind in ("full", "incremental"):
+        for store, store_url, where in (("files", None, root), ("postgres", pg_url, root / "pg-root")):
+            if kind == "incremental":
+                _subprocess(where, store_url, now, "checkpoint")
+            runs = [_subprocess(where, store_url, now, kind) for _ in range(repeat)]
+            best = min(runs, key=lambda r: r["seconds"])
+            results[f"{store} {kind}"] = best
+            print(f"[ledger_sync]   {store:8s} {kind:11s} {best['seconds']:8.3f} s  {best['peak_rss_mb']:8.1f} MB "
+                  f"peak RSS  {best['lines_read']:,} lines read")
+        files, pg = results[f"files {kind}"], results[f"postgres {kind}"]
+        print(f"[ledger_sync] {kind}: postgres / files time {pg['seconds'] / max(files['seconds'], 1e-9):.2f}x, "
+              f"memory {pg['peak_rss_mb'] / files['peak_rss_mb']:.2f}x")
+    same = results["files full"]["counts"] == results["postgres full"]["counts"]
+    print("[ledger_sync] finding counts agree on both stores" if same
+          else "[ledger_sync] FINDING COUNTS DIFFER BETWEEN THE STORES")
+
+
 SECTIONS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace, str], None]]] = {
     "approvals": (add_approvals_options, section_approvals),
+    "ledger_sync": (add_ledger_sync_options, section_ledger_sync),
 }
 
 
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--worker":
         _worker(sys.argv[2:])
+        return
+    if len(sys.argv) > 1 and sys.argv[1] == "--measure-ledger-sync":
+        kind, root, now, url = sys.argv[2:6]
+        print(json.dumps(_measure_ledger_sync(Path(root), url or None, datetime.fromisoformat(now), kind)))
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--section", action="append", choices=sorted(SECTIONS),

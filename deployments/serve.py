@@ -300,7 +300,9 @@ def serve_on_pool(workers: int, log_dir: Path, first_runs: Callable[[], None], l
 
 
 def _fill_empty_root(settings, log: Callable[[str], None]) -> DemoResult | None:
-    if settings.transactions_path.exists():
+    from genesis_payments.ledgers.sources import payment_event_follower
+
+    if payment_event_follower(settings).probe() is not None:  # a log already there (file or PostgreSQL)
         return None
     from genesis_payments.demo import run_demo
 

@@ -34,8 +34,8 @@ from genesis_payments.core.timestamps import utc_now
 from genesis_payments.core.wording import counted
 from genesis_payments.jobs.spend_summary import build_spend_summary
 from genesis_payments.ledgers.approval_log import open_approval_log
-from genesis_payments.ledgers.jsonl import JsonlAppender
 from genesis_payments.ledgers.ledgers import BusinessMonitor, FinanceLedger
+from genesis_payments.ledgers.sources import spend_summaries
 from genesis_payments.notify.discord import GenesisDiscord
 from genesis_payments.payments.fakes.local_world import LocalWorld, local_world
 from genesis_payments.payments.manager import PaymentManager
@@ -193,7 +193,7 @@ def write_spend_summary(settings: Settings, business_id: str, *, now: datetime |
     events = BusinessMonitor(settings).read_events().records
     decisions = open_approval_log(settings).read().records
     summary = build_spend_summary(business_id, events, decisions, now=now)
-    JsonlAppender(settings.spend_summaries_path, fsync=settings.fsync).append(summary)
+    spend_summaries(settings).append(summary)
     GenesisDiscord(settings).payment_business_summary(summary)
 
 

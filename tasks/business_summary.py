@@ -12,14 +12,14 @@ from genesis_payments.core.records import SpendSummary
 from genesis_payments.core.settings import Settings
 from genesis_payments.jobs.reports import JobReport, write_report
 from genesis_payments.jobs.spend_summary import spend_summary_markdown, spend_summary_table
-from genesis_payments.ledgers.jsonl import JsonlAppender
+from genesis_payments.ledgers.sources import spend_summaries
 from genesis_payments.notify.discord import GenesisDiscord
 from tasks.retry import IO_TASK_OPTIONS
 
 
 @task(name="append-spend-summary", cache_policy=NO_CACHE, **IO_TASK_OPTIONS)
 def append_spend_summary(summary: SpendSummary, settings: Settings) -> None:
-    JsonlAppender(settings.spend_summaries_path, fsync=settings.fsync, root=settings.root).append(summary)
+    spend_summaries(settings).append(summary)
 
 
 @task(name="post-spend-summary", cache_policy=NO_CACHE, **IO_TASK_OPTIONS)

@@ -9,7 +9,13 @@ from prefect.cache_policies import NO_CACHE
 
 from genesis_payments.chain.receipts import receipt_status
 from genesis_payments.chain.rpc import connect
-from genesis_payments.chain.scan import ChainScan, load_checkpoint, save_checkpoint, scan_chain
+from genesis_payments.chain.scan import (
+    ChainScan,
+    chain_checkpoint_file,
+    keep_chain_checkpoint,
+    load_chain_checkpoint,
+    scan_chain,
+)
 from genesis_payments.core.settings import Settings
 from genesis_payments.ledgers.ledgers import BusinessMonitor
 from genesis_payments.ledgers.payment_states import PaymentStates, fold_events
@@ -18,7 +24,7 @@ from tasks.retry import IO_TASK_OPTIONS
 
 
 def chain_checkpoint_path(settings: Settings):
-    return settings.state_dir / "ledger-sync-chain.json"
+    return chain_checkpoint_file(settings)
 
 
 @task(name="read-payment-states", cache_policy=NO_CACHE, **IO_TASK_OPTIONS)
@@ -33,7 +39,7 @@ def read_chain_logs(settings: Settings, wallets: Sequence[str]) -> ChainScan:
     """The wallets' USDC Transfer/AuthorizationUsed logs, new blocks only unless the chain changed."""
     endpoint = chain_endpoint(settings)
     w3 = connect(endpoint.rpc_url, timeout_seconds=settings.http_timeout_seconds)
-    return scan_chain(w3, endpoint.usdc, wallets, load_checkpoint(chain_checkpoint_path(settings)),
+    return scan_chain(w3, endpoint.usdc, wallets, load_chain_checkpoint(settings),
                       start_block=settings.chain_start_block, block_range=settings.chain_block_range)
 
 
@@ -48,4 +54,4 @@ def read_receipt_statuses(settings: Settings, tx_hashes: Sequence[str]) -> dict[
 
 @task(name="save-chain-checkpoint", cache_policy=NO_CACHE, **IO_TASK_OPTIONS)
 def save_chain_checkpoint(settings: Settings, scan: ChainScan) -> None:
-    save_checkpoint(chain_checkpoint_path(settings), scan.checkpoint)
+    keep_chain_checkpoint(settings, scan.checkpoint)

@@ -9,7 +9,7 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from genesis_payments.core.settings import Settings
-from genesis_payments.jobs.alert_state import AlertState
+from genesis_payments.jobs.alert_state import alert_state_for
 from genesis_payments.notify.discord import Attachment, GenesisDiscord
 from tasks.retry import IO_TASK_OPTIONS
 
@@ -25,7 +25,7 @@ def send_alert(
     duplicate run of the job) finds it and does not post twice.
     """
     logger = get_run_logger()
-    state = AlertState(settings.state_dir, settings.alert_cooldown_seconds)
+    state = alert_state_for(settings, settings.alert_cooldown_seconds)
     if not state.due(key, fingerprint):
         logger.info("%s: unchanged since it was last sent and within the cooldown; not sent again", key)
         return 0
@@ -37,5 +37,5 @@ def send_alert(
 
 def clear_alert(settings: Settings, key: str) -> None:
     """The condition behind `key` is gone, so its next occurrence is news."""
-    AlertState(settings.state_dir, settings.alert_cooldown_seconds).clear(key)
+    alert_state_for(settings, settings.alert_cooldown_seconds).clear(key)
 

@@ -125,6 +125,13 @@ def test_ledger_sync_benchmark_runs_and_its_contenders_agree(tmp_path):
     assert "finding counts agree with duckdb" in out
 
 
+def test_postgres_ledger_sync_benchmark_runs_on_both_stores_and_they_agree(tmp_path, pg_cluster):
+    out = _run("postgres.py", "--url", pg_cluster.cluster.url(), "--section", "ledger_sync", "--payments", "2000",
+               "--root", str(tmp_path / "root"))
+    assert "full: postgres / files time" in out and "incremental: postgres / files time" in out
+    assert "finding counts agree on both stores" in out
+
+
 def test_approvals_benchmark_runs_and_reports_the_ceiling_ratio(tmp_path):
     out = _run("approvals.py", "--existing", "500", "--decisions", "40", "--rounds", "2", "--nofsync-decisions", "50")
     assert "generated 500 chained decisions" in out

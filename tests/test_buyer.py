@@ -86,7 +86,7 @@ def test_a_live_price_above_the_approval_is_refused_before_signing(world: World)
     assert _events(world.settings) == []
 
 
-def test_one_approval_pays_once_whatever_the_keys(world: World) -> None:
+def test_one_approval_pays_once_whatever_the_keys(store: str, world: World) -> None:
     manager = PaymentManager(world.settings)
     intent = _intent(world)
     first = manager.pay(intent, "key-1", url=world.url(VENDOR, PATH))
@@ -98,7 +98,7 @@ def test_one_approval_pays_once_whatever_the_keys(world: World) -> None:
     assert world.balance(AGENT) == Decimal("10") - PRICE
 
 
-def test_a_cancelled_payment_frees_the_approval_for_one_new_authorization(world: World) -> None:
+def test_a_cancelled_payment_frees_the_approval_for_one_new_authorization(store: str, world: World) -> None:
     manager = PaymentManager(world.settings)
     intent = _intent(world)
     first = manager.authorize(intent, "key-1", url=world.url(VENDOR, PATH))
@@ -120,7 +120,7 @@ def test_an_approval_for_another_business_does_not_pay_this_one(world: World) ->
         manager.authorize(asked, "key-1", url=world.url(VENDOR, PATH))
 
 
-def test_an_answer_lost_after_settlement_ends_with_one_charge_and_the_resource(world: World) -> None:
+def test_an_answer_lost_after_settlement_ends_with_one_charge_and_the_resource(store: str, world: World) -> None:
     manager = PaymentManager(world.settings)
     payment = manager.authorize(_intent(world), "key-1", url=world.url(VENDOR, PATH))
     world.seller_fault(VENDOR, "stall_after_settle")
@@ -177,7 +177,7 @@ def test_a_refused_settlement_is_failed_and_releases_nothing_twice(world: World)
         manager.capture(payment.payment_id)
 
 
-def test_two_captures_of_one_payment_at_once_settle_once(world: World) -> None:
+def test_two_captures_of_one_payment_at_once_settle_once(store: str, world: World) -> None:
     manager = PaymentManager(world.settings)
     payment = manager.authorize(_intent(world), "key-1", url=world.url(VENDOR, PATH))
     results: list[str] = []

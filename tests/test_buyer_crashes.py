@@ -2,7 +2,7 @@
 
 After each kill and at most one retry: money moved ⇔ one `captured` event ⇔ one debit; nothing is
 charged twice; every transition in the log is allowed; ledger-sync and stale-payments report
-nothing but the state the ledger holds.
+nothing but the state the ledger holds. On both stores: the files of §2 and PostgreSQL (§12).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import pytest
 from genesis_payments.core.timestamps import utc_now
 from genesis_payments.jobs.reconciliation import reconcile
 from genesis_payments.jobs.stale import stale_payment_findings
-from genesis_payments.ledgers.frames import read_finance_entries_frame, read_payment_events_frame
+from genesis_payments.ledgers.frames import finance_entries_frame, payment_events_frame
 from genesis_payments.ledgers.ledgers import BusinessMonitor, FinanceLedger
 from genesis_payments.ledgers.payment_states import fold_events
 from genesis_payments.payments import PaymentManager
@@ -35,6 +35,13 @@ AUTHORIZE_POINTS = ["before_payload", "after_payload", "before_line:authorized",
 CAPTURE_POINTS = ["before_line:settlement_pending", "after_line:settlement_pending", "before_request",
                   "after_request", "before_line:captured", "after_line:captured", "before_debit", "after_debit"]
 CANCEL_POINTS = ["before_line:cancelled", "after_line:cancelled"]
+
+
+@pytest.fixture
+def store() -> str:
+    """This module runs on the files store; tests/test_buyer_crashes_postgres.py runs it on PostgreSQL
+    (two modules, so that two xdist workers share the matrix)."""
+    return "files"
 
 
 def crash(world, *args: str) -> None:
@@ -58,10 +65,10 @@ def check_invariants(world, *, moved: bool) -> None:
     assert len(captured) == (1 if moved else 0)
     assert len(debits) == (1 if moved else 0)
     now = utc_now() + timedelta(seconds=1)
-    report = reconcile(read_payment_events_frame(settings.transactions_path).frame,
-                       read_finance_entries_frame(settings.finance_ledger_path).frame, now=now, grace_seconds=0)
+    report = reconcile(payment_events_frame(settings).frame, finance_entries_frame(settings).frame, now=now,
+                       grace_seconds=0)
     assert report.findings == []
-    stale = stale_payment_findings(read_payment_events_frame(settings.transactions_path).frame, now=now,
+    stale = stale_payment_findings(payment_events_frame(settings).frame, now=now,
                                    stale_after_seconds=900)
     assert stale == []
 
@@ -74,7 +81,7 @@ def _approved(world):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("point", AUTHORIZE_POINTS)
-def test_a_crash_inside_authorize_then_one_retry_pays_once(world, point):
+def test_a_crash_inside_authorize_then_one_retry_pays_once(store, world, point):
     intent = _approved(world)
     crash(world, "authorize", point, intent.model_dump_json(), "key-1", world.url(VENDOR, PATH))
     manager = PaymentManager(world.settings)
@@ -85,7 +92,7 @@ def test_a_crash_inside_authorize_then_one_retry_pays_once(world, point):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("point", CAPTURE_POINTS)
-def test_a_crash_inside_capture_then_one_retry_captures_once(world, point):
+def test_a_crash_inside_capture_then_one_retry_captures_once(store, world, point):
     manager = PaymentManager(world.settings)
     payment = manager.authorize(_approved(world), "key-1", url=world.url(VENDOR, PATH))
     crash(world, "capture", point, payment.payment_id)
@@ -95,7 +102,7 @@ def test_a_crash_inside_capture_then_one_retry_captures_once(world, point):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("point", CANCEL_POINTS)
-def test_a_crash_inside_cancel_then_one_retry_cancels_and_moves_nothing(world, point):
+def test_a_crash_inside_cancel_then_one_retry_cancels_and_moves_nothing(store, world, point):
     manager = PaymentManager(world.settings)
     payment = manager.authorize(_approved(world), "key-1", url=world.url(VENDOR, PATH))
     crash(world, "cancel", point, payment.payment_id)

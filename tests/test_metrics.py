@@ -15,6 +15,7 @@ from prometheus_client import CollectorRegistry
 from genesis_payments.core.settings import Settings
 from genesis_payments.exporter.metrics import METRIC_NAMES, PaymentsCollector, default_balance_source
 from genesis_payments.exporter.server import ExporterServer
+from genesis_payments.ledgers.ledgers import BusinessMonitor
 from genesis_payments.payments.fakes.fake_keys import fund_fake_wallets
 from genesis_payments.payments.fakes.local_chain import LocalChain
 from tests.support.exporter import (
@@ -98,8 +99,15 @@ def scrape(server: ExporterServer) -> dict:
     return parse_samples(body)
 
 
-def test_every_sample_of_a_crafted_log(settings: Settings, exporter: ExporterServer) -> None:
-    append_lines(settings.transactions_path, crafted_log())
+def log_events(settings: Settings, records: list[dict]) -> None:
+    """Through `BusinessMonitor`: the store in use (the files of §2, or PostgreSQL)."""
+    monitor = BusinessMonitor(settings)
+    for record in records:
+        monitor.log_payment(record)
+
+
+def test_every_sample_of_a_crafted_log(store: str, settings: Settings, exporter: ExporterServer) -> None:
+    log_events(settings, crafted_log())
     samples = scrape(exporter)
 
     assert samples_named(samples, "payments_total") == {
@@ -180,6 +188,26 @@ def test_appended_events_are_counted_once(settings: Settings, exporter: Exporter
     assert sample(samples, "payments_total", status="failed", agent="agent-a", vendor="vendor-x", chain=BASE) == 1
     assert sample(samples, "payment_vendor_failure_streak", vendor="vendor-x") == 1
     assert sample(samples, "genesis_exporter_malformed_lines_total") == 0
+
+
+def test_events_appended_on_postgres_are_counted_once_and_a_rewritten_table_is_rescanned(
+        pg_url: str, monkeypatch: pytest.MonkeyPatch, local_chain: LocalChain) -> None:
+    import psycopg
+
+    monkeypatch.setenv("GENESIS_DATABASE_URL", pg_url)
+    settings = Settings()
+    collector = PaymentsCollector(settings, clock=lambda: NOW)
+    registry = CollectorRegistry()
+    registry.register(collector)
+    log_events(settings, crafted_log())
+    registry.get_sample_value("genesis_exporter_events_total")
+    log_events(settings, [payment_event("n1", "q1", "authorized", ts("03:59:00"), amount_usd="5")])
+    for _ in range(2):
+        assert registry.get_sample_value("genesis_exporter_events_total") == len(crafted_log()) + 1
+    with psycopg.connect(pg_url, autocommit=True) as conn:  # history rewritten by hand, around the triggers
+        conn.execute("ALTER TABLE payment_events DISABLE TRIGGER USER")
+        conn.execute("DELETE FROM payment_events WHERE event_id = 'n1'")
+    assert registry.get_sample_value("genesis_exporter_events_total") == len(crafted_log())
 
 
 def test_many_micro_payments_sum_exactly(settings: Settings, exporter: ExporterServer) -> None:

@@ -5,13 +5,13 @@ from __future__ import annotations
 from decimal import Decimal
 
 from genesis_payments.jobs.monitoring import failure_streak_findings, failure_streaks, low_balance_findings
-from genesis_payments.ledgers.frames import read_payment_events_frame
-from tests.support.ledgers import at, event, write_lines
+from genesis_payments.ledgers.frames import payment_events_frame
+from tests.support.ledgers import at, event, write_ledger
 
 
 def streaks(settings, lines):
-    write_lines(settings.transactions_path, lines)
-    frame = read_payment_events_frame(settings.transactions_path).frame
+    write_ledger(settings, "events", lines)
+    frame = payment_events_frame(settings).frame
     return failure_streaks(frame), failure_streak_findings(frame, 5)
 
 
@@ -30,17 +30,17 @@ def outcomes(vendor, statuses, start=0):
     return [line for group in payments(vendor, statuses, start) for line in group]
 
 
-def test_five_failures_then_a_success_do_not_alert(settings):
+def test_five_failures_then_a_success_do_not_alert(store, settings):
     current, findings = streaks(settings, outcomes("v", ["failed"] * 5 + ["captured"]))
     assert current == {"v": 0} and findings == []
 
 
-def test_a_success_then_five_failures_alert(settings):
+def test_a_success_then_five_failures_alert(store, settings):
     _, findings = streaks(settings, outcomes("v", ["captured"] + ["failed"] * 5))
     assert findings == [{"kind": "failure_streak", "vendor": "v", "streak": 5}]
 
 
-def test_time_order_wins_over_file_order(settings):
+def test_time_order_wins_over_file_order(store, settings):
     # Payments written newest first: in time order the success came last, so the vendor has recovered.
     lines = [line for group in reversed(payments("v", ["failed"] * 6 + ["captured"])) for line in group]
     current, findings = streaks(settings, lines)
@@ -49,20 +49,20 @@ def test_time_order_wins_over_file_order(settings):
     assert streaks(settings, lines)[1] == [{"kind": "failure_streak", "vendor": "w", "streak": 6}]
 
 
-def test_authorizations_and_cancellations_neither_extend_nor_reset_a_streak(settings):
+def test_authorizations_and_cancellations_neither_extend_nor_reset_a_streak(store, settings):
     statuses = ["failed", "authorized", "failed", "cancelled", "failed", "settlement_pending", "failed", "failed"]
     current, findings = streaks(settings, outcomes("v", statuses))
     assert current == {"v": 5} and len(findings) == 1
 
 
-def test_four_failures_stay_below_the_threshold_and_vendors_are_counted_apart(settings):
+def test_four_failures_stay_below_the_threshold_and_vendors_are_counted_apart(store, settings):
     lines = outcomes("a", ["failed"] * 4) + outcomes("b", ["failed"] * 5, start=10)
     current, findings = streaks(settings, lines)
     assert current == {"a": 4, "b": 5}
     assert [f["vendor"] for f in findings] == ["b"]
 
 
-def test_an_event_the_state_machine_refuses_neither_extends_nor_resets_a_streak(settings):
+def test_an_event_the_state_machine_refuses_neither_extends_nor_resets_a_streak(store, settings):
     # §4: a `failed` after a capture, and a second `captured`, change nothing.
     lines = outcomes("v", ["captured"] + ["failed"] * 4)
     lines += [event("v-0", "failed", at(10), vendor="v"), event("v-0", "captured", at(11), vendor="v")]

@@ -1,4 +1,4 @@
-"""`genesis-payments payments …` against real sellers: states from the ledger, clear refusals."""
+"""`genesis-payments payments …` against real sellers: states from the ledger, clear refusals (both stores)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ def _authorized(world):
     return PaymentManager(world.settings).authorize(intent, "cli-key", url=world.url(VENDOR, "/sdxl-image"))
 
 
-def test_list_show_capture_and_refusals_on_the_command_line(world, capsys):
+def test_list_show_capture_and_refusals_on_the_command_line(store, world, capsys):
     payment = _authorized(world)
     assert main(["payments", "list", "--json"]) == 0
     (row,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
@@ -32,7 +32,7 @@ def test_list_show_capture_and_refusals_on_the_command_line(world, capsys):
     assert "is captured; only an authorized payment" in capsys.readouterr().err
 
 
-def test_capture_of_a_name_that_is_no_payment_is_an_error_not_a_traceback(world, capsys):
+def test_capture_of_a_name_that_is_no_payment_is_an_error_not_a_traceback(store, world, capsys):
     _authorized(world)
     for name in ("idempotency", "pay_x"):
         assert main(["payments", "capture", name]) == 1
@@ -42,7 +42,7 @@ def test_capture_of_a_name_that_is_no_payment_is_an_error_not_a_traceback(world,
     assert "an id must be" in capsys.readouterr().err
 
 
-def test_resolve_of_an_authorized_payment_leaves_it_authorized(world, capsys):
+def test_resolve_of_an_authorized_payment_leaves_it_authorized(store, world, capsys):
     payment = _authorized(world)
     assert main(["payments", "resolve", payment.payment_id, "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["status"] == "authorized"

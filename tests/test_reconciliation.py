@@ -10,15 +10,15 @@ from genesis_payments.jobs.reconciliation import (
     LEDGER_SYNC_KINDS,
     reconcile,
 )
-from genesis_payments.ledgers.frames import read_finance_entries_frame, read_payment_events_frame
-from tests.support.ledgers import T0, at, entry, event, write_lines
+from genesis_payments.ledgers.frames import finance_entries_frame, payment_events_frame
+from tests.support.ledgers import T0, at, entry, event, write_ledger
 
 NOW = T0 + timedelta(hours=2)
 def run(settings, events, entries, grace_seconds=600):
-    write_lines(settings.transactions_path, events)
-    write_lines(settings.finance_ledger_path, entries)
-    ev = read_payment_events_frame(settings.transactions_path, columns=EVENT_COLUMNS_NEEDED)
-    en = read_finance_entries_frame(settings.finance_ledger_path, columns=ENTRY_COLUMNS_NEEDED)
+    write_ledger(settings, "events", events)
+    write_ledger(settings, "entries", entries)
+    ev = payment_events_frame(settings, columns=EVENT_COLUMNS_NEEDED)
+    en = finance_entries_frame(settings, columns=ENTRY_COLUMNS_NEEDED)
     return reconcile(ev.frame, en.frame, now=NOW, grace_seconds=grace_seconds), ev.bad_lines + en.bad_lines
 
 
@@ -26,7 +26,7 @@ def captured(pid, amount="10"):
     return [event(pid, "authorized", at(0), amount), event(pid, "captured", at(1), amount)]
 
 
-def test_each_kind_once_and_clean_payments_give_nothing(settings):
+def test_each_kind_once_and_clean_payments_give_nothing(store, settings):
     events = [
         *captured("ok-1"), *captured("ok-2", "0.000001"),
         *captured("no-debit"),
@@ -60,13 +60,13 @@ def test_each_kind_once_and_clean_payments_give_nothing(settings):
     assert len(result.findings) == 5
 
 
-def test_duplicate_with_a_different_amount_is_only_a_duplicate(settings):
+def test_duplicate_with_a_different_amount_is_only_a_duplicate(store, settings):
     result, _ = run(settings, captured("dup", "5"), [entry("dup", "5", n=1), entry("dup", "6", n=2)])
     assert [f["kind"] for f in result.findings] == ["duplicate_entry"]
     assert result.counts["amount_mismatch"] == 0
 
 
-def test_recent_activity_waits_for_the_next_run(settings):
+def test_recent_activity_waits_for_the_next_run(store, settings):
     recent = NOW - timedelta(minutes=5)
     events = [event("late", "authorized", at(0)), event("late", "captured", at(0, recent))]
     result, _ = run(settings, events, [])
@@ -76,7 +76,7 @@ def test_recent_activity_waits_for_the_next_run(settings):
     assert [f["kind"] for f in result.findings] == ["missing_in_ledger"]
 
 
-def test_a_debit_written_after_the_cutoff_defers_its_payment_instead_of_reporting_it_missing(settings):
+def test_a_debit_written_after_the_cutoff_defers_its_payment_instead_of_reporting_it_missing(store, settings):
     events = captured("edge")
     result, _ = run(settings, events, [entry("edge", ts=at(0, NOW - timedelta(minutes=1)))])
     assert result.findings == [] and result.checked["deferred_payments"] == 1
@@ -98,13 +98,13 @@ def test_bad_lines_are_reported_and_never_counted_into_money(settings):
 def test_missing_and_empty_files_reconcile_to_nothing(settings):
     settings.transactions_path.parent.mkdir(parents=True)
     settings.transactions_path.write_bytes(b"")
-    ev = read_payment_events_frame(settings.transactions_path, columns=EVENT_COLUMNS_NEEDED)
-    en = read_finance_entries_frame(settings.finance_ledger_path, columns=ENTRY_COLUMNS_NEEDED)
+    ev = payment_events_frame(settings, columns=EVENT_COLUMNS_NEEDED)
+    en = finance_entries_frame(settings, columns=ENTRY_COLUMNS_NEEDED)
     result = reconcile(ev.frame, en.frame, now=NOW, grace_seconds=600)
     assert result.findings == [] and sum(result.counts.values()) == 0
 
 
-def test_sums_are_exact_for_many_micro_amounts(settings):
+def test_sums_are_exact_for_many_micro_amounts(store, settings):
     events = captured("tiny", "1.000000")
     entries = [entry("tiny", "0.000001", n=i, kind="debit" if i == 0 else "refund") for i in range(1)]
     entries += [entry("tiny", "0.999999", n=99)]
@@ -112,7 +112,7 @@ def test_sums_are_exact_for_many_micro_amounts(settings):
     assert [f["kind"] for f in result.findings] == ["duplicate_entry"]
 
 
-def test_a_capture_the_state_machine_refuses_is_no_capture(settings):
+def test_a_capture_the_state_machine_refuses_is_no_capture(store, settings):
     # §4: `captured` after `cancelled` changes nothing, so its debit is a debit without capture,
     # and the refused event is an `invalid_transition` of ledger-sync's report.
     events = [event("p", "authorized", at(0)), event("p", "cancelled", at(1)), event("p", "captured", at(2))]

@@ -5,19 +5,19 @@ from __future__ import annotations
 from datetime import timedelta
 
 from genesis_payments.jobs.stale import stale_payment_findings
-from genesis_payments.ledgers.frames import read_payment_events_frame
-from tests.support.ledgers import T0, at, event, write_lines
+from genesis_payments.ledgers.frames import payment_events_frame, read_payment_events_frame
+from tests.support.ledgers import T0, at, event, write_ledger, write_lines
 
 NOW = T0 + timedelta(minutes=60)
 
 
 def findings(settings, lines, now=NOW):
-    write_lines(settings.transactions_path, lines)
-    frame = read_payment_events_frame(settings.transactions_path).frame
+    write_ledger(settings, "events", lines)
+    frame = payment_events_frame(settings).frame
     return stale_payment_findings(frame, now=now, stale_after_seconds=900)
 
 
-def test_each_kind_with_its_fields_and_nothing_for_settled_payments(settings):
+def test_each_kind_with_its_fields_and_nothing_for_settled_payments(store, settings):
     lines = [
         event("stale", "authorized", at(0), "3", valid_before=at(24 * 60)),
         event("expired", "authorized", at(0), "4", valid_before=at(30)),  # past valid_before: not also stale
@@ -39,12 +39,12 @@ def test_each_kind_with_its_fields_and_nothing_for_settled_payments(settings):
     assert next(f for f in result if f["payment_id"] == "pending")["age_seconds"] == 20 * 60
 
 
-def test_threshold_is_strictly_more_than_fifteen_minutes(settings):
+def test_threshold_is_strictly_more_than_fifteen_minutes(store, settings):
     lines = [event("edge", "authorized", at(45)), event("over", "authorized", at(44.9))]
     assert [f["payment_id"] for f in findings(settings, lines)] == ["over"]
 
 
-def test_the_state_is_what_the_allowed_transitions_reach_in_file_order(settings):
+def test_the_state_is_what_the_allowed_transitions_reach_in_file_order(store, settings):
     # §4: a first `captured` is no allowed transition (it changes nothing), so the `authorized`
     # after it in the file leaves the payment open, and stale at an hour old — whatever the times say.
     lines = [event("p", "captured", at(1)), event("p", "authorized", at(0))]

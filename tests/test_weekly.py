@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 import pandas as pd
 
 from genesis_payments.jobs.weekly import change_pct, spend_chart_png, weekly_totals, weekly_windows
-from genesis_payments.ledgers.frames import read_payment_events_frame
-from tests.support.ledgers import event, write_lines
+from genesis_payments.ledgers.frames import payment_events_frame
+from tests.support.ledgers import event, write_ledger
 
 # A Monday, 04:00 UTC: the window is Mon 16 to Sun 22 November, the one before Mon 9 to Sun 15.
 RUN = datetime(2026, 11, 23, 4, 0, tzinfo=UTC)
@@ -21,8 +21,8 @@ def cap(pid, ts, amount, vendor="openai", agent="agent-a"):
 
 def totals(settings, lines, decisions=None):
     lines = [line for item in lines for line in (item if isinstance(item, list) else [item])]
-    write_lines(settings.transactions_path, lines)
-    frame = read_payment_events_frame(settings.transactions_path).frame
+    write_ledger(settings, "events", lines)
+    frame = payment_events_frame(settings).frame
     decided = decisions if decisions is not None else pd.DataFrame({"ts": pd.to_datetime([], utc=True),
                                                                       "decision": []})
     return weekly_totals(frame, decided, now=RUN)
@@ -37,7 +37,7 @@ def test_windows_are_whole_utc_days_before_the_runs_day():
     assert weekly_windows(late)[0] == current
 
 
-def test_boundaries_spend_and_change(settings):
+def test_boundaries_spend_and_change(store, settings):
     lines = [
         cap("before-window", "2026-11-15T23:59:59.999999+00:00", "10"),  # previous week
         cap("first-moment", "2026-11-16T00:00:00.000000+00:00", "1.5", vendor="a"),
@@ -61,7 +61,7 @@ def test_boundaries_spend_and_change(settings):
                                         "change_pct": None}
 
 
-def test_approvals_and_denials_are_counted_in_the_window(settings):
+def test_approvals_and_denials_are_counted_in_the_window(store, settings):
     decisions = pd.DataFrame({
         "ts": pd.to_datetime(["2026-11-16T00:00:00Z", "2026-11-20T00:00:00Z", "2026-11-20T01:00:00Z",
                               "2026-11-15T23:59:59Z"], utc=True),

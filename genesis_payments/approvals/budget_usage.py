@@ -14,7 +14,6 @@ from datetime import datetime
 from typing import Any
 
 from genesis_payments.approvals.halts import HaltBook
-from genesis_payments.approvals.payment_feed import payment_event_feed
 from genesis_payments.approvals.policy import Policy
 from genesis_payments.approvals.spend_checkpoint import load_spend_checkpoint, resume_events
 from genesis_payments.approvals.spend_state import SpendState
@@ -22,6 +21,7 @@ from genesis_payments.core.money import format_usd, from_micro
 from genesis_payments.core.settings import Settings
 from genesis_payments.core.timestamps import format_utc, utc_now
 from genesis_payments.ledgers.approval_log import LogView, open_approval_log
+from genesis_payments.ledgers.sources import payment_event_follower
 
 THRESHOLDS = (100, 80)  # percent, highest first: a budget reports the highest it has reached
 PERIODS = (("day", "daily", 10), ("month", "monthly", 7))  # (report name, policy name, ts prefix length)
@@ -61,7 +61,7 @@ class SpendFollower:
         self.clock = clock
         self.log = open_approval_log(settings)
         self.tail = self.log.new_tail()
-        self.events = payment_event_feed(settings)
+        self.events = payment_event_follower(settings)
         self.state = SpendState()
         self.halts = HaltBook()
         # Warm start (§5): the first read goes on from the meta agent's spend checkpoint (read only).
@@ -73,8 +73,6 @@ class SpendFollower:
         with self.log.viewed() as view:
             if view is None:
                 self.tail = self.log.new_tail()
-                self._start_over()
-                return self.state
                 self._start_over()
                 return self.state
             else:

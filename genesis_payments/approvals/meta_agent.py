@@ -30,7 +30,6 @@ from typing import Any, Protocol
 from pydantic import ValidationError
 
 from genesis_payments.approvals.halts import HaltBook
-from genesis_payments.approvals.payment_feed import payment_event_feed
 from genesis_payments.approvals.policy import Policy, load_policy_file, policy_file_identity
 from genesis_payments.approvals.policy_changes import (
     describe_changes,
@@ -48,6 +47,7 @@ from genesis_payments.core.timestamps import format_utc, utc_now
 from genesis_payments.core.wording import duration
 from genesis_payments.ledgers.approval_log import GENESIS_HASH, LogHandle, LogView, open_approval_log
 from genesis_payments.ledgers.jsonl import describe_validation_error
+from genesis_payments.ledgers.sources import payment_event_follower
 
 log = logging.getLogger(__name__)
 
@@ -184,7 +184,8 @@ class GenesisMetaAgent:
         self._policy_identity: tuple[int, int, int] | None = None
         self._policy = policy if policy is not None else self._load_policy()
         remember_policy(self.settings, self._policy)
-        self._events = payment_event_feed(self.settings)
+        self._events = payment_event_follower(self.settings)  # transactions.jsonl, or PostgreSQL's table
+        self._events_identity: Any = None
         self._tail = self.log.new_tail()
         self.state = SpendState()
         self._reset_chain_state()
@@ -492,6 +493,7 @@ class GenesisMetaAgent:
         self._chain_policy = snapshot.chain_policy
         self._recent_since = ""
         resume_events(self._events, snapshot.positions["transactions"])
+        self._events_identity = None  # the next probe reads on from the resumed position
         self._saved_lines = tail.lines
         self.start_report = {"scan": "incremental", "rescan_reason": None, "from_line": tail.lines}
         return True
@@ -537,9 +539,11 @@ class GenesisMetaAgent:
         return policy
 
     def _read_events(self) -> None:
-        # One stat per decision; the reader (which opens the file) runs only when it changed.
-        if not self._events.changed():
+        # One probe per decision (a stat, or PostgreSQL's last seq); the reader runs only when it changed.
+        identity = self._events.probe()
+        if identity == self._events_identity:
             return
+        self._events_identity = identity
         result, reset = self._events.read_new()
         self.state.follow_events(result.records, reset=reset)
 

@@ -38,7 +38,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from genesis_payments.approvals.halts import Halt, HaltBook
-from genesis_payments.approvals.payment_feed import FileEventFeed
 from genesis_payments.approvals.spend_state import IntentState, SpendState
 from genesis_payments.core.settings import Settings
 from genesis_payments.core.timestamps import format_utc
@@ -51,6 +50,7 @@ from genesis_payments.ledgers.checkpoints import (
     load_checkpoint,
     save_checkpoint,
 )
+from genesis_payments.ledgers.sources import FileEventFollower
 
 READER = "spend-state"
 ARCHIVED, LIVE, PAYMENT, LATEST = 0, 1, 2, 3  # the kinds of row of the checkpoint's table
@@ -234,7 +234,7 @@ def spend_checkpoint_path(settings: Settings) -> Path:
 
 
 def save_spend_checkpoint(settings: Settings, state: SpendState, halts: HaltBook, tail: ChainTail,
-                          events: FileEventFeed, *, chain_policy: str | None,
+                          events: FileEventFollower, *, chain_policy: str | None,
                           approved_recently: dict[str, deque[str]], now: datetime, recent_since: str) -> None:
     """Write the checkpoint (call under the approval log's lock, once both files were followed)."""
     index = (state.archived_index or empty_index()).merged(state.archived)
@@ -359,7 +359,7 @@ def _snapshot(settings: Settings, checkpoint: Checkpoint, view: LogView, now: da
                          extra["chain_policy"], extra["approved_recently"], extra["saved_at"], positions), None
 
 
-def resume_events(reader: FileEventFeed, position: FilePosition) -> None:
+def resume_events(reader: FileEventFollower, position: FilePosition) -> None:
     """Set the transaction-log feed to go on from a checkpoint's position (`IncrementalReader.resume`)."""
     reader.resume(position.offset, position.lines, (position.dev, position.ino) if position.offset else None,
                   bytes.fromhex(position.witness))

@@ -78,6 +78,32 @@ def save_checkpoint(path: Path, checkpoint: ChainCheckpoint) -> None:
     write_json_atomic(path, checkpoint.to_dict(), compact=True)
 
 
+CHAIN_READER = "ledger-sync-chain"
+
+
+def chain_checkpoint_file(settings: Any) -> Path:
+    return settings.state_dir / f"{CHAIN_READER}.json"
+
+
+def load_chain_checkpoint(settings: Any) -> ChainCheckpoint | None:
+    """Ledger-sync's chain checkpoint on the store in use: `state/ledger-sync-chain.json`, or its row
+    of PostgreSQL's `job_checkpoints`."""
+    if settings.uses_postgres:
+        from genesis_payments.postgres.job_state import PgCheckpoints
+
+        return ChainCheckpoint.from_dict(PgCheckpoints(settings).load_document(CHAIN_READER))
+    return load_checkpoint(chain_checkpoint_file(settings))
+
+
+def keep_chain_checkpoint(settings: Any, checkpoint: ChainCheckpoint) -> None:
+    if settings.uses_postgres:
+        from genesis_payments.postgres.job_state import PgCheckpoints
+
+        PgCheckpoints(settings).save_document(CHAIN_READER, checkpoint.to_dict())
+        return
+    save_checkpoint(chain_checkpoint_file(settings), checkpoint)
+
+
 def _block_hash(w3: Web3, number: int) -> str | None:
     """The hash of block `number`, or None when the chain is shorter than that."""
     head = with_retries(w3, "eth_blockNumber", lambda: w3.eth.block_number)

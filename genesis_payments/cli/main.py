@@ -23,6 +23,7 @@ from genesis_payments.cli import (
     schemas_cmd,
     serve_cmd,
     status_cmd,
+    transfer_cmd,
 )
 from genesis_payments.core.errors import ConfigError, PaymentsError, UsageError
 from genesis_payments.core.redaction import install_log_redaction, redact
@@ -30,7 +31,7 @@ from genesis_payments.core.redaction import install_log_redaction, redact
 # Each command group adds its sub-commands; keep one module per group.
 COMMAND_GROUPS = [
     config_cmd, schemas_cmd, run_cmd, payments_cmd, approve_cmd, review_cmd, audit_cmd, demo_cmd, serve_cmd,
-    exporter_cmd, halt_cmd, policy_cmd, status_cmd, db_cmd,
+    exporter_cmd, halt_cmd, policy_cmd, status_cmd, db_cmd, transfer_cmd,
 ]
 
 

@@ -120,6 +120,10 @@ class Settings(BaseSettings):
         None, description="PostgreSQL store (§12): postgresql://user:password@host:port/db?sslmode=verify-full. "
         "Unset means the files of §2.",
     )
+    authorization_key: SecretStr | None = Field(
+        None, description="PostgreSQL store: the key (Fernet, urlsafe base64 of 32 bytes) that encrypts signed "
+        "authorizations at rest; default: state/authorization.key on this host, made on first use (0600).",
+    )
 
     exporter_host: str = Field(
         "127.0.0.1", description="Exporter bind address (loopback; 0.0.0.0 lets a Prometheus on another host scrape).",

@@ -45,7 +45,7 @@ from genesis_payments.ledgers.checkpoints import (
     save_checkpoint,
 )
 from genesis_payments.ledgers.event_columns import epoch_us
-from genesis_payments.ledgers.event_tail import EventLogTail
+from genesis_payments.ledgers.sources import event_log_tail
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +120,7 @@ class PaymentsCollector(Collector):
         self.settings = settings
         self.balance_source = balance_source or default_balance_source(settings)
         self.clock = clock
-        self._tail = EventLogTail(settings.transactions_path)
+        self._tail = event_log_tail(settings)  # transactions.jsonl, or PostgreSQL's payment_events
         self._tally = PaymentTally(settings.stale_after_seconds)
         self._malformed = 0
         self._read_errors = dict.fromkeys(SOURCES, 0)

@@ -3,7 +3,8 @@
 An alert is identified by a key (job and channel) and a fingerprint of what it says: the
 identities of its findings (which agent, which vendor, which payment, which kind), not the
 figures that drift every hour (a balance, an age), so a standing problem is not re-sent hourly.
-The state lives in one small JSON file per key under `settings.state_dir / "alerts"`; time is
+The state lives in one small JSON file per key under `settings.state_dir / "alerts"` (on
+PostgreSQL, one row per key of `alert_state`: `alert_state_for` picks the store in use); time is
 injected so the cooldown can be tested.
 """
 
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from genesis_payments.core.files import read_json_file, write_json_atomic
+from genesis_payments.core.settings import Settings
 from genesis_payments.core.timestamps import format_utc, parse_utc, utc_now
 
 # Fields that say which thing a finding is about; the rest are measurements.
@@ -56,3 +58,12 @@ class AlertState:
 
     def _path(self, key: str) -> Path:
         return self.dir / (re.sub(r"[^A-Za-z0-9_.-]", "_", key) + ".json")
+
+
+def alert_state_for(settings: Settings, cooldown_seconds: int, clock: Callable[[], datetime] = utc_now) -> Any:
+    """The alert state of the store in use: files under `state/alerts/`, or PostgreSQL's `alert_state`."""
+    if settings.uses_postgres:
+        from genesis_payments.postgres.job_state import PgAlertState
+
+        return PgAlertState(settings, cooldown_seconds, clock)
+    return AlertState(settings.state_dir, cooldown_seconds, clock)

@@ -13,7 +13,7 @@ from typing import Any
 
 from genesis_payments.approvals.budget_usage import threshold_alert_key
 from genesis_payments.core.settings import Settings
-from genesis_payments.jobs.alert_state import AlertState
+from genesis_payments.jobs.alert_state import AlertState, alert_state_for
 from genesis_payments.jobs.job_messages import AMBER, RED
 
 ONCE_PER_PERIOD_SECONDS = 32 * 86_400  # longer than a month: a key names its own day or month anyway
@@ -21,7 +21,7 @@ SENT = "sent"
 
 
 def _state(settings: Settings) -> AlertState:
-    return AlertState(settings.state_dir, ONCE_PER_PERIOD_SECONDS)
+    return alert_state_for(settings, ONCE_PER_PERIOD_SECONDS)
 
 
 def new_threshold_findings(settings: Settings, findings: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -4,7 +4,8 @@ The state kept per payment is what `reconciliation.reconcile_payments` judges (l
 seen, debits, net amount) and the state machine's `PaymentFold` (whether, and for how much, it was
 captured; a later event for a closed payment is still an `invalid_transition`). A run folds both
 ledgers' new lines into it and gives exactly the findings, counts and bad lines a full run would.
-If either file was truncated, replaced or rewritten, both are read again from the top.
+If either file was truncated, replaced or rewritten, both are read again from the top. On
+PostgreSQL the same code runs on the tables, from sequence high-water marks (`sources`).
 """
 
 from __future__ import annotations
@@ -18,17 +19,12 @@ import pyarrow as pa
 
 from genesis_payments.core.settings import Settings
 from genesis_payments.jobs.reconciliation import PaymentLedgers, Reconciliation, reconcile_payments
-from genesis_payments.ledgers.checkpoints import (
-    Checkpoint,
-    FilePosition,
-    checkpoint_path,
-    load_checkpoint,
-    save_reader_checkpoint,
-)
+from genesis_payments.ledgers.checkpoints import Checkpoint, checkpoint_store
 from genesis_payments.ledgers.frames import to_frame
 from genesis_payments.ledgers.jsonl import BadLine
 from genesis_payments.ledgers.payment_states import NO_TIME, STATE_CODES, PaymentFold
-from genesis_payments.ledgers.readers import ENTRY_SPEC, EVENT_SPEC, TORN, read_ledger
+from genesis_payments.ledgers.readers import TORN
+from genesis_payments.ledgers.sources import finance_entries, payment_events
 
 READER = "ledger-sync"
 EVENT_COLUMNS = ("payment_id", "status", "agent", "vendor", "amount_micro", "ts", "line")
@@ -51,25 +47,24 @@ class SyncRun:
 
 def run_ledger_sync(settings: Settings, now: datetime, *, full: bool = False, save: bool = True) -> SyncRun:
     """Ledger-sync at `now` from the checkpoint when usable (`full`: both ledgers read again)."""
-    files = {"transactions": settings.transactions_path, "finance_ledger": settings.finance_ledger_path}
-    where = checkpoint_path(settings.state_dir, READER)
+    ledgers = {"transactions": payment_events(settings), "finance_ledger": finance_entries(settings)}
+    store = checkpoint_store(settings)
     fold, figures, extra, positions, reason = PaymentFold(), _no_figures(), _no_extra(), None, None
     if full:
         reason = "a full rescan was asked for"
     else:
-        checkpoint, reason = load_checkpoint(where)
+        checkpoint, reason = store.load(READER)
         if checkpoint is not None:
-            reason = next((why for name, path in files.items()
-                           if (why := checkpoint.positions[name].changed(path)) is not None), None)
+            reason = next((why for name, ledger in ledgers.items()
+                           if (why := ledger.changed(checkpoint.positions[name])) is not None), None)
             if reason is None:
                 positions, extra = checkpoint.positions, checkpoint.extra
                 fold = PaymentFold.from_table(checkpoint.table)
                 figures = {name: checkpoint.table.column(name).to_numpy().copy() for name in _FIGURES}
     reads = {}
-    kinds = (("transactions", EVENT_SPEC, EVENT_COLUMNS), ("finance_ledger", ENTRY_SPEC, ENTRY_COLUMNS))
-    for name, spec, columns in kinds:
+    for name, columns in (("transactions", EVENT_COLUMNS), ("finance_ledger", ENTRY_COLUMNS)):
         start, before = (positions[name].offset, positions[name].lines) if positions else (0, 0)
-        reads[name] = (read_ledger(files[name], spec, columns, start=start, first_line=before + 1), before)
+        reads[name] = (ledgers[name].read(columns, start=start, first_line=before + 1), before)
     events, entries = to_frame(reads["transactions"][0].table), to_frame(reads["finance_ledger"][0].table)
     invalid = extra["invalid_transitions"] + fold.apply(events)
     event_codes = fold.codes_of(events["payment_id"]) if len(events) else _none()
@@ -91,7 +86,7 @@ def run_ledger_sync(settings: Settings, now: datetime, *, full: bool = False, sa
     table = fold.to_table()
     for name in _FIGURES:
         table = table.append_column(name, pa.array(figures[name]))
-    new_positions = {name: FilePosition.of(files[name], read.end_offset, before + read.lines)
+    new_positions = {name: ledgers[name].position(read.end_offset, before + read.lines)
                      for name, (read, before) in reads.items()}
     checkpoint = Checkpoint(table, new_positions, {"invalid_transitions": invalid, **counts,
                                                    "bad_lines": [b.to_dict() for b in kept]})
@@ -103,7 +98,7 @@ def run_ledger_sync(settings: Settings, now: datetime, *, full: bool = False, sa
 
 
 def save_ledger_sync_checkpoint(settings: Settings, run: SyncRun) -> None:
-    save_reader_checkpoint(settings.state_dir, READER, run.checkpoint)
+    checkpoint_store(settings).save(READER, run.checkpoint)
 
 
 def _file_order(bad: BadLine) -> tuple[bool, int]:

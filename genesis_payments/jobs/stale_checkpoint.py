@@ -17,17 +17,12 @@ from typing import Any
 from genesis_payments.core.settings import Settings
 from genesis_payments.core.timestamps import epoch_us
 from genesis_payments.jobs.stale import stale_finding
-from genesis_payments.ledgers.checkpoints import (
-    Checkpoint,
-    FilePosition,
-    checkpoint_path,
-    load_checkpoint,
-    save_reader_checkpoint,
-)
+from genesis_payments.ledgers.checkpoints import Checkpoint, checkpoint_store
 from genesis_payments.ledgers.frames import to_frame
 from genesis_payments.ledgers.jsonl import BadLine
 from genesis_payments.ledgers.payment_states import STALE_KINDS, PaymentFold
-from genesis_payments.ledgers.readers import EVENT_SPEC, TORN, read_ledger
+from genesis_payments.ledgers.readers import TORN
+from genesis_payments.ledgers.sources import payment_events
 
 READER = "stale-payments"
 COLUMNS = ("payment_id", "status", "agent", "vendor", "amount_micro", "ts", "valid_before", "line")
@@ -65,16 +60,16 @@ def run_stale_payments(settings: Settings, now: datetime, *, full: bool = False,
     """The stale-payments findings at `now`, from the checkpoint when it is usable (`full`: rescan).
     The new checkpoint is written once the results are in (`save=False`: the caller saves it with
     `save_stale_checkpoint` after the rest of the run succeeded)."""
-    path = settings.transactions_path
-    where = checkpoint_path(settings.state_dir, READER)
+    ledger = payment_events(settings)
+    store = checkpoint_store(settings)
     fold, invalid, bad, position, reason = PaymentFold(), [], [], None, None
     if full:
         reason = "a full rescan was asked for"
     else:
-        checkpoint, reason = load_checkpoint(where)
+        checkpoint, reason = store.load(READER)
         if checkpoint is not None:
             position = checkpoint.positions["transactions"]
-            reason = position.changed(path)
+            reason = ledger.changed(position)
             if reason is None:
                 fold = PaymentFold.from_table(checkpoint.table)
                 invalid = checkpoint.extra["invalid_transitions"]
@@ -82,13 +77,13 @@ def run_stale_payments(settings: Settings, now: datetime, *, full: bool = False,
             else:
                 position = None
     start, before = (position.offset, position.lines) if position is not None else (0, 0)
-    read = read_ledger(path, EVENT_SPEC, COLUMNS, start=start, first_line=before + 1)
+    read = ledger.read(COLUMNS, start=start, first_line=before + 1)
     invalid = invalid + fold.apply(to_frame(read.table))
     kept = bad + [b for b in read.bad_lines if b.reason != TORN]
     torn = [b for b in read.bad_lines if b.reason == TORN]
     findings = stale_findings(fold, now, settings.stale_after_seconds)
     checkpoint = Checkpoint(
-        fold.to_table(), {"transactions": FilePosition.of(path, read.end_offset, before + read.lines)},
+        fold.to_table(), {"transactions": ledger.position(read.end_offset, before + read.lines)},
         {"invalid_transitions": invalid, "bad_lines": [b.to_dict() for b in kept]})
     run = StaleRun(findings, invalid, kept + torn, "incremental" if position is not None else "full",
                    read.lines + len(torn), reason, checkpoint)
@@ -98,5 +93,5 @@ def run_stale_payments(settings: Settings, now: datetime, *, full: bool = False,
 
 
 def save_stale_checkpoint(settings: Settings, run: StaleRun) -> None:
-    save_reader_checkpoint(settings.state_dir, READER, run.checkpoint)
+    checkpoint_store(settings).save(READER, run.checkpoint)
 

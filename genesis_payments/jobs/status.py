@@ -19,12 +19,11 @@ from genesis_payments.approvals.budget_usage import SpendFollower
 from genesis_payments.approvals.halts import Halt
 from genesis_payments.approvals.policy import load_policy
 from genesis_payments.core.money import format_usd, from_micro
-from genesis_payments.core.records import PaymentEvent
 from genesis_payments.core.redaction import redact
 from genesis_payments.core.settings import Settings
 from genesis_payments.core.timestamps import utc_now
-from genesis_payments.ledgers.jsonl import read_jsonl
 from genesis_payments.ledgers.payment_states import fold_events
+from genesis_payments.ledgers.sources import payment_events
 
 JOBS = ("monitor-alerts", "stale-payments", "ledger-sync", "weekly-report", "business-summary")
 BUDGET_SHOWN_FROM_PERCENT = 50
@@ -82,7 +81,7 @@ def exporter_up(settings: Settings, timeout: float = 1.0) -> dict[str, Any]:
 
 def settlement_pending(settings: Settings, now: datetime) -> list[dict[str, Any]]:
     """Payments whose state (the one state machine, §4) is `settlement_pending`."""
-    events = read_jsonl(settings.transactions_path, PaymentEvent).records
+    events = payment_events(settings).read_records().records
     pending = []
     for state in fold_events(events).payments.values():
         if state.status == "settlement_pending":

@@ -130,6 +130,16 @@ def referenced_decisions(path: Path) -> dict[str, dict[str, Any]]:
     return found
 
 
+def referenced_decisions_of(settings: Settings) -> dict[str, dict[str, Any]]:
+    """`referenced_decisions` of the payment events of the store in use (file, or PostgreSQL's table,
+    `line` being the row's position in seq order, as in the file `export` writes)."""
+    if settings.uses_postgres:
+        from genesis_payments.postgres.ledgers import referenced_decisions_in_table
+
+        return referenced_decisions_in_table(settings)
+    return referenced_decisions(settings.transactions_path)
+
+
 def verify_approval_log(settings: Settings, *, record: bool = True) -> ChainReport:
     """`verify_chain` plus both anchors of the end: the recorded head and the payment events' decisions.
 
@@ -145,7 +155,7 @@ def _verify(settings: Settings, record: bool) -> ChainReport:
     if settings.uses_postgres:
         return _verify_postgres(settings)
     head = read_head(head_path(settings))  # read before the log: the log can only have grown since
-    references = referenced_decisions(settings.transactions_path)
+    references = referenced_decisions_of(settings)
     wanted = set(references)
     seen: dict[int, str] = {}
     report = verify_chain(settings.approval_log_path, watch_line=head.lines if head else None, wanted=wanted,

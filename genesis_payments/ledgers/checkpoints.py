@@ -11,20 +11,30 @@ reader says why and rescans from the top.
 A reader whose state is more than one table (the business summary: payments, and intents) keeps
 the others as `sides`: each one an Arrow IPC stream in the file's schema metadata, so the whole
 checkpoint is still one file written by one rename.
+
+On PostgreSQL (§12) a ledger has no bytes to point into: a position is a sequence high-water mark
+(`SeqPosition`: the last `seq` read, how many rows that was, and the id of that row as the witness),
+and the checkpoint's body — the same Arrow IPC bytes — is one row of `job_checkpoints`, replaced in
+one transaction (`postgres.job_state`). `checkpoint_store(settings)` picks the one in use.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import pyarrow as pa
 import pyarrow.ipc as ipc
 
 from genesis_payments.core.files import write_atomic
+
+if TYPE_CHECKING:
+    from genesis_payments.core.settings import Settings
 
 VERSION = 3  # bump when what a checkpoint holds changes meaning: older ones are then rescanned
 _WITNESS = 64  # bytes just before the offset, compared to notice a file rewritten in place
@@ -68,6 +78,26 @@ class FilePosition:
         return None
 
 
+@dataclass(frozen=True)
+class SeqPosition:
+    """How far a PostgreSQL ledger was read: the last `seq` read, how many rows that was, and that
+    row's id (a table emptied and reloaded has other ids under the same numbers)."""
+
+    offset: int
+    lines: int
+    witness: str
+    store: str = "postgres"
+
+
+Position = FilePosition | SeqPosition
+
+
+def position_from_dict(data: dict[str, Any]) -> Position:
+    if data.get("store") == "postgres":
+        return SeqPosition(**data)
+    return FilePosition(**data)
+
+
 def _witness(path: Path, offset: int) -> bytes:
     start = max(0, offset - _WITNESS)
     with open(path, "rb") as handle:
@@ -80,7 +110,7 @@ class Checkpoint:
     """A reader's table of state, its file positions, extra JSON-able data, and further tables."""
 
     table: pa.Table
-    positions: dict[str, FilePosition]
+    positions: dict[str, Position]
     extra: dict[str, Any]
     sides: dict[str, pa.Table] = field(default_factory=dict)
 
@@ -89,19 +119,30 @@ def checkpoint_path(state_dir: Path, reader: str) -> Path:
     return Path(state_dir) / "checkpoints" / f"{reader}.arrow"
 
 
-def save_checkpoint(path: Path, checkpoint: Checkpoint) -> None:
-    """Write atomically (`files.write_atomic`): the old checkpoint or the new one, never part of one."""
+def _with_meta(checkpoint: Checkpoint) -> pa.Table:
     meta = {"version": VERSION, "positions": {k: asdict(v) for k, v in checkpoint.positions.items()},
             "extra": checkpoint.extra}
-    table = checkpoint.table.replace_schema_metadata(
+    return checkpoint.table.replace_schema_metadata(
         {"genesis-checkpoint": json.dumps(meta),
          **{f"{_SIDE}{name}".encode(): _stream_bytes(side) for name, side in checkpoint.sides.items()}})
 
-    def fill(handle: BinaryIO) -> None:
-        with ipc.new_file(handle, table.schema) as writer:
-            writer.write_table(table)
 
-    write_atomic(path, fill)
+def write_checkpoint(handle: BinaryIO, checkpoint: Checkpoint) -> None:
+    """The checkpoint as one Arrow IPC file written to `handle`."""
+    table = _with_meta(checkpoint)
+    with ipc.new_file(handle, table.schema) as writer:
+        writer.write_table(table)
+
+
+def checkpoint_bytes(checkpoint: Checkpoint) -> bytes:
+    sink = io.BytesIO()
+    write_checkpoint(sink, checkpoint)
+    return sink.getvalue()
+
+
+def save_checkpoint(path: Path, checkpoint: Checkpoint) -> None:
+    """Write atomically (`files.write_atomic`): the old checkpoint or the new one, never part of one."""
+    write_atomic(path, lambda handle: write_checkpoint(handle, checkpoint))
 
 
 def save_reader_checkpoint(state_dir: Path, reader: str, checkpoint: Checkpoint | None) -> None:
@@ -114,17 +155,22 @@ def load_checkpoint(path: Path) -> tuple[Checkpoint | None, str | None]:
     """The checkpoint, or None and why it cannot be used (None, None: there is none yet)."""
     if not path.exists():
         return None, None
+    return checkpoint_from(lambda: pa.memory_map(str(path)), path.name)
+
+
+def checkpoint_from(source: Callable[[], Any], name: str) -> tuple[Checkpoint | None, str | None]:
+    """Read a checkpoint from an Arrow IPC source (a memory map, a buffer), or say why it cannot be used."""
     try:
-        with ipc.open_file(pa.memory_map(str(path))) as reader:
+        with ipc.open_file(source()) as reader:
             table = reader.read_all()
         meta = json.loads(table.schema.metadata[b"genesis-checkpoint"])
         sides = {key[len(_SIDE):].decode(): ipc.open_stream(pa.py_buffer(value)).read_all()
                  for key, value in table.schema.metadata.items() if key.startswith(_SIDE.encode())}
+        if meta.get("version") != VERSION:
+            return None, f"checkpoint {name} is from another version ({meta.get('version')}): rescanned"
+        positions = {k: position_from_dict(v) for k, v in meta["positions"].items()}
     except (pa.ArrowException, OSError, KeyError, TypeError, ValueError) as exc:
-        return None, f"checkpoint {path.name} cannot be read ({type(exc).__name__}): rescanned"
-    if meta.get("version") != VERSION:
-        return None, f"checkpoint {path.name} is from another version ({meta.get('version')}): rescanned"
-    positions = {k: FilePosition(**v) for k, v in meta["positions"].items()}
+        return None, f"checkpoint {name} cannot be read ({type(exc).__name__}): rescanned"
     return Checkpoint(table.replace_schema_metadata(None), positions, meta["extra"], sides), None
 
 
@@ -133,3 +179,25 @@ def _stream_bytes(table: pa.Table) -> bytes:
     with ipc.new_stream(sink, table.schema) as writer:
         writer.write_table(table)
     return sink.getvalue().to_pybytes()
+
+
+class FileCheckpoints:
+    """Checkpoints as files under `state/checkpoints/` (the files store)."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self.state_dir = Path(state_dir)
+
+    def load(self, reader: str) -> tuple[Checkpoint | None, str | None]:
+        return load_checkpoint(checkpoint_path(self.state_dir, reader))
+
+    def save(self, reader: str, checkpoint: Checkpoint | None) -> None:
+        save_reader_checkpoint(self.state_dir, reader, checkpoint)
+
+
+def checkpoint_store(settings: Settings) -> Any:
+    """Where the jobs keep their checkpoints: files, or `job_checkpoints` on PostgreSQL."""
+    if settings.uses_postgres:
+        from genesis_payments.postgres.job_state import PgCheckpoints
+
+        return PgCheckpoints(settings)
+    return FileCheckpoints(settings.state_dir)

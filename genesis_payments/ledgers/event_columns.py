@@ -31,7 +31,8 @@ EVENT_SCHEMA = pa.schema([
 ])
 _SOURCES = {"ts_us": "ts", "valid_before_us": "valid_before"}
 # Only the fields the metrics use are kept (every line is still validated as a whole record).
-_COLUMNS = [_SOURCES.get(name, name) for name in EVENT_SCHEMA.names]
+COLUMNS = [_SOURCES.get(name, name) for name in EVENT_SCHEMA.names]
+_COLUMNS = COLUMNS
 
 
 @dataclass
@@ -49,14 +50,18 @@ def read_event_block(data: bytes, first_line: int, path: Path, end: int | None =
     if not end:
         return BlockRead()
     read = read_block(EVENT_SPEC, data, first_line, path, end=end, columns=_COLUMNS)
-    table = read.table
+    events = event_table(read.table)
+    return BlockRead([events] if events.num_rows else [], read.bad_lines, read.lines)
+
+
+def event_table(table: pa.Table) -> pa.Table:
+    """Validated event columns (`readers.EVENT_SPEC`'s, at least `COLUMNS`) shaped as `EVENT_SCHEMA`."""
     columns = []
     for name in EVENT_SCHEMA.names:
         column = table.column(_SOURCES.get(name, name))
         # A UTC timestamp is µs since the epoch underneath: the cast only relabels the values.
         columns.append(column.cast(pa.int64()) if name in _SOURCES else column)
-    events = pa.Table.from_arrays(columns, schema=EVENT_SCHEMA)
-    return BlockRead([events] if events.num_rows else [], read.bad_lines, read.lines)
+    return pa.Table.from_arrays(columns, schema=EVENT_SCHEMA)
 
 
 _SAMPLE_LINE = (

@@ -21,9 +21,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from genesis_payments.core.settings import Settings
 from genesis_payments.ledgers import readers
 from genesis_payments.ledgers.jsonl import BadLine
 from genesis_payments.ledgers.readers import ENTRY_SPEC, EVENT_SPEC, RecordSpec
+from genesis_payments.ledgers.sources import FileLedger, Ledger, finance_entries, payment_events
 
 EVENT_COLUMNS = (
     "event_id", "ts", "payment_id", "status", "agent", "vendor", "chain", "token",
@@ -57,6 +59,27 @@ def _read_frame(path: Path, spec: RecordSpec, all_columns: tuple[str, ...], colu
     if unknown:
         raise ValueError(f"unknown columns {unknown}; choose from {list(all_columns)}")
     read = readers.read_ledger(path, spec, wanted, block_bytes=BLOCK_BYTES)
+    return FrameRead(to_frame(read.table), read.bad_lines)
+
+
+def payment_events_frame(settings: Settings, columns: Sequence[str] | None = None) -> FrameRead:
+    """The payment events of the store in use (file or PostgreSQL) as `read_payment_events_frame`'s frame."""
+    return _store_frame(payment_events(settings), EVENT_COLUMNS, columns)
+
+
+def finance_entries_frame(settings: Settings, columns: Sequence[str] | None = None) -> FrameRead:
+    """The finance entries of the store in use as `read_finance_entries_frame`'s frame."""
+    return _store_frame(finance_entries(settings), ENTRY_COLUMNS, columns)
+
+
+def _store_frame(ledger: Ledger, all_columns: tuple[str, ...], columns: Sequence[str] | None) -> FrameRead:
+    if isinstance(ledger, FileLedger):  # the tuned block size of this module applies to files
+        return _read_frame(ledger.path, ledger.spec, all_columns, columns)  # type: ignore[arg-type]
+    wanted = tuple(all_columns if columns is None else columns)
+    unknown = [c for c in wanted if c not in all_columns]
+    if unknown:
+        raise ValueError(f"unknown columns {unknown}; choose from {list(all_columns)}")
+    read = ledger.read(wanted)
     return FrameRead(to_frame(read.table), read.bad_lines)
 
 

@@ -1,4 +1,8 @@
-"""The playbook's two ledgers: `BusinessMonitor` (payment events) and `FinanceLedger` (accounting)."""
+"""The playbook's two ledgers: `BusinessMonitor` (payment events) and `FinanceLedger` (accounting).
+
+Both write to the store in use (`sources`): the JSONL files of §2, or PostgreSQL with
+`GENESIS_DATABASE_URL` set; the records, validation and guarantees are the same.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +16,8 @@ from genesis_payments.core.errors import InvalidRecord
 from genesis_payments.core.records import FinanceEntry, PaymentEvent, Record
 from genesis_payments.core.settings import Settings
 from genesis_payments.core.timestamps import utc_now
-from genesis_payments.ledgers.jsonl import JsonlAppender, ReadResult, describe_validation_error, read_jsonl
+from genesis_payments.ledgers.jsonl import ReadResult, describe_validation_error
+from genesis_payments.ledgers.sources import finance_entries, payment_events
 
 M = TypeVar("M", bound=Record)
 
@@ -39,17 +44,20 @@ class BusinessMonitor:
 
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or Settings()
-        self._appender = JsonlAppender(
-            self.settings.transactions_path, fsync=self.settings.fsync, root=self.settings.root
-        )
+        self._ledger = payment_events(self.settings)
 
     def log_payment(self, event: PaymentEvent | Mapping[str, Any]) -> PaymentEvent:
         record = coerce_record(PaymentEvent, event, "event_id")
-        self._appender.append(record)
+        self._ledger.append(record)
         return record
 
+    @property
+    def where(self) -> str:
+        """The log in use, for messages: the file, or the PostgreSQL table."""
+        return self._ledger.name
+
     def read_events(self) -> ReadResult[PaymentEvent]:
-        return read_jsonl(self.settings.transactions_path, PaymentEvent, root=self.settings.root)
+        return self._ledger.read_records()
 
 
 class FinanceLedger:
@@ -57,14 +65,12 @@ class FinanceLedger:
 
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or Settings()
-        self._appender = JsonlAppender(
-            self.settings.finance_ledger_path, fsync=self.settings.fsync, root=self.settings.root
-        )
+        self._ledger = finance_entries(self.settings)
 
     def record(self, entry: FinanceEntry | Mapping[str, Any]) -> FinanceEntry:
         record = coerce_record(FinanceEntry, entry, "entry_id")
-        self._appender.append(record)
+        self._ledger.append(record)
         return record
 
     def read_entries(self) -> ReadResult[FinanceEntry]:
-        return read_jsonl(self.settings.finance_ledger_path, FinanceEntry, root=self.settings.root)
+        return self._ledger.read_records()

@@ -135,7 +135,7 @@ def read_ledger(
         try:
             with open(path, "rb") as handle:
                 handle.seek(start)
-                for data, cut in _whole_line_blocks(handle, block_bytes or BLOCK_BYTES):
+                for data, cut in whole_line_blocks(handle, block_bytes or BLOCK_BYTES):
                     if cut == 0:
                         if torn_is_bad:
                             bad.append(BadLine(str(path), line, TORN))
@@ -153,7 +153,7 @@ def read_ledger(
     return LedgerRead(table.select(wanted), bad, line - first_line, offset)
 
 
-def _whole_line_blocks(handle: Any, block_bytes: int) -> Iterator[tuple[bytes, int]]:
+def whole_line_blocks(handle: Any, block_bytes: int) -> Iterator[tuple[bytes, int]]:
     """(data, cut): blocks whose first `cut` bytes are whole lines; the file is rewound to the start
     of the unfinished line for the next block. A last `cut` of 0 means a torn last line remains."""
     while True:

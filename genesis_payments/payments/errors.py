@@ -22,6 +22,20 @@ class IdempotencyConflict(PaymentRefused):
     """An idempotency key reused for a different intent."""
 
 
+def approval_already_paid(intent_id: str, payment_id: str, status: str) -> PaymentRefused:
+    """One approval, one payment: the refusal of a second live or captured payment of an intent
+    (the files store checks it under the intent's lock; PostgreSQL's unique index proves it)."""
+    return PaymentRefused(
+        f"intent {intent_id!r} already has payment {payment_id} ({status}); one approval pays once — a new "
+        "authorization needs the old one cancelled, expired or failed")
+
+
+def key_in_use(idempotency_key: str, payment_id: str, owner_intent: str, intent_id: str) -> IdempotencyConflict:
+    return IdempotencyConflict(
+        f"idempotency key {idempotency_key!r} belongs to payment {payment_id} of intent {owner_intent!r}, not "
+        f"{intent_id!r}; use a new key")
+
+
 class PaymentNotFound(PaymentsError):
     """No payment with that id."""
 

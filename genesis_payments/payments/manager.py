@@ -54,12 +54,13 @@ from genesis_payments.payments.chain_endpoint import RpcChainView
 from genesis_payments.payments.challenge import Challenge, Offer, best_offer, read_challenge
 from genesis_payments.payments.errors import (
     ChallengeError,
-    IdempotencyConflict,
     NotApproved,
     PaymentNotFound,
     PaymentRefused,
     SettlementFailed,
     SettlementPending,
+    approval_already_paid,
+    key_in_use,
 )
 from genesis_payments.payments.signing import payer_account, payment_identifier_for, sign_offer
 from genesis_payments.payments.store import AuthorizationStore
@@ -191,7 +192,7 @@ class PaymentManager:
     def get(self, payment_id: str) -> StagedPayment:
         state = fold_events(self.monitor.read_events().records).get(payment_id)
         if state is None:
-            raise PaymentNotFound(f"no payment {payment_id!r} in {self.settings.transactions_path}")
+            raise PaymentNotFound(f"no payment {payment_id!r} in {self.monitor.where}")
         return _state_view(state)
 
     def list(self, status: str | None = None) -> list[StagedPayment]:
@@ -235,9 +236,7 @@ class PaymentManager:
             if existing is not None:
                 record = self._load(existing)
                 if record["intent_id"] != intent.intent_id:
-                    raise IdempotencyConflict(
-                        f"idempotency key {idempotency_key!r} belongs to payment {existing} of intent "
-                        f"{record['intent_id']!r}, not {intent.intent_id!r}; use a new key")
+                    raise key_in_use(idempotency_key, existing, record["intent_id"], intent.intent_id)
                 return _view(record)
             self._require_one_payment(intent.intent_id)
             decision = self._require_approval(intent)
@@ -261,9 +260,7 @@ class PaymentManager:
         for payment_id in self.store.payments_of_intent(intent_id):
             record = self._load(payment_id)
             if record["status"] in LIVE or record["status"] == "captured":
-                raise PaymentRefused(
-                    f"intent {intent_id!r} already has payment {payment_id} ({record['status']}); one approval "
-                    "pays once — a new authorization needs the old one cancelled, expired or failed")
+                raise approval_already_paid(intent_id, payment_id, record["status"])
 
     def _require_approval(self, intent: PaymentIntent) -> ApprovalDecision:
         decision = self.approvals.latest_decision(intent.intent_id)
@@ -507,7 +504,7 @@ class PaymentManager:
     def _load(self, payment_id: str) -> dict[str, Any]:
         record = self.store.load(payment_id)
         if record is None:
-            raise PaymentNotFound(f"no staged payment {payment_id!r} under {self.store.dir}")
+            raise PaymentNotFound(f"no staged payment {payment_id!r} in {self.store.where}")
         if record.get("unlogged") or (record.get("debit") and not record.get("debited")):
             self._complete(record)
         return record

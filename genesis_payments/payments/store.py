@@ -7,6 +7,12 @@ payments (one small file each, named by a hash, so a write never rewrites the wh
 Read-decide-write sequences hold a named lock (a lock file plus a thread lock): `intent:<id>` for
 authorizing, `payment:<id>` for capturing and cancelling, so concurrent processes cannot both act
 on one payment, and purchases of different intents never wait for each other.
+
+With `GENESIS_DATABASE_URL` set the same records live in PostgreSQL (`postgres.authorizations`):
+one row per payment whose idempotency key is UNIQUE and of which at most one live or captured
+payment per intent may exist (a partial unique index), the signed authorization encrypted with a
+key only the buyer hosts hold, and the named locks session advisory locks that hold across hosts.
+`AuthorizationStore` is the face of both; `FileAuthorizations` is the files store.
 """
 
 from __future__ import annotations
@@ -43,8 +49,61 @@ def _thread_lock(name: str) -> threading.RLock:
 
 
 class AuthorizationStore:
+    """The buyer's store in use: files under `state/payments/`, or PostgreSQL."""
+
     def __init__(self, settings: Settings) -> None:
         self.dir: Path = settings.state_dir / "payments"
+        if settings.uses_postgres:
+            from genesis_payments.postgres.authorizations import PgAuthorizations
+
+            self.backend: Any = PgAuthorizations(settings)
+        else:
+            self.backend = FileAuthorizations(self.dir)
+
+    @property
+    def where(self) -> str:
+        """Where the records are, for messages."""
+        return self.backend.where
+
+    def locked(self, name: str) -> Any:
+        """Hold the lock called `name` (e.g. `intent:<id>`) across threads and processes (and hosts)."""
+        return self.backend.locked(name)
+
+    @staticmethod
+    def valid_id(payment_id: str) -> bool:
+        return bool(PAYMENT_ID.fullmatch(payment_id))
+
+    def load(self, payment_id: str) -> dict[str, Any] | None:
+        return self.backend.load(payment_id) if self.valid_id(payment_id) else None
+
+    def save(self, record: dict[str, Any]) -> None:
+        if not self.valid_id(record["payment_id"]):
+            raise ValueError(f"malformed payment id {record['payment_id']!r}")
+        self.backend.save(record)
+
+    def payment_for_key(self, idempotency_key: str) -> str | None:
+        return self.backend.payment_for_key(idempotency_key)
+
+    def payments_of_intent(self, intent_id: str) -> list[str]:
+        return self.backend.payments_of_intent(intent_id)
+
+    def register(self, record: dict[str, Any]) -> None:
+        """Index a new payment under its idempotency key and its intent."""
+        self.backend.register(record)
+
+    def all(self) -> list[dict[str, Any]]:
+        return self.backend.all()
+
+
+class FileAuthorizations:
+    """One 0600 JSON file per payment under a 0700 folder, with `keys/` and `intents/` indexes."""
+
+    def __init__(self, folder: Path) -> None:
+        self.dir = folder
+
+    @property
+    def where(self) -> str:
+        return str(self.dir)
 
     @contextmanager
     def locked(self, name: str) -> Iterator[None]:
@@ -64,19 +123,11 @@ class AuthorizationStore:
                     raise LedgerError(f"cannot lock the payment store ({lock_path}): {exc.strerror}") from exc
                 yield
 
-    @staticmethod
-    def valid_id(payment_id: str) -> bool:
-        return bool(PAYMENT_ID.fullmatch(payment_id))
-
     def load(self, payment_id: str) -> dict[str, Any] | None:
-        if not self.valid_id(payment_id):
-            return None
         record = read_json_file(self.dir / f"{payment_id}.json", default=None)
         return record if isinstance(record, dict) else None
 
     def save(self, record: dict[str, Any]) -> None:
-        if not self.valid_id(record["payment_id"]):
-            raise ValueError(f"malformed payment id {record['payment_id']!r}")
         self._ensure_dir(self.dir)
         write_json_atomic(self.dir / f"{record['payment_id']}.json", record, mode=PRIVATE_FILE)
 
@@ -89,7 +140,6 @@ class AuthorizationStore:
         return [str(p) for p in entry.get("payments", [])] if isinstance(entry, dict) else []
 
     def register(self, record: dict[str, Any]) -> None:
-        """Index a new payment under its idempotency key and its intent."""
         keys, intents = self.dir / "keys", self.dir / "intents"
         self._ensure_dir(keys)
         self._ensure_dir(intents)

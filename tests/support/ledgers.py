@@ -40,3 +40,18 @@ def write_lines(path: Path, lines: list[dict[str, Any] | str | bytes]) -> Path:
             else:
                 handle.write(json.dumps(item, separators=(",", ":")).encode() + b"\n")
     return path
+
+
+def write_ledger(settings: Any, which: str, lines: list[dict[str, Any]]) -> None:
+    """`lines` into the payment events ("events") or finance entries ("entries") of the store in use:
+    on files exactly `write_lines`; on PostgreSQL each record appended through the store."""
+    from genesis_payments.core.records import FinanceEntry, PaymentEvent
+    from genesis_payments.ledgers.ledgers import coerce_record
+    from genesis_payments.ledgers.sources import finance_entries, payment_events
+
+    if not settings.uses_postgres:
+        write_lines(settings.transactions_path if which == "events" else settings.finance_ledger_path, lines)
+        return
+    model, id_field, ledger = ((PaymentEvent, "event_id", payment_events(settings)) if which == "events"
+                               else (FinanceEntry, "entry_id", finance_entries(settings)))
+    ledger.append_many([coerce_record(model, line, id_field) for line in lines])
