@@ -178,3 +178,56 @@ def test_a_buyer_host_appends_payments_and_keeps_authorizations_but_no_job_state
         assert store.load(record["payment_id"])["status"] == "captured"
     with pytest.raises(LedgerError, match="permission denied for table job_checkpoints"):
         run_stale_payments(settings, T0)  # its checkpoint is the jobs' to write
+
+
+def test_readers_of_both_logs_and_the_exporter_go_on_from_their_checkpoints_on_either_store(store, settings):
+    """monitor-alerts, weekly-report, business-summary and the exporter: a run after more was appended
+    reads only that, and says what a full read says (on PostgreSQL the marks are `seq`s)."""
+    from genesis_payments.exporter.metrics import PaymentsCollector
+    from genesis_payments.jobs.business_checkpoint import run_business_summary
+    from genesis_payments.jobs.monitor_checkpoint import read_monitor_events
+    from genesis_payments.jobs.weekly_checkpoint import run_weekly
+    from tests.support.payments import approve, make_intent
+
+    now = T0 + timedelta(hours=2)
+    _history(settings)
+    approve(settings, make_intent(intent_id="i1", business_id="biz-1"))
+
+    def scrape() -> dict:
+        collector = PaymentsCollector(settings, balance_source=lambda: {}, clock=lambda: now)
+        collector.checkpoint_in_background, collector.checkpoint_every = False, 1
+        found = {(s.name, tuple(sorted(s.labels.items()))): s.value for family in collector.collect()
+                 for s in family.samples if s.name != "genesis_exporter_collect_duration_seconds"}
+        return {"start": collector.start_report["scan"], "samples": found}
+
+    runs = {"monitor": lambda **kw: read_monitor_events(settings, **kw),
+            "weekly": lambda **kw: run_weekly(settings, now, **kw),
+            "business": lambda **kw: run_business_summary(settings, "biz-1", now=now, **kw)}
+    first = {name: run() for name, run in runs.items()}
+    assert {run.scan for run in first.values()} == {"full"}
+    assert scrape()["start"] == "full"
+    for n in range(3):
+        BusinessMonitor(settings).log_payment(event(f"f{n}", "failed", at(10 + n), vendor="flaky"))
+    BusinessMonitor(settings).log_payment(event("p9", "authorized", at(20), business_id="biz-1", intent_id="i1"))
+    BusinessMonitor(settings).log_payment(event("p9", "captured", at(21), business_id="biz-1", intent_id="i1"))
+    approve(settings, make_intent(intent_id="i2", business_id="biz-1"), "denied")
+    again = {name: run() for name, run in runs.items()}
+    full = {name: run(full=True, save=False) for name, run in runs.items()}
+    assert {run.scan for run in again.values()} == {"incremental"}
+    assert again["monitor"].lines_read == 5 and again["weekly"].lines_read == 6
+    assert again["monitor"].streaks == full["monitor"].streaks and again["monitor"].streaks["flaky"] == 3
+    assert again["monitor"].invalid_transitions == full["monitor"].invalid_transitions
+    assert again["weekly"].totals == full["weekly"].totals
+    assert again["business"].summary.model_dump(exclude={"summary_id", "ts"}) == \
+        full["business"].summary.model_dump(exclude={"summary_id", "ts"})
+    warm = scrape()
+    assert warm["start"] == "incremental"
+    for name, _ in runs.items():  # nothing of the checkpoints went to the files on PostgreSQL
+        assert (settings.state_dir / "checkpoints" / f"{name}.arrow").exists() is False
+    from genesis_payments.ledgers.checkpoints import checkpoint_store
+
+    store_kind = type(checkpoint_store(settings)).__name__
+    assert store_kind == ("PgCheckpoints" if settings.uses_postgres else "FileCheckpoints")
+    cold = PaymentsCollector(settings, balance_source=lambda: {}, clock=lambda: now, full=True)
+    assert warm["samples"] == {(s.name, tuple(sorted(s.labels.items()))): s.value for family in cold.collect()
+                               for s in family.samples if s.name != "genesis_exporter_collect_duration_seconds"}

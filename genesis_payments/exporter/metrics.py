@@ -37,13 +37,7 @@ from genesis_payments.core.timestamps import utc_now
 from genesis_payments.exporter.control_gauges import CONTROL_METRIC_NAMES, ControlGauges
 from genesis_payments.exporter.payment_tally import PaymentTally, prepare_events
 from genesis_payments.ledgers import event_columns
-from genesis_payments.ledgers.checkpoints import (
-    Checkpoint,
-    FilePosition,
-    checkpoint_path,
-    load_checkpoint,
-    save_checkpoint,
-)
+from genesis_payments.ledgers.checkpoints import Checkpoint, checkpoint_store
 from genesis_payments.ledgers.event_columns import epoch_us
 from genesis_payments.ledgers.sources import event_log_tail
 
@@ -211,11 +205,10 @@ class PaymentsCollector(Collector):
         self._malformed = 0
 
     def _warm_start(self) -> None:
-        path = self.settings.transactions_path
-        checkpoint, reason = load_checkpoint(checkpoint_path(self.settings.state_dir, READER))
+        checkpoint, reason = checkpoint_store(self.settings).load(READER)
         if checkpoint is not None:
             position = checkpoint.positions["transactions"]
-            reason = position.changed(path)
+            reason = self._tail.changed_since(position)
             if reason is None:
                 try:
                     tally = PaymentTally.from_checkpoint(checkpoint.table, checkpoint.extra)
@@ -224,14 +217,12 @@ class PaymentsCollector(Collector):
                 else:
                     tally.stale_after_us = self.settings.stale_after_seconds * 1_000_000
                     self._tally, self._malformed = tally, checkpoint.extra["malformed"]
-                    self._tail.resume(position.offset, position.lines,
-                                      (position.dev, position.ino) if position.offset else None,
-                                      bytes.fromhex(position.witness))
+                    self._tail.resume_at(position)
                     self.start_report = {"scan": "incremental", "rescan_reason": None, "from_line": position.lines}
                     return
         self.start_report = {"scan": "full", "rescan_reason": reason and f"{reason}: rescanned", "from_line": 0}
         if reason is not None:
-            log.warning("exporter tally rebuilt from the whole of %s: %s", path.name, reason)
+            log.warning("exporter tally rebuilt from all payment events: %s", reason)
 
     def save_checkpoint(self) -> None:
         """Write the tally's checkpoint now (the exporter also does so every `checkpoint_every` lines)."""
@@ -241,11 +232,9 @@ class PaymentsCollector(Collector):
     def _save_checkpoint(self) -> None:
         # Under `_lock`, right after a read: the tally is exactly that of the file up to the tail's offset.
         # Two exporters on one root: each checkpoint is true of the prefix it names; the later rename wins.
-        tail = self._tail
         table, extra = self._tally.to_checkpoint()
-        position = FilePosition.of(self.settings.transactions_path, tail.offset, tail.line_number)
-        save_checkpoint(checkpoint_path(self.settings.state_dir, READER),
-                        Checkpoint(table, {"transactions": position}, {**extra, "malformed": self._malformed}))
+        checkpoint_store(self.settings).save(
+            READER, Checkpoint(table, {"transactions": self._tail.mark()}, {**extra, "malformed": self._malformed}))
         self._unsaved_lines = 0
 
     def _read_balances(self) -> dict[str, int] | None:

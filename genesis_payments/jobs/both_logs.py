@@ -6,7 +6,8 @@ where both logs were read up to; each job adds its own aggregates (`LogsRead.che
 hands over what was appended since (the events, already folded, and the decisions), and its bad
 lines are those of a read of both whole files: the ones kept, then a torn last line of each log. A
 truncated, replaced or rewritten file, another VERSION, or a checkpoint that cannot be read is
-reported (`rescan_reason`) and answered by a read from the top.
+reported (`rescan_reason`) and answered by a read from the top. On PostgreSQL (§12) both logs are
+tables, positions are `seq` marks and the checkpoint is a row of `job_checkpoints`.
 """
 
 from __future__ import annotations
@@ -19,17 +20,13 @@ import pyarrow as pa
 
 from genesis_payments.core.records import ApprovalDecision
 from genesis_payments.core.settings import Settings
-from genesis_payments.ledgers.approval_log import ApprovalLog
-from genesis_payments.ledgers.checkpoints import (
-    Checkpoint,
-    FilePosition,
-    checkpoint_path,
-    load_checkpoint,
-)
+from genesis_payments.ledgers.approval_log import open_approval_log
+from genesis_payments.ledgers.checkpoints import Checkpoint, FilePosition, Position, checkpoint_store
 from genesis_payments.ledgers.frames import to_frame
 from genesis_payments.ledgers.jsonl import BadLine
 from genesis_payments.ledgers.payment_states import PaymentFold
-from genesis_payments.ledgers.readers import EVENT_SPEC, TORN, read_ledger
+from genesis_payments.ledgers.readers import TORN
+from genesis_payments.ledgers.sources import payment_events
 
 _TORN_DECISION = "incomplete last line"  # `ApprovalLog.read_since`'s reason for a torn last line
 _NOWHERE = FilePosition(0, 0, 0, 0, "")
@@ -45,7 +42,7 @@ class LogsRead:
     torn_events: list[BadLine]
     bad_decisions: list[BadLine]
     torn_decisions: list[BadLine]
-    positions: dict[str, FilePosition]  # where this read got to
+    positions: dict[str, Position]  # where this read got to
     previous: Checkpoint | None  # the checkpoint it went on from (None: a full read)
     lines_read: int
     rescan_reason: str | None
@@ -103,25 +100,26 @@ class ReadOfBothLogs:
 
 def read_both_logs(settings: Settings, reader: str, columns: tuple[str, ...], *, full: bool = False) -> LogsRead:
     """What both logs gained since `reader`'s checkpoint, folded (`full`, or no usable checkpoint:
-    both whole logs). `columns`: the transaction log's columns the job needs (with the fold's)."""
-    files = {"transactions": settings.transactions_path, "approval_log": settings.approval_log_path}
+    both whole logs), on the store in use. `columns`: the payment events' columns the job needs
+    (with the fold's)."""
+    logs = {"transactions": payment_events(settings), "approval_log": open_approval_log(settings)}
     fold, previous, reason = PaymentFold(), None, None
     if full:
         reason = "a full rescan was asked for"
     else:
-        checkpoint, reason = load_checkpoint(checkpoint_path(settings.state_dir, reader))
+        checkpoint, reason = checkpoint_store(settings).load(reader)
         if checkpoint is not None:
-            reason = next((why for name, path in files.items()
-                           if (why := checkpoint.positions[name].changed(path)) is not None), None)
+            reason = next((why for name, log in logs.items()
+                           if (why := log.changed(checkpoint.positions[name])) is not None), None)
             if reason is None:
                 previous, fold = checkpoint, PaymentFold.from_table(checkpoint.table)
     extra = previous.extra if previous else {"invalid_transitions": [], "bad_events": [], "bad_decisions": []}
     start = previous.positions["transactions"] if previous else _NOWHERE
-    read = read_ledger(files["transactions"], EVENT_SPEC, columns, start=start.offset, first_line=start.lines + 1)
+    read = logs["transactions"].read(columns, start=start.offset, first_line=start.lines + 1)
     events = to_frame(read.table)
     invalid = extra["invalid_transitions"] + fold.apply(events)
     log_start = previous.positions["approval_log"] if previous else _NOWHERE
-    decisions, log_offset, log_lines = ApprovalLog(settings).read_since(log_start.offset, log_start.lines)
+    decisions, log_offset, log_lines = logs["approval_log"].read_since(log_start.offset, log_start.lines)
     torn_events = [b for b in read.bad_lines if b.reason == TORN]
     torn_decisions = [b for b in decisions.bad_lines if b.reason.startswith(_TORN_DECISION)]
     return LogsRead(
@@ -129,8 +127,8 @@ def read_both_logs(settings: Settings, reader: str, columns: tuple[str, ...], *,
         [BadLine(**b) for b in extra["bad_events"]] + [b for b in read.bad_lines if b.reason != TORN], torn_events,
         [BadLine(**b) for b in extra["bad_decisions"]] + [
             b for b in decisions.bad_lines if not b.reason.startswith(_TORN_DECISION)], torn_decisions,
-        {"transactions": FilePosition.of(files["transactions"], read.end_offset, start.lines + read.lines),
-         "approval_log": FilePosition.of(files["approval_log"], log_offset, log_lines)},
+        {"transactions": logs["transactions"].position(read.end_offset, start.lines + read.lines),
+         "approval_log": logs["approval_log"].position(log_offset, log_lines)},
         previous,
         read.lines + len(torn_events) + (log_lines - log_start.lines) + len(torn_decisions),
         reason)

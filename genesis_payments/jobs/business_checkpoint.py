@@ -18,7 +18,7 @@ from genesis_payments.core.records import SpendSummary
 from genesis_payments.core.settings import Settings
 from genesis_payments.jobs.both_logs import LogsRead, ReadOfBothLogs, read_both_logs
 from genesis_payments.jobs.spend_summary import EVENT_COLUMNS, BusinessBook
-from genesis_payments.ledgers.checkpoints import Checkpoint, save_reader_checkpoint
+from genesis_payments.ledgers.checkpoints import Checkpoint, checkpoint_store
 
 READER = "business-summary"
 
@@ -45,4 +45,4 @@ def run_business_summary(settings: Settings, business_id: str, *, now: datetime 
 
 
 def save_business_checkpoint(settings: Settings, run: BusinessRun) -> None:
-    save_reader_checkpoint(settings.state_dir, READER, run.checkpoint)
+    checkpoint_store(settings).save(READER, run.checkpoint)

@@ -15,18 +15,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from genesis_payments.core.settings import Settings
+from genesis_payments.jobs.events_since import read_events_since
 from genesis_payments.jobs.monitoring import add_outcomes
-from genesis_payments.ledgers.checkpoints import (
-    Checkpoint,
-    FilePosition,
-    checkpoint_path,
-    load_checkpoint,
-    save_reader_checkpoint,
-)
-from genesis_payments.ledgers.frames import to_frame
+from genesis_payments.ledgers.checkpoints import Checkpoint, checkpoint_store
 from genesis_payments.ledgers.jsonl import BadLine
-from genesis_payments.ledgers.payment_states import PaymentFold, VendorStreaks
-from genesis_payments.ledgers.readers import EVENT_SPEC, TORN, read_ledger
+from genesis_payments.ledgers.payment_states import VendorStreaks
 
 READER = "monitor-alerts"
 COLUMNS = ("payment_id", "status", "agent", "vendor", "amount_micro", "ts", "line")
@@ -53,38 +46,15 @@ class MonitorEvents:
 
 def read_monitor_events(settings: Settings, *, full: bool = False, save: bool = True) -> MonitorEvents:
     """Streaks, invalid transitions and bad lines of the transaction log, from the checkpoint when usable."""
-    path = settings.transactions_path
-    fold, streaks, invalid, bad, position, reason = PaymentFold(), VendorStreaks(), [], [], None, None
-    if full:
-        reason = "a full rescan was asked for"
-    else:
-        checkpoint, reason = load_checkpoint(checkpoint_path(settings.state_dir, READER))
-        if checkpoint is not None:
-            position = checkpoint.positions["transactions"]
-            reason = position.changed(path)
-            if reason is None:
-                fold = PaymentFold.from_table(checkpoint.table)
-                streaks = VendorStreaks.from_dict(checkpoint.extra["streaks"])
-                invalid = checkpoint.extra["invalid_transitions"]
-                bad = [BadLine(**b) for b in checkpoint.extra["bad_lines"]]
-            else:
-                position = None
-    start, before = (position.offset, position.lines) if position is not None else (0, 0)
-    read = read_ledger(path, EVENT_SPEC, COLUMNS, start=start, first_line=before + 1)
-    frame = to_frame(read.table)
-    invalid = invalid + fold.apply(frame)
-    add_outcomes(streaks, frame, fold)
-    kept = bad + [b for b in read.bad_lines if b.reason != TORN]
-    torn = [b for b in read.bad_lines if b.reason == TORN]
-    checkpoint = Checkpoint(
-        fold.to_table(), {"transactions": FilePosition.of(path, read.end_offset, before + read.lines)},
-        {"streaks": streaks.to_dict(), "invalid_transitions": invalid, "bad_lines": [b.to_dict() for b in kept]})
-    run = MonitorEvents(streaks.streaks(), invalid, kept + torn, "incremental" if position is not None else "full",
-                        read.lines + len(torn), reason, checkpoint)
+    read = read_events_since(settings, READER, COLUMNS, full=full)
+    streaks = VendorStreaks.from_dict(read.previous.extra["streaks"]) if read.previous else VendorStreaks()
+    add_outcomes(streaks, read.events, read.fold)
+    run = MonitorEvents(streaks.streaks(), read.invalid_transitions, read.bad_lines, read.scan, read.lines_read,
+                        read.rescan_reason, read.checkpoint({"streaks": streaks.to_dict()}))
     if save:
         save_monitor_checkpoint(settings, run)
     return run
 
 
 def save_monitor_checkpoint(settings: Settings, run: MonitorEvents) -> None:
-    save_reader_checkpoint(settings.state_dir, READER, run.checkpoint)
+    checkpoint_store(settings).save(READER, run.checkpoint)

@@ -16,13 +16,11 @@ from typing import Any
 
 from genesis_payments.core.settings import Settings
 from genesis_payments.core.timestamps import epoch_us
+from genesis_payments.jobs.events_since import read_events_since
 from genesis_payments.jobs.stale import stale_finding
 from genesis_payments.ledgers.checkpoints import Checkpoint, checkpoint_store
-from genesis_payments.ledgers.frames import to_frame
 from genesis_payments.ledgers.jsonl import BadLine
 from genesis_payments.ledgers.payment_states import STALE_KINDS, PaymentFold
-from genesis_payments.ledgers.readers import TORN
-from genesis_payments.ledgers.sources import payment_events
 
 READER = "stale-payments"
 COLUMNS = ("payment_id", "status", "agent", "vendor", "amount_micro", "ts", "valid_before", "line")
@@ -60,33 +58,10 @@ def run_stale_payments(settings: Settings, now: datetime, *, full: bool = False,
     """The stale-payments findings at `now`, from the checkpoint when it is usable (`full`: rescan).
     The new checkpoint is written once the results are in (`save=False`: the caller saves it with
     `save_stale_checkpoint` after the rest of the run succeeded)."""
-    ledger = payment_events(settings)
-    store = checkpoint_store(settings)
-    fold, invalid, bad, position, reason = PaymentFold(), [], [], None, None
-    if full:
-        reason = "a full rescan was asked for"
-    else:
-        checkpoint, reason = store.load(READER)
-        if checkpoint is not None:
-            position = checkpoint.positions["transactions"]
-            reason = ledger.changed(position)
-            if reason is None:
-                fold = PaymentFold.from_table(checkpoint.table)
-                invalid = checkpoint.extra["invalid_transitions"]
-                bad = [BadLine(**b) for b in checkpoint.extra["bad_lines"]]
-            else:
-                position = None
-    start, before = (position.offset, position.lines) if position is not None else (0, 0)
-    read = ledger.read(COLUMNS, start=start, first_line=before + 1)
-    invalid = invalid + fold.apply(to_frame(read.table))
-    kept = bad + [b for b in read.bad_lines if b.reason != TORN]
-    torn = [b for b in read.bad_lines if b.reason == TORN]
-    findings = stale_findings(fold, now, settings.stale_after_seconds)
-    checkpoint = Checkpoint(
-        fold.to_table(), {"transactions": ledger.position(read.end_offset, before + read.lines)},
-        {"invalid_transitions": invalid, "bad_lines": [b.to_dict() for b in kept]})
-    run = StaleRun(findings, invalid, kept + torn, "incremental" if position is not None else "full",
-                   read.lines + len(torn), reason, checkpoint)
+    read = read_events_since(settings, READER, COLUMNS, full=full)
+    findings = stale_findings(read.fold, now, settings.stale_after_seconds)
+    run = StaleRun(findings, read.invalid_transitions, read.bad_lines, read.scan, read.lines_read,
+                   read.rescan_reason, read.checkpoint({}))
     if save:
         save_stale_checkpoint(settings, run)
     return run

@@ -18,7 +18,7 @@ from typing import Any
 from genesis_payments.core.settings import Settings
 from genesis_payments.jobs.both_logs import LogsRead, ReadOfBothLogs, read_both_logs
 from genesis_payments.jobs.weekly import DayBook, decisions_frame
-from genesis_payments.ledgers.checkpoints import Checkpoint, save_reader_checkpoint
+from genesis_payments.ledgers.checkpoints import Checkpoint, checkpoint_store
 
 READER = "weekly-report"
 COLUMNS = ("payment_id", "status", "agent", "vendor", "amount_micro", "ts", "line")
@@ -44,4 +44,4 @@ def run_weekly(settings: Settings, now: datetime, *, full: bool = False, save: b
 
 
 def save_weekly_checkpoint(settings: Settings, run: WeeklyRun) -> None:
-    save_reader_checkpoint(settings.state_dir, READER, run.checkpoint)
+    checkpoint_store(settings).save(READER, run.checkpoint)

@@ -31,6 +31,7 @@ from genesis_payments.core.records import ApprovalDecision
 from genesis_payments.core.settings import Settings
 from genesis_payments.core.timestamps import format_utc, utc_now
 from genesis_payments.ledgers.chain_head import Head, head_path, moved_backwards, read_head, write_head
+from genesis_payments.ledgers.checkpoints import FilePosition, Position, file_changed
 from genesis_payments.ledgers.jsonl import (
     BadLine,
     BadLineError,
@@ -368,6 +369,13 @@ class ApprovalLog:
         except OSError as exc:
             raise LedgerError(f"cannot read {self.path}: {exc.strerror}") from exc
         return result, offset, lines
+
+    # Where a job's read of the decisions stopped (§5), for its checkpoint.
+    def position(self, offset: int, lines: int) -> FilePosition:
+        return FilePosition.of(self.path, offset, lines)
+
+    def changed(self, position: Position) -> str | None:
+        return file_changed(self.path, position)
 
     def latest_decisions(self) -> dict[str, ApprovalDecision]:
         """The newest decision for each intent (a review's resolution replaces `pending_review`)."""

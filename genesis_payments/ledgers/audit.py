@@ -179,7 +179,7 @@ def _verify_postgres(settings: Settings) -> ChainReport:
     from genesis_payments.ledgers.approval_log import open_approval_log
 
     # The payment events are read first: a decision they rely on was appended before them.
-    references = referenced_decisions(settings.transactions_path)
+    references = referenced_decisions_of(settings)
     wanted = set(references)
     report = open_approval_log(settings).verify(wanted)
     if not report.ok:

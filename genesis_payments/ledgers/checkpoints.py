@@ -92,6 +92,13 @@ class SeqPosition:
 Position = FilePosition | SeqPosition
 
 
+def file_changed(path: Path, position: Position) -> str | None:
+    """Why a checkpoint's position no longer describes the file `path` (None: it still does)."""
+    if not isinstance(position, FilePosition):
+        return f"{Path(path).name}: the checkpoint was made on the PostgreSQL store; rescanned"
+    return position.changed(path)
+
+
 def position_from_dict(data: dict[str, Any]) -> Position:
     if data.get("store") == "postgres":
         return SeqPosition(**data)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from genesis_payments.core.records import PaymentEvent
+from genesis_payments.ledgers.checkpoints import FilePosition, Position, file_changed
 from genesis_payments.ledgers.event_columns import BlockRead, read_event_block
 from genesis_payments.ledgers.jsonl import IncrementalReader
 
@@ -45,6 +46,17 @@ class EventLogTail(IncrementalReader[PaymentEvent]):
             self._restart(identity)
         self._identity = identity
         return reset
+
+    # A checkpoint's mark of how far the tail read (§5), and going on from one.
+    def mark(self) -> FilePosition:
+        return FilePosition.of(self.path, self.offset, self.line_number)
+
+    def changed_since(self, position: Position) -> str | None:
+        return file_changed(self.path, position)
+
+    def resume_at(self, position: FilePosition) -> None:
+        self.resume(position.offset, position.lines, (position.dev, position.ino) if position.offset else None,
+                    bytes.fromhex(position.witness))
 
     def restart(self) -> None:
         """Forget the offset: the next `check` and `new_blocks` read the file from the top."""

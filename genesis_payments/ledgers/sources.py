@@ -21,7 +21,7 @@ from pydantic import BaseModel
 
 from genesis_payments.core.records import FinanceEntry, PaymentEvent, SpendSummary
 from genesis_payments.core.settings import Settings
-from genesis_payments.ledgers.checkpoints import FilePosition, Position
+from genesis_payments.ledgers.checkpoints import FilePosition, Position, file_changed
 from genesis_payments.ledgers.jsonl import IncrementalReader, JsonlAppender, ReadResult, read_jsonl
 from genesis_payments.ledgers.readers import ENTRY_SPEC, EVENT_SPEC, LedgerRead, RecordSpec, read_ledger
 
@@ -69,9 +69,7 @@ class FileLedger:
         return FilePosition.of(self.path, offset, lines)
 
     def changed(self, position: Position) -> str | None:
-        if not isinstance(position, FilePosition):
-            return f"{self.path.name}: the checkpoint was made on the PostgreSQL store; rescanned"
-        return position.changed(self.path)
+        return file_changed(self.path, position)
 
 
 class FileEventFollower(IncrementalReader[PaymentEvent]):

@@ -46,6 +46,7 @@ from genesis_payments.ledgers.approval_log import (
     latest_per_intent,
 )
 from genesis_payments.ledgers.audit import ChainReport, check_line
+from genesis_payments.ledgers.checkpoints import Position, SeqPosition
 from genesis_payments.ledgers.jsonl import BadLine, ReadResult, describe_validation_error
 from genesis_payments.postgres.connection import RETRYABLE, connect, database_failure
 
@@ -402,6 +403,46 @@ class PgApprovalLog:
                 if len(rows) < _CHUNK:
                     return result
                 after = rows[-1][0]
+
+        return self._transaction(run, doing="a read of the approval chain")
+
+    def read_since(self, offset: int, lines: int) -> tuple[ReadResult[ApprovalDecision], int, int]:
+        """The decisions and bad records after seq `offset` (as the files' `read_since` after a byte
+        offset), and the last seq read; a record's seq is its line number, so it is the line count too."""
+        def run(conn: psycopg.Connection) -> tuple[ReadResult[ApprovalDecision], int, int]:
+            result: ReadResult[ApprovalDecision] = ReadResult()
+            after = offset
+            while True:
+                rows = conn.execute("SELECT seq, kind, line FROM approval_chain WHERE seq > %s ORDER BY seq LIMIT %s",
+                                    (after, _CHUNK)).fetchall()
+                for seq, kind, line in rows:
+                    if kind != "decision":
+                        continue
+                    try:
+                        result.records.append(ApprovalDecision.model_validate_json(line))
+                    except ValidationError as exc:
+                        result.bad_lines.append(BadLine(WHERE, seq, describe_validation_error(exc)))
+                after = rows[-1][0] if rows else after
+                if len(rows) < _CHUNK:
+                    return result, after, after
+
+        return self._transaction(run, doing="a read of the approval chain")
+
+    def position(self, offset: int, lines: int) -> SeqPosition:
+        """A job's mark after seq `offset`; the witness is that record's hash, which chains all before it."""
+        return SeqPosition(offset, lines, self._hash_at(offset) or "" if offset else "")
+
+    def changed(self, position: Position) -> str | None:
+        if not isinstance(position, SeqPosition):
+            return "approval_chain: the checkpoint was made on the files store; rescanned"
+        if position.offset and self._hash_at(position.offset) != position.witness:
+            return f"approval_chain: the record read last (seq {position.offset}) is gone or was replaced"
+        return None
+
+    def _hash_at(self, seq: int) -> str | None:
+        def run(conn: psycopg.Connection) -> str | None:
+            row = conn.execute("SELECT hash FROM approval_chain WHERE seq = %s", (seq,)).fetchone()
+            return row[0] if row else None
 
         return self._transaction(run, doing="a read of the approval chain")
 

@@ -276,6 +276,16 @@ class PgEventLogTail:
     def restart(self) -> None:
         self.position = SeqPosition(0, 0, "")
 
+    # A checkpoint's mark (§5), as `EventLogTail`'s.
+    def mark(self) -> SeqPosition:
+        return self.position
+
+    def changed_since(self, position: object) -> str | None:
+        return self.ledger.changed(position)
+
+    def resume_at(self, position: SeqPosition) -> None:
+        self.position = position
+
     def new_blocks(self, prepare: Callable[[Any], Any] | None = None) -> Iterator[BlockRead]:
         while True:
             read = self.ledger.read(EVENT_COLUMNS, start=self.position.offset, first_line=self.position.lines + 1,

@@ -7,7 +7,7 @@ from typing import Any
 
 from genesis_payments.core.records import PaymentIntent
 from genesis_payments.core.settings import Settings
-from genesis_payments.ledgers.approval_log import ApprovalLog
+from genesis_payments.ledgers.approval_log import open_approval_log
 
 AGENT = "deploy-agent"
 VENDOR = "payments:deploy:vercel"
@@ -30,7 +30,7 @@ def make_intent(**overrides: Any) -> PaymentIntent:
 
 
 def approve(settings: Settings, intent: PaymentIntent, decision: str = "approved", cost: str | None = None) -> None:
-    ApprovalLog(settings).append(
+    open_approval_log(settings).append(
         {
             "intent_id": intent.intent_id,
             "agent": intent.agent,

@@ -1,0 +1,77 @@
+"""A job's read of the payment events from its checkpoint (§5): stale-payments and monitor-alerts.
+
+Both keep the state machine's book over every payment seen (`PaymentFold`: whether a later event is
+accepted depends on it), the `invalid_transition` findings and bad lines so far, and where the
+events were read up to; each adds its own state in the checkpoint's `extra`. A read folds what was
+appended since into the book and splits the new bad lines: a torn last line is reported, as a full
+read reports it, but not kept (its writer may still finish it, and it is then read whole). A
+checkpoint that cannot be used (another VERSION, unreadable, its ledger truncated, replaced or
+rewritten, made on the other store) is reported as `rescan_reason` and answered by a full read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from genesis_payments.core.settings import Settings
+from genesis_payments.ledgers.checkpoints import Checkpoint, Position, checkpoint_store
+from genesis_payments.ledgers.frames import to_frame
+from genesis_payments.ledgers.jsonl import BadLine
+from genesis_payments.ledgers.payment_states import PaymentFold
+from genesis_payments.ledgers.readers import TORN
+from genesis_payments.ledgers.sources import payment_events
+
+
+@dataclass
+class EventsRead:
+    fold: PaymentFold  # every payment so far, the new events folded in
+    events: pd.DataFrame  # the events appended since the checkpoint (all of them on a full read)
+    invalid_transitions: list[dict[str, Any]]  # all so far
+    kept: list[BadLine]  # bad lines so far, a torn last line excepted
+    torn: list[BadLine]
+    position: Position  # where this read got to
+    previous: Checkpoint | None  # the checkpoint it went on from (None: a full read)
+    lines_read: int
+    rescan_reason: str | None
+
+    @property
+    def scan(self) -> str:
+        return "incremental" if self.previous is not None else "full"
+
+    @property
+    def bad_lines(self) -> list[BadLine]:
+        return self.kept + self.torn
+
+    def checkpoint(self, extra: dict[str, Any]) -> Checkpoint:
+        """The checkpoint to save after this read, with the job's own state (`extra`)."""
+        return Checkpoint(self.fold.to_table(), {"transactions": self.position}, {
+            **extra, "invalid_transitions": self.invalid_transitions,
+            "bad_lines": [b.to_dict() for b in self.kept]})
+
+
+def read_events_since(settings: Settings, reader: str, columns: Sequence[str], *, full: bool = False) -> EventsRead:
+    """The payment events appended since `reader`'s checkpoint, folded (`full`: read them all)."""
+    ledger = payment_events(settings)
+    previous, reason = None, None
+    if full:
+        reason = "a full rescan was asked for"
+    else:
+        checkpoint, reason = checkpoint_store(settings).load(reader)
+        if checkpoint is not None:
+            reason = ledger.changed(checkpoint.positions["transactions"])
+            previous = checkpoint if reason is None else None
+    fold = PaymentFold.from_table(previous.table) if previous else PaymentFold()
+    invalid = previous.extra["invalid_transitions"] if previous else []
+    bad = [BadLine(**b) for b in previous.extra["bad_lines"]] if previous else []
+    start = previous.positions["transactions"] if previous else None
+    offset, before = (start.offset, start.lines) if start is not None else (0, 0)
+    read = ledger.read(columns, start=offset, first_line=before + 1)
+    events = to_frame(read.table)
+    invalid = invalid + fold.apply(events)
+    torn = [b for b in read.bad_lines if b.reason == TORN]
+    return EventsRead(fold, events, invalid, bad + [b for b in read.bad_lines if b.reason != TORN], torn,
+                      ledger.position(read.end_offset, before + read.lines), previous, read.lines + len(torn), reason)
