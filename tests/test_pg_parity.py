@@ -99,7 +99,7 @@ def test_every_job_reports_the_same_on_files_and_on_postgres_loaded_by_import(fl
         assert _comparable(on_postgres[job]) == _comparable(report), job
     with psycopg.connect(pg_url) as conn:  # the PostgreSQL runs kept their state there, not in files
         assert conn.execute("SELECT reader FROM job_checkpoints ORDER BY reader").fetchall() == [
-            ("ledger-sync",), ("stale-payments",)]
+            ("business-summary",), ("ledger-sync",), ("monitor-alerts",), ("stale-payments",), ("weekly-report",)]
         assert conn.execute("SELECT count(*) FROM alert_state").fetchone()[0] > 0
         # the files run's summary (imported) and the PostgreSQL run's own
         assert conn.execute("SELECT count(*) FROM spend_summaries").fetchone()[0] == 2

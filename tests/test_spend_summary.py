@@ -14,6 +14,7 @@ from genesis_payments.core.records import ApprovalDecision, PaymentEvent
 from genesis_payments.jobs.spend_summary import UNKNOWN_COMPONENT, build_spend_summary
 from genesis_payments.ledgers.approval_log import open_approval_log
 from genesis_payments.ledgers.ledgers import BusinessMonitor
+from genesis_payments.ledgers.sources import spend_summaries
 from tests.support.approval_stores import both_stores
 
 TS = "2026-11-26T03:00:00.000000+00:00"
@@ -98,8 +99,8 @@ def test_business_summary_flow_appends_posts_and_reports(store, flow_env, settin
 
     assert report["summary"]["total_spent_usd"] == "1.250000"
     assert report["summary"]["by_component"] == {"logo": "1.250000"}
-    lines = settings.spend_summaries_path.read_text().splitlines()
-    assert len(lines) == 1 and json.loads(lines[0])["business_id"] == "b"
+    kept = spend_summaries(settings).read_records()  # the file, or the table on PostgreSQL
+    assert [summary.business_id for summary in kept.records] == ["b"] and kept.bad_lines == []
     outbox = [json.loads(line) for line in settings.outbox_path.read_text().splitlines()]
     assert outbox[-1]["channel"] == "dashboard"
     reports = list((settings.reports_dir / "business-summary").glob("*.json"))

@@ -13,20 +13,19 @@ transaction loads the ledgers, skipping every record whose id is already there w
 (so importing twice is importing once) and refusing one whose id is there with another line. Bulk
 rows go through `COPY … FROM STDIN (FORMAT csv)` from the Arrow columns the readers validated.
 
-The decisions belong to the approval log's store (helper `pgapprovals`): when
-`genesis_payments.postgres.approval_log` offers `export_chain(settings, path)` and
-`import_chain(settings, path)`, they are called; otherwise the approval log in use is the files
-store's, and its lines are copied as they are.
+The decisions are the table `approval_chain` (`PgApprovalLog.export_lines`/`import_lines`: the
+canonical lines byte for byte; an import verifies the chain, adds only what the table lacks and
+refuses another chain). They are imported first, in a transaction of their own: a decision without
+its payment events is an ordinary state, payment events relying on missing decisions are not.
 """
 
 from __future__ import annotations
 
 import io
-import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 import psycopg
 import pyarrow as pa
@@ -47,6 +46,7 @@ from genesis_payments.ledgers.readers import (
     read_ledger,
     whole_line_blocks,
 )
+from genesis_payments.postgres.approval_log import PgApprovalLog
 from genesis_payments.postgres.ledgers import FINANCE_ENTRIES, PAYMENT_EVENTS, SPEND_SUMMARIES, Table
 from genesis_payments.postgres.sessions import database_url, in_transaction, shared_connection
 
@@ -120,23 +120,17 @@ def _write_lines(url: str, table: Table, handle: BinaryIO, counter: list[int]) -
         after = last
 
 
-def _approval_hooks() -> tuple[Any, Any]:
-    try:
-        from genesis_payments.postgres import approval_log  # the approvals helper's module, when present
-    except ImportError:
-        return None, None
-    return getattr(approval_log, "export_chain", None), getattr(approval_log, "import_chain", None)
-
-
 def _export_decisions(settings: Settings, path: Path) -> int:
-    export_chain, _ = _approval_hooks()
-    if export_chain is not None:
-        return int(export_chain(settings, path))
-    source = settings.approval_log_path  # the approval log in use is the files store's
-    data = _complete_lines(source)
+    lines = [0]
+
+    def fill(handle: BinaryIO) -> None:
+        for line in PgApprovalLog(settings, database_url(settings)).export_lines():
+            handle.write(line)
+            lines[0] += 1
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, lambda handle: handle.write(data))
-    return data.count(b"\n")
+    write_atomic(path, fill)
+    return lines[0]
 
 
 def _complete_lines(path: Path) -> bytes:
@@ -167,8 +161,11 @@ def import_store(settings: Settings, folder: Path) -> Transfer:
                             "chain is broken, nothing was imported")
     checked = [_check(ledger, ledger.path_of(source)) for ledger in LEDGERS]
     done = Transfer()
-    _, import_chain = _approval_hooks()
-    decisions = None if import_chain is not None else _decisions_to_add(settings, source.approval_log_path)
+    name = source.approval_log_path.name
+    with open(source.approval_log_path, "rb") if source.approval_log_path.exists() else io.BytesIO() as chain_file:
+        done.loaded[name] = PgApprovalLog(settings, url).import_lines(chain_file, str(source.approval_log_path))
+    done.records[name] = chain.lines
+    done.skipped[name] = chain.lines - done.loaded[name]
 
     def load(conn: psycopg.Connection) -> None:
         for item in checked:
@@ -182,13 +179,6 @@ def import_store(settings: Settings, folder: Path) -> Transfer:
         # A bulk load leaves the visibility map unset until autovacuum comes: without it the jobs'
         # checkpoint checks (a count up to a seq) and the planner's estimates cost a scan of everything.
         shared_connection(url).execute("VACUUM (ANALYZE) payment_events, finance_entries, spend_summaries")
-    name = source.approval_log_path.name
-    if import_chain is not None:
-        done.loaded[name] = int(import_chain(settings, source.approval_log_path))
-    else:
-        done.loaded[name] = _append_decisions(settings.approval_log_path, decisions or b"")
-    done.records[name] = chain.lines
-    done.skipped[name] = chain.lines - done.loaded[name]
     return done
 
 
@@ -286,26 +276,3 @@ def _load(conn: psycopg.Connection, item: _Checked) -> int:
         f"INSERT INTO {table.name} ({columns}) SELECT {columns} FROM {staging} s "
         f"WHERE NOT EXISTS (SELECT 1 FROM {table.name} t WHERE {match}) ORDER BY s.ord")
     return inserted.rowcount
-
-
-def _decisions_to_add(settings: Settings, source: Path) -> bytes:
-    """The source's approval-log lines the files store's log lacks; it must hold a prefix of them (the
-    same chain, shorter), else nothing is imported."""
-    target = settings.approval_log_path
-    if source.resolve() == target.resolve():
-        return b""
-    incoming, present = _complete_lines(source), _complete_lines(target)
-    if not incoming.startswith(present):
-        raise InvalidRecord(f"{target} holds decisions that are not the start of {source}: two different chains; "
-                            "nothing was imported")
-    return incoming[len(present):]
-
-
-def _append_decisions(target: Path, extra: bytes) -> int:
-    if extra:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with open(target, "ab") as handle:
-            handle.write(extra)
-            handle.flush()
-            os.fsync(handle.fileno())
-    return extra.count(b"\n")
