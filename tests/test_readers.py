@@ -45,6 +45,7 @@ def tricky(base: dict) -> list[bytes]:
         good.replace('"a"', '"\u00e9"', 1).encode(),  # non-ASCII id: good, decided exactly
         good.replace('"a"', '"\u2003"', 1).encode(),  # a white-space id beyond ASCII: bad
         good.replace('"a"', '"\\t"', 1),
+        good.replace('"a"', '"a/b"', 1),  # '/' in an agent id: bad (only a vendor id may hold one)
         " " + good, good + " ",
         good.replace(": ", ":\t"),
     ]]

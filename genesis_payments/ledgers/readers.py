@@ -51,9 +51,10 @@ TORN = "incomplete last line (no newline): a torn write"
 class RecordSpec:
     """One record kind: its model (the exact verdict) and the kind of each field pyarrow checks.
 
-    Kinds: id / opt_id (`records.Id`), str / opt_str, time / opt_time (`UtcTimestamp`), usd (`Usd`),
-    caip2 (`records.Caip2`), and an enumeration named in `enums`. The model decides any line these
-    checks are not certain of, so a kind here may only be stricter than the model, never looser.
+    Kinds: id / opt_id (`records.Id`), vendor_id (`records.VendorId`), str / opt_str, time /
+    opt_time (`UtcTimestamp`), usd (`Usd`), caip2 (`records.Caip2`), and an enumeration named in
+    `enums`. The model decides any line these checks are not certain of, so a kind here may only be
+    stricter than the model, never looser.
     """
 
     model: type[Record]
@@ -81,7 +82,7 @@ class RecordSpec:
 EVENT_SPEC = RecordSpec(
     PaymentEvent,
     {
-        "event_id": "id", "ts": "time", "payment_id": "id", "status": "status", "agent": "id", "vendor": "id",
+        "event_id": "id", "ts": "time", "payment_id": "id", "status": "status", "agent": "id", "vendor": "vendor_id",
         "chain": "caip2", "token": "id", "amount_usd": "usd", "business_id": "opt_id", "intent_id": "opt_id",
         "idempotency_key": "opt_id", "tx_hash": "opt_str", "valid_before": "opt_time", "error": "opt_str",
     },
@@ -90,7 +91,7 @@ EVENT_SPEC = RecordSpec(
 ENTRY_SPEC = RecordSpec(
     FinanceEntry,
     {
-        "entry_id": "id", "ts": "time", "payment_id": "id", "agent": "id", "vendor": "id",
+        "entry_id": "id", "ts": "time", "payment_id": "id", "agent": "id", "vendor": "vendor_id",
         "amount_usd": "usd", "kind": "kind",
     },
     {"kind": ("debit", "refund")},
@@ -383,6 +384,8 @@ def _validate(spec: RecordSpec, table: pa.Table) -> tuple[np.ndarray, dict[str, 
         columns[name] = column
         if kind in ("id", "opt_id"):
             good = plain_ids(column)
+        elif kind == "vendor_id":
+            good = plain_ids(column, PLAIN_VENDOR_ID_PATTERN)
         elif kind == "usd":
             good, columns["amount_micro"] = money_micro(column)
         elif kind in ("time", "opt_time"):
@@ -399,23 +402,25 @@ def _validate(spec: RecordSpec, table: pa.Table) -> tuple[np.ndarray, dict[str, 
     return ok, columns
 
 
-def plain_ids(column: pa.Array) -> pa.Array:
-    """1 to 256 printable ASCII characters, not all white space: an `Id` under any regex engine.
+def plain_ids(column: pa.Array, pattern: str | None = None) -> pa.Array:
+    """1 to 256 printable ASCII characters, not all white space: an `Id` (a `VendorId` with
+    `PLAIN_VENDOR_ID_PATTERN`) under any regex engine.
 
     ASCII only, because "white space" differs between regex engines beyond it; other values go to
     the exact validator, which decides.
     """
     length = pc.binary_length(column)
-    # Printable ASCII without '/' or '\\' (records.Id): anything else, a vendor's '/' included, is
-    # left to the exact validator, which applies the one id rule.
-    printable = pc.match_substring_regex(column, PLAIN_ID_PATTERN)
+    # Printable ASCII without '/' or '\\' (records.Id; a vendor may hold '/'): anything else is left to
+    # the exact validator, which applies the one id rule.
+    printable = pc.match_substring_regex(column, pattern or PLAIN_ID_PATTERN)
     return pc.and_(
         pc.and_(printable, pc.invert(pc.ascii_is_space(column))),
         pc.and_(pc.greater_equal(length, 1), pc.less_equal(length, 256)),
     )
 
 
-PLAIN_ID_PATTERN = r"^[\x20-\x5b\x5d-\x7e]+$"
+PLAIN_ID_PATTERN = r"^[\x20-\x2e\x30-\x5b\x5d-\x7e]+$"  # printable ASCII but 0x2f (/) and 0x5c (\\)
+PLAIN_VENDOR_ID_PATTERN = r"^[\x20-\x5b\x5d-\x7e]+$"  # printable ASCII but 0x5c (\\)
 
 
 def money_micro(column: pa.Array) -> tuple[pa.Array, pa.Array]:
