@@ -8,7 +8,7 @@ import httpx
 from prefect.tasks import exponential_backoff
 
 from genesis_payments.chain.rpc import ChainRpcError
-from genesis_payments.core.errors import BalanceError, DiscordError, LedgerError
+from genesis_payments.core.errors import BalanceError, DiscordError, LedgerError, database_failure_of
 
 IO_RETRIES = 2
 IO_RETRY_DELAYS = exponential_backoff(backoff_factor=2)
@@ -26,8 +26,8 @@ def retry_transient(task: Any, task_run: Any, state: Any) -> bool:
         return exc.retryable
     except (LedgerError, BalanceError, ChainRpcError, OSError, httpx.TransportError):
         return True
-    except Exception:
-        return False
+    except Exception as exc:
+        return database_failure_of(exc) is not None  # a dead PostgreSQL connection: the retry opens another
     return False
 
 

@@ -78,3 +78,11 @@ def world(settings):
         for agent in ("media-agent", "deploy-agent"):
             world.fund(agent, "10")
         yield world
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Files that hold slow (real-server, multi-process) tests first. `-n 2 --dist loadfile` hands
+    files to the workers in this order: the long ones start at once and the short ones fill in
+    around them, instead of one worker finishing a long file alone at the end."""
+    slow_files = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow_files)  # stable: each file keeps its own order

@@ -231,3 +231,40 @@ def test_readers_of_both_logs_and_the_exporter_go_on_from_their_checkpoints_on_e
     cold = PaymentsCollector(settings, balance_source=lambda: {}, clock=lambda: now, full=True)
     assert warm["samples"] == {(s.name, tuple(sorted(s.labels.items()))): s.value for family in cold.collect()
                                for s in family.samples if s.name != "genesis_exporter_collect_duration_seconds"}
+
+
+@pytest.mark.slow
+def test_a_job_whose_database_crashed_under_it_retries_and_completes(pg_cluster, pg_url, flow_env, monkeypatch):
+    """The server crashes (`pg_ctl restart -m immediate`) between two runs: every connection this
+    process holds is dead, the next run's first read fails, its task is retried on a new one."""
+    from flows.ledger_sync import ledger_sync
+    from flows.stale_payments import stale_payments
+
+    monkeypatch.setenv("GENESIS_DATABASE_URL", pg_url)
+    monkeypatch.setenv("GENESIS_CHAIN_RECONCILIATION", "false")
+    _history(Settings())
+    before = {"stale": stale_payments(full=True), "sync": ledger_sync(full=True)}
+    pg_cluster.cluster.restart(mode="immediate")
+    after = {"stale": stale_payments(), "sync": ledger_sync()}  # each first reads its checkpoint
+    for job in before:
+        assert after[job]["counts"] == before[job]["counts"] and sum(after[job]["counts"].values()) > 0
+
+
+def test_a_dead_connection_reaching_the_command_line_is_a_one_line_error_and_is_retried():
+    """`psycopg.OperationalError` unwrapped (a cached connection whose server went away) is reported
+    like the store's own failures (exit 1, what to do, nothing secret) and counts as transient."""
+    import psycopg
+
+    from genesis_payments.cli.main import describe_failure
+    from tasks.retry import retry_transient
+
+    dead = psycopg.OperationalError("server closed the connection unexpectedly (password=hunter2)")
+    code, message = describe_failure(dead)
+    assert code == 1 and message.startswith("PostgreSQL failed") and "check the server, then retry" in message
+    assert "hunter2" not in message
+
+    class Failed:
+        def result(self):
+            raise dead
+
+    assert retry_transient(None, None, Failed()) is True

@@ -25,7 +25,7 @@ from genesis_payments.cli import (
     status_cmd,
     transfer_cmd,
 )
-from genesis_payments.core.errors import ConfigError, PaymentsError, UsageError
+from genesis_payments.core.errors import ConfigError, PaymentsError, UsageError, database_failure_of
 from genesis_payments.core.redaction import install_log_redaction, redact
 
 # Each command group adds its sub-commands; keep one module per group.
@@ -78,6 +78,8 @@ def describe_failure(exc: BaseException) -> tuple[int, str]:
         return 1, f"input is not valid UTF-8{where} ({exc.reason}); only UTF-8 text is accepted"
     if isinstance(exc, OSError):
         return 1, describe_os_error(exc)
+    if (failure := database_failure_of(exc)) is not None:
+        return 1, str(failure)
     if isinstance(exc, SystemExit):  # a handler that exits on purpose keeps its code
         return (exc.code if isinstance(exc.code, int) and exc.code in (0, 1, 2) else 1), str(exc.code or "")
     return 1, f"unexpected error ({type(exc).__name__}: {exc}); this is a bug, please report it"

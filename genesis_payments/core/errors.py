@@ -6,7 +6,7 @@
     ├── InvalidInput              input the contract rejects (also a ValueError)
     │   ├── InvalidMoney          §3
     │   └── InvalidRecord         §4
-    ├── LedgerError               a file could not be read or appended to
+    ├── LedgerError               a ledger (file or table) could not be read or appended to
     │   └── InsufficientFunds     a wallet debit larger than its balance
     ├── PaymentRefused            the rules do not allow it; nothing was written
     ├── ServiceError              an outside service failed (Discord, RPC node, vendor, facilitator)
@@ -16,6 +16,10 @@
 Errors of one service are named for it (`DiscordRejected`, `BalanceError`, …) and sit under
 `ServiceError`; callers that only care whether to retry read `retryable`.
 """
+
+from __future__ import annotations
+
+import sys
 
 
 class PaymentsError(Exception):
@@ -88,3 +92,16 @@ class VendorLookupError(ServiceError):
 
 class JobFailed(PaymentsError):
     """The job ran but could not do all of its work (a message that Discord would not take)."""
+
+
+def database_failure_of(exc: BaseException) -> LedgerError | None:
+    """A connection-level PostgreSQL failure that reached the caller unwrapped (the server crashed or
+    restarted under a cached connection: `psycopg.OperationalError`) as the store's own `LedgerError`,
+    so it is retried and reported like one; None for anything else. psycopg is only looked up if it
+    is loaded: one of its errors cannot exist otherwise (and the files store never imports it)."""
+    psycopg = sys.modules.get("psycopg")
+    if psycopg is None or not isinstance(exc, psycopg.OperationalError):
+        return None
+    from genesis_payments.postgres.connection import database_failure
+
+    return database_failure(exc, "during the operation")
