@@ -15,7 +15,7 @@ from typing import Any
 
 from genesis_payments.approvals.halts import HaltBook
 from genesis_payments.approvals.policy import Policy
-from genesis_payments.approvals.spend_checkpoint import load_spend_checkpoint, resume_events
+from genesis_payments.approvals.spend_checkpoint import load_spend_checkpoint
 from genesis_payments.approvals.spend_state import SpendState
 from genesis_payments.core.money import format_usd, from_micro
 from genesis_payments.core.settings import Settings
@@ -95,7 +95,7 @@ class SpendFollower:
         self.tail.offset, self.tail.lines = snapshot.tail_offset, snapshot.tail_lines
         self.tail.last_hash, self.tail.broken = snapshot.last_hash, snapshot.broken
         self.state, self.halts = snapshot.state, snapshot.halts
-        resume_events(self.events, snapshot.positions["transactions"])
+        self.events.resume_at(snapshot.positions["transactions"])
         self.start_report = {"scan": "incremental", "rescan_reason": None, "from_line": snapshot.tail_lines}
         return True
 

@@ -25,7 +25,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from pydantic import ValidationError
 
@@ -37,9 +37,9 @@ from genesis_payments.approvals.policy_changes import (
     recalled_policy,
     remember_policy,
 )
-from genesis_payments.approvals.spend_checkpoint import load_spend_checkpoint, resume_events, save_spend_checkpoint
+from genesis_payments.approvals.spend_checkpoint import load_spend_checkpoint, save_spend_checkpoint
 from genesis_payments.approvals.spend_state import SpendState
-from genesis_payments.core.errors import InvalidRecord, PaymentsError
+from genesis_payments.core.errors import InvalidRecord, PaymentsError, database_failure_of
 from genesis_payments.core.money import format_usd, from_micro, to_micro
 from genesis_payments.core.records import ApprovalDecision, PaymentIntent, PolicyChangeRecord
 from genesis_payments.core.settings import Settings
@@ -51,6 +51,7 @@ from genesis_payments.ledgers.sources import payment_event_follower
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
 TIMEOUT_REVIEWER = "system:review-timeout"
 # A checkpoint of the spend state is written (under the lock, after catching up) once the log has
 # this many lines more than at the last one that this agent had to read (a start, other writers),
@@ -238,7 +239,7 @@ class GenesisMetaAgent:
         ts = format_utc(self._clock())
         keys = [f"{scope}:{getattr(intent, field)}:{when}"
                 for scope, field in BUDGET_KEYS for when in (ts[:10], ts[:7])]
-        return self.log.run_locked(decide, keys=keys)
+        return self._locked(decide, keys=keys)
 
     def _decide(self, handle: LogHandle, intent: PaymentIntent, annotations: Mapping[str, str]) -> ApprovalDecision:
         policy = self._policy
@@ -354,10 +355,12 @@ class GenesisMetaAgent:
             self._catch_up(handle)
             return self._pending(handle)
 
-        return self.log.run_locked(pending)
+        return self._locked(pending)
 
     def read_pending_reviews(self) -> list[ApprovalDecision]:
         """The same list, read without the lock and without writing anything (overdue ones included)."""
+        if self.settings.uses_postgres:
+            self._read_events_tolerantly()
         with self.log.viewed() as view:
             if view is None:
                 return []
@@ -388,7 +391,7 @@ class GenesisMetaAgent:
             reason = f"review: {verdict} by {by}" + (f": {note}" if note else "")
             return self._resolve(handle, state, verdict, [reason], by)
 
-        return self.log.run_locked(resolve)
+        return self._locked(resolve)
 
     def deny_unanswered(self, intent_id: str) -> ApprovalDecision:
         """The review window of a waiting Prefect run closed: deny the intent if nobody answered.
@@ -406,7 +409,7 @@ class GenesisMetaAgent:
             reason = "review_timeout: nobody answered before the review window closed"
             return self._resolve(handle, state, "denied", [reason], TIMEOUT_REVIEWER)
 
-        return self.log.run_locked(deny)
+        return self._locked(deny)
 
     def latest_decision(self, intent_id: str) -> ApprovalDecision | None:
         def latest(handle: LogHandle) -> ApprovalDecision | None:
@@ -414,11 +417,11 @@ class GenesisMetaAgent:
             location = self.state.location(intent_id)
             return None if location is None else self._decision_at(handle, *location)
 
-        return self.log.run_locked(latest)
+        return self._locked(latest)
 
     def expire_overdue_reviews(self) -> list[ApprovalDecision]:
         """Resolve as `denied` every review whose window has closed; returns the new decisions."""
-        return self.log.run_locked(self._catch_up)
+        return self._locked(self._catch_up)
 
     def _find_intent(self, handle: LogHandle, review_id: str) -> str:
         if self.state.location(review_id) is not None:
@@ -463,12 +466,33 @@ class GenesisMetaAgent:
             return self._expire(handle)
         return []
 
+    def _locked(self, work: Callable[[LogHandle], T], keys: list[str] | None = None) -> T:
+        """`work` under the approval log's lock. On PostgreSQL the new payment events are read first:
+        a query of their own, kept out of the chain's head lock that every host's decisions queue on.
+        Payment events are appended without that lock on either store, so reading them just before
+        it rather than under it misses nothing more: a cancel and a new authorization racing a decision
+        are a race on either store."""
+        if self.settings.uses_postgres:
+            self._read_events_tolerantly()
+        return self.log.run_locked(work, keys=keys or ())
+
+    def _read_events_tolerantly(self) -> None:
+        try:
+            self._read_events()
+        except Exception as exc:
+            if database_failure_of(exc) is None:
+                raise
+            # The server went away under this process's connection (a crash, a restart): the chain's
+            # transaction that follows reconnects and retries, and the events are read next time.
+            log.warning("payment events not read before this decision: %s", database_failure_of(exc))
+
     def _follow(self, view: LogView) -> None:
         # Approvals older than the velocity window never count again: not kept.
         self._recent_since = format_utc(self._clock() - VELOCITY_WINDOW)
         # A log replaced or cut is read from the top; under the lock it must reach the recorded head.
         view.follow(self._tail, self._apply, on_reset=self._start_from_the_top, warm_start=self._warm_start)
-        self._read_events()
+        if not self.settings.uses_postgres:  # the files store: one stat, under the lock (else `_locked`)
+            self._read_events()
 
     def _warm_start(self, view: LogView, head: Any) -> bool:
         """On the first read only: go on from the spend checkpoint if it still describes both files."""
@@ -492,7 +516,7 @@ class GenesisMetaAgent:
         self._approved_recently = {agent: deque(times) for agent, times in snapshot.approved_recently.items()}
         self._chain_policy = snapshot.chain_policy
         self._recent_since = ""
-        resume_events(self._events, snapshot.positions["transactions"])
+        self._events.resume_at(snapshot.positions["transactions"])
         self._events_identity = None  # the next probe reads on from the resumed position
         self._saved_lines = tail.lines
         self.start_report = {"scan": "incremental", "rescan_reason": None, "from_line": tail.lines}
@@ -509,7 +533,7 @@ class GenesisMetaAgent:
             self._follow(handle)
             self._save_checkpoint()
 
-        self.log.run_locked(follow_then_save)
+        self._locked(follow_then_save)
 
     def _start_from_the_top(self) -> None:
         """The log was replaced, rotated or cut (or this is the first read with no usable checkpoint)."""

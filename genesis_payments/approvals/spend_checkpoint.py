@@ -357,9 +357,3 @@ def _snapshot(settings: Settings, checkpoint: Checkpoint, view: LogView, now: da
         halts.active[(halt.scope, halt.key)] = halt
     return SpendSnapshot(state, halts, log_position.offset, log_position.lines, extra["last_hash"], extra["broken"],
                          extra["chain_policy"], extra["approved_recently"], extra["saved_at"], positions), None
-
-
-def resume_events(reader: FileEventFollower, position: FilePosition) -> None:
-    """Set the transaction-log feed to go on from a checkpoint's position (`IncrementalReader.resume`)."""
-    reader.resume(position.offset, position.lines, (position.dev, position.ino) if position.offset else None,
-                  bytes.fromhex(position.witness))

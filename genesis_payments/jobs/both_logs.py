@@ -20,6 +20,7 @@ import pyarrow as pa
 
 from genesis_payments.core.records import ApprovalDecision
 from genesis_payments.core.settings import Settings
+from genesis_payments.jobs.events_since import CheckpointedRead
 from genesis_payments.ledgers.approval_log import open_approval_log
 from genesis_payments.ledgers.checkpoints import Checkpoint, FilePosition, Position, checkpoint_store
 from genesis_payments.ledgers.frames import to_frame
@@ -33,7 +34,7 @@ _NOWHERE = FilePosition(0, 0, 0, 0, "")
 
 
 @dataclass
-class LogsRead:
+class LogsRead(CheckpointedRead):
     fold: PaymentFold  # every payment so far; `fold.accepted`: which of `events` it took
     events: pd.DataFrame  # the events appended since the checkpoint (all of them on a full read)
     decisions: list[ApprovalDecision]  # likewise, the decisions
@@ -43,21 +44,11 @@ class LogsRead:
     bad_decisions: list[BadLine]
     torn_decisions: list[BadLine]
     positions: dict[str, Position]  # where this read got to
-    previous: Checkpoint | None  # the checkpoint it went on from (None: a full read)
-    lines_read: int
-    rescan_reason: str | None
-
-    @property
-    def scan(self) -> str:
-        return "incremental" if self.previous is not None else "full"
 
     @property
     def bad_lines(self) -> list[BadLine]:
         """In the order of a read of both whole files: the transaction log's, then the approval log's."""
         return self.bad_events + self.torn_events + self.bad_decisions + self.torn_decisions
-
-    def run_info(self) -> dict[str, Any]:
-        return {"scan": self.scan, "lines_read": self.lines_read, "rescan_reason": self.rescan_reason}
 
     def checkpoint(self, extra: dict[str, Any], sides: dict[str, pa.Table] | None = None) -> Checkpoint:
         """The checkpoint to save after this read, once the job has added the new lines to its own
@@ -129,6 +120,6 @@ def read_both_logs(settings: Settings, reader: str, columns: tuple[str, ...], *,
             b for b in decisions.bad_lines if not b.reason.startswith(_TORN_DECISION)], torn_decisions,
         {"transactions": logs["transactions"].position(read.end_offset, start.lines + read.lines),
          "approval_log": logs["approval_log"].position(log_offset, log_lines)},
-        previous,
-        read.lines + len(torn_events) + (log_lines - log_start.lines) + len(torn_decisions),
-        reason)
+        previous=previous,
+        lines_read=read.lines + len(torn_events) + (log_lines - log_start.lines) + len(torn_decisions),
+        rescan_reason=reason)

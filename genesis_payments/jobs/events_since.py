@@ -26,14 +26,11 @@ from genesis_payments.ledgers.readers import TORN
 from genesis_payments.ledgers.sources import payment_events
 
 
-@dataclass
-class EventsRead:
-    fold: PaymentFold  # every payment so far, the new events folded in
-    events: pd.DataFrame  # the events appended since the checkpoint (all of them on a full read)
-    invalid_transitions: list[dict[str, Any]]  # all so far
-    kept: list[BadLine]  # bad lines so far, a torn last line excepted
-    torn: list[BadLine]
-    position: Position  # where this read got to
+@dataclass(kw_only=True)
+class CheckpointedRead:
+    """What every read from a checkpoint reports: which kind it was, how much it read, and why it
+    rescanned (a checkpoint that could not be used; None when it was used or there was none)."""
+
     previous: Checkpoint | None  # the checkpoint it went on from (None: a full read)
     lines_read: int
     rescan_reason: str | None
@@ -41,6 +38,19 @@ class EventsRead:
     @property
     def scan(self) -> str:
         return "incremental" if self.previous is not None else "full"
+
+    def run_info(self) -> dict[str, Any]:
+        return {"scan": self.scan, "lines_read": self.lines_read, "rescan_reason": self.rescan_reason}
+
+
+@dataclass
+class EventsRead(CheckpointedRead):
+    fold: PaymentFold  # every payment so far, the new events folded in
+    events: pd.DataFrame  # the events appended since the checkpoint (all of them on a full read)
+    invalid_transitions: list[dict[str, Any]]  # all so far
+    kept: list[BadLine]  # bad lines so far, a torn last line excepted
+    torn: list[BadLine]
+    position: Position  # where this read got to
 
     @property
     def bad_lines(self) -> list[BadLine]:
@@ -74,4 +84,5 @@ def read_events_since(settings: Settings, reader: str, columns: Sequence[str], *
     invalid = invalid + fold.apply(events)
     torn = [b for b in read.bad_lines if b.reason == TORN]
     return EventsRead(fold, events, invalid, bad + [b for b in read.bad_lines if b.reason != TORN], torn,
-                      ledger.position(read.end_offset, before + read.lines), previous, read.lines + len(torn), reason)
+                      ledger.position(read.end_offset, before + read.lines),
+                      previous=previous, lines_read=read.lines + len(torn), rescan_reason=reason)

@@ -54,10 +54,6 @@ class EventLogTail(IncrementalReader[PaymentEvent]):
     def changed_since(self, position: Position) -> str | None:
         return file_changed(self.path, position)
 
-    def resume_at(self, position: FilePosition) -> None:
-        self.resume(position.offset, position.lines, (position.dev, position.ino) if position.offset else None,
-                    bytes.fromhex(position.witness))
-
     def restart(self) -> None:
         """Forget the offset: the next `check` and `new_blocks` read the file from the top."""
         self._restart(None)

@@ -348,9 +348,12 @@ class IncrementalReader(Generic[R]):
             handle.seek(start)
             return handle.read(self.offset - start)
 
-    def resume(self, offset: int, line_number: int, identity: tuple[int, int] | None, witness: bytes) -> None:
-        """Go on from a position saved earlier (a checkpoint's): the next `read_new` checks it as its own."""
-        self.offset, self.line_number, self._identity, self._witness = offset, line_number, identity, witness
+    def resume_at(self, position: Any) -> None:
+        """Go on from a position saved earlier (a checkpoint's `FilePosition`): the next `read_new`
+        checks it as its own (the same file, not shorter, the same bytes before the offset)."""
+        self.offset, self.line_number = position.offset, position.lines
+        self._identity = (position.dev, position.ino) if position.offset else None
+        self._witness = bytes.fromhex(position.witness)
 
     def _restart(self, identity: tuple[int, int] | None) -> None:
         self.offset = 0
