@@ -80,9 +80,18 @@ def world(settings):
         yield world
 
 
+# The longest files (a minute or more each, measured), in the order they should start.
+LONGEST_FIRST = ("test_e2e.py", "test_serve_ui.py", "test_postgres_e2e.py", "test_benchmarks_smoke.py")
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Files that hold slow (real-server, multi-process) tests first. `-n 2 --dist loadfile` hands
-    files to the workers in this order: the long ones start at once and the short ones fill in
-    around them, instead of one worker finishing a long file alone at the end."""
+    """The longest files first, then the others that hold slow (real-server, multi-process) tests.
+    `-n 2 --dist loadfile` hands files to the workers in this order: the long ones start at once and
+    the short ones fill in around them, instead of one worker finishing a long file alone at the end."""
     slow_files = {item.path for item in items if item.get_closest_marker("slow")}
-    items.sort(key=lambda item: item.path not in slow_files)  # stable: each file keeps its own order
+
+    def rank(item: pytest.Item) -> tuple[int, int]:
+        name = item.path.name
+        return (0, LONGEST_FIRST.index(name)) if name in LONGEST_FIRST else (1 if item.path in slow_files else 2, 0)
+
+    items.sort(key=rank)  # stable: each file keeps its own order

@@ -21,6 +21,8 @@ from deployments.project import PROJECT_ROOT
 from tests.support.fake_discord import FakeDiscord
 from tests.support.prefect_server import PREFECT, PrefectStack, free_port
 
+pytestmark = pytest.mark.slow  # a real Prefect server, worker pool and serve in every test
+
 JOB_PARAMETERS = {
     "monitor-alerts": {},
     "stale-payments": {},

@@ -54,7 +54,9 @@ class ExporterServer:
         blocked = _block_signals()
         try:
             self._server = _make_server(self.host, self.requested_port, _metrics_app(self.registry))
-            self._thread = threading.Thread(target=self._server.serve_forever, name="genesis-exporter", daemon=True)
+            # A short poll: a stop (shutdown) waits for the loop to look, 0.5 s by default.
+            self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                            name="genesis-exporter", daemon=True)
             self._thread.start()
         finally:
             _restore_signals(blocked)

@@ -69,7 +69,8 @@ class FakeDiscord:
         self.state = _State()
         self._server = ThreadingHTTPServer((host, port), _handler_for(self.state))
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-discord", daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="fake-discord", daemon=True)
 
     @property
     def port(self) -> int:

@@ -301,7 +301,9 @@ class FacilitatorServer:
         return f"http://{host}:{port}"
 
     def start(self) -> FacilitatorServer:
-        self._thread = threading.Thread(target=self.httpd.serve_forever, name="facilitator", daemon=True)
+        # A short poll: `stop()` (shutdown) waits for the loop to look, 0.5 s by default.
+        self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="facilitator", daemon=True)
         self._thread.start()
         return self
 

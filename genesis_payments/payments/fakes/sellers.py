@@ -330,7 +330,13 @@ class LoopbackServer:
         return self
 
     def stop(self) -> None:
-        self.server.should_exit = True
+        self.ask_to_stop()
+        self.wait_stopped()
+
+    def ask_to_stop(self) -> None:
+        self.server.should_exit = True  # uvicorn's loop notices within its tick (0.1 s) and shuts down
+
+    def wait_stopped(self) -> None:
         self.thread.join(timeout=5)
         self.socket.close()
 
@@ -347,8 +353,11 @@ class SellerFleet:
         return {vendor: server.url for vendor, server in self.servers.items()}
 
     def stop(self) -> None:
+        # All asked first, then awaited: each takes a few of uvicorn's ticks to shut down, together.
         for server in self.servers.values():
-            server.stop()
+            server.ask_to_stop()
+        for server in self.servers.values():
+            server.wait_stopped()
 
 
 def fake_seller_specs() -> list[SellerSpec]:
