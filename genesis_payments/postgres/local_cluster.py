@@ -31,6 +31,16 @@ _MAX_SOCKET_FOLDER = 90
 _INSTALL_HINT = "install PostgreSQL's server (Debian: apt-get install -y postgresql, or `make postgresql-tools`)"
 
 
+def _as_server_user() -> list[str]:
+    """The prefix that runs a command as `postgres` when we are root. util-linux's `runuser` lives in
+    /usr/sbin, which a root shell started with a narrow PATH (`env -i`, cron) may not search."""
+    found = shutil.which("runuser") or next(
+        (str(p) for p in (Path("/usr/sbin/runuser"), Path("/sbin/runuser")) if p.exists()), None)
+    if found is None:
+        raise ConfigError(f"running as root needs util-linux's `runuser` to start PostgreSQL as `{SERVER_USER}`")
+    return [found, "-u", SERVER_USER, "--"]
+
+
 def postgres_bindir() -> Path:
     """The folder of `initdb` and `pg_ctl` (`pg_config --bindir`; Debian keeps them off PATH)."""
     candidates: list[Path] = []
@@ -144,7 +154,7 @@ class LocalCluster:
             self._bindir = postgres_bindir()
         command = [str(self._bindir / program), *args]
         if os.geteuid() == 0:
-            command = ["runuser", "-u", SERVER_USER, "--", *command]
+            command = [*_as_server_user(), *command]
         # stdin closed and output captured: pg_ctl's server must not hold the caller's terminal or pipes.
         out = subprocess.run(command, stdin=subprocess.DEVNULL, capture_output=True, text=True, check=False,
                              cwd=self.folder)
@@ -165,7 +175,7 @@ class LocalCluster:
             raise ConfigError(f"running as root needs the `{SERVER_USER}` user to own the cluster: {_INSTALL_HINT}") \
                 from None
         os.chown(folder, account.pw_uid, account.pw_gid)
-        reachable = subprocess.run(["runuser", "-u", SERVER_USER, "--", "test", "-w", str(folder)],
+        reachable = subprocess.run([*_as_server_user(), "test", "-w", str(folder)],
                                    capture_output=True, check=False)
         if reachable.returncode != 0:
             raise ConfigError(
