@@ -254,11 +254,14 @@ def serve(*, prefect_port: int = 4200, log: Callable[[str], None] = say, workers
     try:
         # Live secrets may live in Secret blocks, so this waits for the server; exit 2 if one is missing.
         settings = load_runtime_settings().require_ready()
+        empty = _store_is_empty(settings)
         if settings.use_fake:
             from deployments.fake_world import start_fake_world
 
+            if empty:
+                _fresh_chain_for_the_demo(settings, log)
             world = start_fake_world(settings, log)  # chain → facilitator → sellers, before any job
-        demo = _fill_empty_root(settings, log)
+        demo = _fill_empty_root(settings, log) if empty else None
         specs = load_deployment_specs()
         deployments = build_runner_deployments(specs)
         flow_names = {spec.name: dep.flow_name for spec, dep in zip(specs, deployments, strict=True)}
@@ -299,11 +302,24 @@ def serve_on_pool(workers: int, log_dir: Path, first_runs: Callable[[], None], l
             watch_workers(started)
 
 
-def _fill_empty_root(settings, log: Callable[[str], None]) -> DemoResult | None:
+def _store_is_empty(settings) -> bool:
     from genesis_payments.ledgers.sources import payment_event_follower
 
-    if payment_event_follower(settings).probe() is not None:  # a log already there (file or PostgreSQL)
-        return None
+    return payment_event_follower(settings).probe() is None  # no log yet (file or PostgreSQL table)
+
+
+def _fresh_chain_for_the_demo(settings, log: Callable[[str], None]) -> None:
+    """ledger-sync reconciles the ledgers against the chain: a chain state saved by this root's other
+    store (the files, then `make run-postgres`) or by ledgers since removed would show its transfers
+    as unrecorded. The demo about to fill empty ledgers gets a chain that starts from genesis."""
+    from genesis_payments.payments.fakes.local_chain import set_aside_state
+
+    kept = set_aside_state(settings)
+    if kept is not None:
+        log(f"the ledgers are empty: the local chain starts afresh (its earlier state kept as {kept.name})")
+
+
+def _fill_empty_root(settings, log: Callable[[str], None]) -> DemoResult:
     from genesis_payments.demo import run_demo
 
     log(f"empty root {settings.root}: generating demo data …")

@@ -9,7 +9,7 @@ import pytest
 
 from deployments.fake_world import start_fake_world
 from genesis_payments.payments.fakes.fake_keys import fake_address, fund_fake_wallets
-from genesis_payments.payments.fakes.local_chain import ensure_local_chain, read_world, state_path
+from genesis_payments.payments.fakes.local_chain import ensure_local_chain, read_world, set_aside_state, state_path
 from genesis_payments.payments.fakes.local_world import local_world
 from genesis_payments.payments.fakes.sellers import seller_registry
 
@@ -40,8 +40,16 @@ def test_the_world_starts_in_order_is_found_and_outlives_nothing_but_its_chain_s
     again = ensure_local_chain(settings, stop_at_exit=False)  # a later command: the same chain, from its state
     try:
         assert again.balance_micro(settings, fake_address("agent-a")) == 5_000_000
+        assert set_aside_state(settings) is None  # never the state of a chain that is running on it
     finally:
         again.stop()
+    kept = set_aside_state(settings)  # a demo into empty ledgers (serve): the next chain starts from genesis
+    assert kept is not None and kept.exists() and not state_path(settings).exists()
+    fresh = ensure_local_chain(settings, stop_at_exit=False)
+    try:
+        assert fresh.balance_micro(settings, fake_address("agent-a")) == 0
+    finally:
+        fresh.stop()
 
 
 @pytest.mark.slow

@@ -40,6 +40,7 @@ from genesis_payments.core.errors import ConfigError, PaymentsError
 from genesis_payments.core.files import read_json_file, write_json_atomic
 from genesis_payments.core.processes import pid_alive
 from genesis_payments.core.settings import Settings
+from genesis_payments.core.timestamps import utc_now
 
 log = logging.getLogger(__name__)
 
@@ -334,6 +335,18 @@ def find_local_chain(settings: Settings) -> LocalChain | None:
 
 
 _announced: set[str] = set()
+
+
+def set_aside_state(settings: Settings) -> Path | None:
+    """Move the saved chain state away (kept beside it, named for now) so the next chain of this root
+    starts from genesis; None when there is none, or when a chain of this root is running on it."""
+    with _world_lock(settings):
+        state = state_path(settings)
+        if find_local_chain(settings) is not None or not state.exists():
+            return None
+        kept = state.with_name(f"anvil-state.{utc_now().strftime('%Y%m%dT%H%M%SZ')}.json")
+        os.replace(state, kept)
+        return kept
 
 
 def ensure_local_chain(settings: Settings, *, stop_at_exit: bool = True) -> LocalChain:
