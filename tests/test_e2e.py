@@ -19,6 +19,7 @@ import pytest
 
 from deployments.project import PROJECT_ROOT
 from tests.support.fake_discord import FakeDiscord
+from tests.support.job_reports import assert_demo_findings, latest_report
 from tests.support.prefect_server import PREFECT, PrefectStack, free_port
 
 pytestmark = pytest.mark.slow  # a real Prefect server, worker pool and serve in every test
@@ -82,12 +83,8 @@ def test_every_job_deployment_runs_to_completed_with_its_report(e2e):
     for job, run_id in runs.items():
         run = stack.wait_for_state(run_id)
         assert run["state_type"] == "COMPLETED", f"{job}: {run['state']['message']}\n{stack.tail_logs()}"
-    reports = {job: _latest_report(root, job) for job in JOB_PARAMETERS}
-    assert reports["ledger-sync"]["counts"]["missing_in_ledger"] >= 1
-    assert reports["ledger-sync"]["counts"]["amount_mismatch"] >= 1
-    assert reports["stale-payments"]["counts"]["stale_authorization"] >= 1
-    assert {f["kind"] for f in reports["monitor-alerts"]["findings"]} == {"low_balance", "failure_streak"}
-    assert reports["weekly-report"]["totals"]["spend_usd"] != "0.000000"
+    reports = {job: latest_report(root, job) for job in JOB_PARAMETERS}
+    assert_demo_findings(reports)
     assert reports["business-summary"]["summary"]["business_id"] == "biz-aurora"
     outbox = [json.loads(line) for line in (root / "data/a2a-x402/outbox/discord.jsonl").read_text().splitlines()]
     assert {m["channel"] for m in outbox} == {"alerts", "dashboard"}
@@ -145,12 +142,6 @@ def test_a_sync_failing_on_discord_ends_failed_and_a_retry_completes(e2e, discor
     assert [m["channel"] for m in discord.messages].count("alerts") == 1
     logs = "\n".join(log.read_text(errors="replace") for log in stack.logs if log.exists())
     assert "secret-token" not in logs
-
-
-def _latest_report(root: Path, job: str) -> dict:
-    reports = sorted((root / "data/a2a-x402/reports" / job).glob("*.json"))
-    assert reports, f"no report for {job}"
-    return json.loads(reports[-1].read_text())
 
 
 def test_serve_starts_its_own_server_runs_every_job_once_and_stops_on_ctrl_c(e2e, tmp_path: Path):

@@ -1,7 +1,9 @@
 """§12 end to end, as a newcomer runs it (`make run-postgres`): `genesis-payments serve --local-postgres
 --pool 2` starts a throwaway PostgreSQL under the root, migrates it, runs the Prefect server on it
 (database `prefect`), deploys prefect.yaml with `prefect deploy --all` to the process pool and runs
-two workers; every scheduled job's first run completes; Ctrl-C stops every process it started.
+two workers, and fills the empty store with the demo; every scheduled job's first run completes with
+the findings the demo plants (the same assertions as tests/test_e2e.py's on files); Ctrl-C stops
+every process it started.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from genesis_payments.core.processes import pid_alive
 from genesis_payments.postgres.connection import connect
 from genesis_payments.postgres.local_cluster import LocalCluster
 from genesis_payments.postgres.migrate import available
+from tests.support.job_reports import assert_demo_findings, latest_report
 from tests.support.prefect_server import TERMINAL, free_port
 
 pytestmark = pytest.mark.slow
@@ -37,11 +40,7 @@ def test_serve_on_postgres_with_two_pool_workers_completes_every_job_and_stops_e
     # Under /tmp and open to others: the cluster's server runs as `postgres`, pytest's folders are root's alone.
     root = Path(tempfile.mkdtemp(prefix="genesis-pg-e2e-"))
     root.chmod(0o755)
-    # An empty ledger rather than serve's demo data (half a minute on 2 busy cores): the jobs' findings on
-    # real data are tests/test_e2e.py's; this one is about PostgreSQL, the pool and the processes.
-    ledger = root / "data/a2a-x402/transactions/transactions.jsonl"
-    ledger.parent.mkdir(parents=True)
-    ledger.touch()
+    # The root is empty, so serve fills the PostgreSQL store with the demo, as `make run-postgres` does.
     port = free_port()
     api = f"http://127.0.0.1:{port}/api"
     env = {
@@ -69,6 +68,9 @@ def test_serve_on_postgres_with_two_pool_workers_completes_every_job_and_stops_e
         runs = _wait_for_first_runs(api, serve, out_path, seen)
         for job in BATCH_JOBS:
             assert runs[job]["state_type"] == "COMPLETED", f"{job}: {runs[job]['state']}\n{_tail(out_path, root)}"
+        assert "generating demo data" in out_path.read_text()
+        assert_demo_findings({job: latest_report(root, job) for job in BATCH_JOBS})  # as test_e2e's on files
+        assert not (root / "data/a2a-x402/transactions/transactions.jsonl").exists()  # the store is the database
 
         workers = httpx.post(f"{api}/work_pools/{work_pool_name()}/workers/filter", json={}, timeout=10).json()
         assert len([w for w in workers if w["status"] == "ONLINE"]) == 2
