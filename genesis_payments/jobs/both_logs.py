@@ -20,13 +20,11 @@ import pyarrow as pa
 
 from genesis_payments.core.records import ApprovalDecision
 from genesis_payments.core.settings import Settings
-from genesis_payments.jobs.events_since import CheckpointedRead
+from genesis_payments.jobs.events_since import CheckpointedRead, fold_events_after, usable_checkpoint
 from genesis_payments.ledgers.approval_log import open_approval_log
-from genesis_payments.ledgers.checkpoints import Checkpoint, FilePosition, Position, checkpoint_store
-from genesis_payments.ledgers.frames import to_frame
+from genesis_payments.ledgers.checkpoints import Checkpoint, FilePosition, Position
 from genesis_payments.ledgers.jsonl import BadLine
 from genesis_payments.ledgers.payment_states import PaymentFold
-from genesis_payments.ledgers.readers import TORN
 from genesis_payments.ledgers.sources import payment_events
 
 _TORN_DECISION = "incomplete last line"  # `ApprovalLog.read_since`'s reason for a torn last line
@@ -94,32 +92,20 @@ def read_both_logs(settings: Settings, reader: str, columns: tuple[str, ...], *,
     both whole logs), on the store in use. `columns`: the payment events' columns the job needs
     (with the fold's)."""
     logs = {"transactions": payment_events(settings), "approval_log": open_approval_log(settings)}
-    fold, previous, reason = PaymentFold(), None, None
-    if full:
-        reason = "a full rescan was asked for"
-    else:
-        checkpoint, reason = checkpoint_store(settings).load(reader)
-        if checkpoint is not None:
-            reason = next((why for name, log in logs.items()
-                           if (why := log.changed(checkpoint.positions[name])) is not None), None)
-            if reason is None:
-                previous, fold = checkpoint, PaymentFold.from_table(checkpoint.table)
+    previous, reason = usable_checkpoint(settings, reader, logs, full=full)
+    fold = PaymentFold.from_table(previous.table) if previous else PaymentFold()
     extra = previous.extra if previous else {"invalid_transitions": [], "bad_events": [], "bad_decisions": []}
-    start = previous.positions["transactions"] if previous else _NOWHERE
-    read = logs["transactions"].read(columns, start=start.offset, first_line=start.lines + 1)
-    events = to_frame(read.table)
-    invalid = extra["invalid_transitions"] + fold.apply(events)
+    new = fold_events_after(logs["transactions"], columns, previous.positions["transactions"] if previous else None,
+                            fold)
     log_start = previous.positions["approval_log"] if previous else _NOWHERE
     decisions, log_offset, log_lines = logs["approval_log"].read_since(log_start.offset, log_start.lines)
-    torn_events = [b for b in read.bad_lines if b.reason == TORN]
     torn_decisions = [b for b in decisions.bad_lines if b.reason.startswith(_TORN_DECISION)]
     return LogsRead(
-        fold, events, decisions.records, invalid,
-        [BadLine(**b) for b in extra["bad_events"]] + [b for b in read.bad_lines if b.reason != TORN], torn_events,
+        fold, new.events, decisions.records, extra["invalid_transitions"] + new.invalid_transitions,
+        [BadLine(**b) for b in extra["bad_events"]] + new.bad, new.torn,
         [BadLine(**b) for b in extra["bad_decisions"]] + [
             b for b in decisions.bad_lines if not b.reason.startswith(_TORN_DECISION)], torn_decisions,
-        {"transactions": logs["transactions"].position(read.end_offset, start.lines + read.lines),
-         "approval_log": logs["approval_log"].position(log_offset, log_lines)},
+        {"transactions": new.position, "approval_log": logs["approval_log"].position(log_offset, log_lines)},
         previous=previous,
-        lines_read=read.lines + len(torn_events) + (log_lines - log_start.lines) + len(torn_decisions),
+        lines_read=new.lines + (log_lines - log_start.lines) + len(torn_decisions),
         rescan_reason=reason)

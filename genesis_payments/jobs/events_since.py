@@ -11,7 +11,7 @@ rewritten, made on the other store) is reported as `rescan_reason` and answered 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,26 +63,48 @@ class EventsRead(CheckpointedRead):
             "bad_lines": [b.to_dict() for b in self.kept]})
 
 
-def read_events_since(settings: Settings, reader: str, columns: Sequence[str], *, full: bool = False) -> EventsRead:
-    """The payment events appended since `reader`'s checkpoint, folded (`full`: read them all)."""
-    ledger = payment_events(settings)
-    previous, reason = None, None
+def usable_checkpoint(settings: Settings, reader: str, logs: Mapping[str, Any], *,
+                      full: bool = False) -> tuple[Checkpoint | None, str | None]:
+    """`reader`'s checkpoint when every log it names (`logs`: name -> ledger) still holds what it
+    read; else None and why (None, None: there is none yet)."""
     if full:
-        reason = "a full rescan was asked for"
-    else:
-        checkpoint, reason = checkpoint_store(settings).load(reader)
-        if checkpoint is not None:
-            reason = ledger.changed(checkpoint.positions["transactions"])
-            previous = checkpoint if reason is None else None
-    fold = PaymentFold.from_table(previous.table) if previous else PaymentFold()
-    invalid = previous.extra["invalid_transitions"] if previous else []
-    bad = [BadLine(**b) for b in previous.extra["bad_lines"]] if previous else []
-    start = previous.positions["transactions"] if previous else None
+        return None, "a full rescan was asked for"
+    checkpoint, reason = checkpoint_store(settings).load(reader)
+    if checkpoint is None:
+        return None, reason
+    reason = next((why for name, log in logs.items()
+                   if (why := log.changed(checkpoint.positions[name])) is not None), None)
+    return (checkpoint, None) if reason is None else (None, reason)
+
+
+@dataclass
+class NewEvents:
+    events: pd.DataFrame  # the events read, folded
+    invalid_transitions: list[dict[str, Any]]  # those the fold refused among them
+    bad: list[BadLine]  # their bad lines, a torn last line excepted
+    torn: list[BadLine]
+    position: Position  # where the read got to
+    lines: int  # lines read (a torn last line included)
+
+
+def fold_events_after(ledger: Any, columns: Sequence[str], start: Position | None, fold: PaymentFold) -> NewEvents:
+    """The payment events after `start` (None: from the top) folded into `fold`."""
     offset, before = (start.offset, start.lines) if start is not None else (0, 0)
     read = ledger.read(columns, start=offset, first_line=before + 1)
     events = to_frame(read.table)
-    invalid = invalid + fold.apply(events)
+    invalid = fold.apply(events)
     torn = [b for b in read.bad_lines if b.reason == TORN]
-    return EventsRead(fold, events, invalid, bad + [b for b in read.bad_lines if b.reason != TORN], torn,
-                      ledger.position(read.end_offset, before + read.lines),
-                      previous=previous, lines_read=read.lines + len(torn), rescan_reason=reason)
+    return NewEvents(events, invalid, [b for b in read.bad_lines if b.reason != TORN], torn,
+                     ledger.position(read.end_offset, before + read.lines), read.lines + len(torn))
+
+
+def read_events_since(settings: Settings, reader: str, columns: Sequence[str], *, full: bool = False) -> EventsRead:
+    """The payment events appended since `reader`'s checkpoint, folded (`full`: read them all)."""
+    ledger = payment_events(settings)
+    previous, reason = usable_checkpoint(settings, reader, {"transactions": ledger}, full=full)
+    fold = PaymentFold.from_table(previous.table) if previous else PaymentFold()
+    invalid = previous.extra["invalid_transitions"] if previous else []
+    bad = [BadLine(**b) for b in previous.extra["bad_lines"]] if previous else []
+    new = fold_events_after(ledger, columns, previous.positions["transactions"] if previous else None, fold)
+    return EventsRead(fold, new.events, invalid + new.invalid_transitions, bad + new.bad, new.torn, new.position,
+                      previous=previous, lines_read=new.lines, rescan_reason=reason)

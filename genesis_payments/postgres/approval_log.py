@@ -389,22 +389,7 @@ class PgApprovalLog:
 
     def read(self) -> ReadResult[ApprovalDecision]:
         """Every decision (control records skipped) and every record that is not a valid one."""
-        def run(conn: psycopg.Connection) -> ReadResult[ApprovalDecision]:
-            result: ReadResult[ApprovalDecision] = ReadResult()
-            after = 0
-            while True:
-                rows = conn.execute("SELECT seq, line FROM approval_chain WHERE kind = 'decision' AND seq > %s "
-                                    "ORDER BY seq LIMIT %s", (after, _CHUNK)).fetchall()
-                for seq, line in rows:
-                    try:
-                        result.records.append(ApprovalDecision.model_validate_json(line))
-                    except ValidationError as exc:
-                        result.bad_lines.append(BadLine(WHERE, seq, describe_validation_error(exc)))
-                if len(rows) < _CHUNK:
-                    return result
-                after = rows[-1][0]
-
-        return self._transaction(run, doing="a read of the approval chain")
+        return self.read_since(0, 0)[0]
 
     def read_since(self, offset: int, lines: int) -> tuple[ReadResult[ApprovalDecision], int, int]:
         """The decisions and bad records after seq `offset` (as the files' `read_since` after a byte
