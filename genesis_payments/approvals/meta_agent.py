@@ -480,11 +480,12 @@ class GenesisMetaAgent:
         try:
             self._read_events()
         except Exception as exc:
-            if database_failure_of(exc) is None:
+            failure = database_failure_of(exc)
+            if failure is None:
                 raise
             # The server went away under this process's connection (a crash, a restart): the chain's
             # transaction that follows reconnects and retries, and the events are read next time.
-            log.warning("payment events not read before this decision: %s", database_failure_of(exc))
+            log.warning("payment events not read before this decision: %s", failure)
 
     def _follow(self, view: LogView) -> None:
         # Approvals older than the velocity window never count again: not kept.
